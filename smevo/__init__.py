@@ -1,0 +1,1 @@
+"""smevo: neuroevolution for Gymnasium with safe mutations."""

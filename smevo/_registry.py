@@ -1,0 +1,72 @@
+"""A case-insensitive name -> factory registry whose errors list the valid names."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
+    """The one-line error for an unknown name: the valid names and the closest match."""
+    message = f"unknown {kind} {name!r}; valid: {', '.join(valid)}"
+    lowered = {v.lower(): v for v in valid}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    if close:
+        message += f". Did you mean {lowered[close[0]]!r}?"
+    return message
+
+
+class Registry(Generic[T]):
+    """Maps names (matched case-insensitively, with aliases) to factories.
+
+    Lookups of unknown names raise `ValueError` naming every valid name and the closest
+    one, so a typo on the command line is a one-line fix.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, tuple[str, T]] = {}
+        self._canonical: list[str] = []
+
+    def register(self, name: str, *aliases: str) -> Callable[[T], T]:
+        """Decorator registering `name` (and `aliases`) for the decorated factory."""
+
+        def decorator(factory: T) -> T:
+            self.add(name, factory, *aliases)
+            return factory
+
+        return decorator
+
+    def add(self, name: str, factory: T, *aliases: str) -> None:
+        """Register `factory` under `name` and `aliases`."""
+        for key in (name, *aliases):
+            if key.lower() in self._entries:
+                raise ValueError(f"{self.kind} {key!r} is registered twice")
+            self._entries[key.lower()] = (name, factory)
+        self._canonical.append(name)
+
+    def canonical(self, name: str) -> str:
+        """The registered spelling of `name` (which may be an alias or differ in case)."""
+        return self._lookup(name)[0]
+
+    def get(self, name: str) -> T:
+        """The factory registered for `name`."""
+        return self._lookup(name)[1]
+
+    def names(self) -> list[str]:
+        """Canonical names in registration order."""
+        return list(self._canonical)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._canonical)
+
+    def _lookup(self, name: str) -> tuple[str, T]:
+        if not isinstance(name, str) or name.lower() not in self._entries:
+            raise ValueError(unknown_name_message(self.kind, str(name), self._canonical))
+        return self._entries[name.lower()]

@@ -1,0 +1,104 @@
+"""Genomes as flat float32 vectors, and stateless forwards of a policy under given genomes.
+
+A genome is the concatenation of `policy.parameters()` in registration order, each flattened
+row-major. Everything here is a pure function of (policy structure, genome, inputs), so
+`torch.func` transforms (vmap over a population, jvp/vjp for sensitivities) apply directly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.func import functional_call, vmap
+
+if TYPE_CHECKING:
+    from smevo.experiences import Experiences
+    from smevo.policies import Policy, State
+
+
+def num_params(policy: Policy) -> int:
+    """Length of the policy's genome."""
+    return sum(p.numel() for p in policy.parameters())
+
+
+def get_flat(policy: Policy) -> torch.Tensor:
+    """The policy's current parameters as a flat float32 genome (a copy)."""
+    return torch.cat([p.detach().reshape(-1) for p in policy.parameters()]).to(torch.float32)
+
+
+def set_flat(policy: Policy, params: torch.Tensor) -> None:
+    """Copy a flat genome into the policy's parameters."""
+    check_genome(policy, params)
+    with torch.no_grad():
+        for parameter, value in zip(policy.parameters(), unflatten(policy, params).values(),
+                                    strict=True):
+            parameter.copy_(value)
+
+
+def check_genome(policy: Policy, params: torch.Tensor) -> None:
+    """A `ValueError` unless `params` is a flat vector of the policy's genome length."""
+    expected = num_params(policy)
+    if params.ndim != 1 or params.shape[0] != expected:
+        raise ValueError(
+            f"genome has shape {tuple(params.shape)}, expected ({expected},) for this policy"
+        )
+
+
+def unflatten(policy: Policy, params: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Views of a flat genome shaped as the policy's named parameters (gradients flow)."""
+    named = list(policy.named_parameters())
+    pieces = torch.split(params, [p.numel() for _, p in named])
+    return {name: piece.view(p.shape) for (name, p), piece in zip(named, pieces, strict=True)}
+
+
+def step(policy: Policy, params: torch.Tensor, obs: torch.Tensor, state: State) -> tuple[Any, Any]:
+    """One call of the policy with parameters taken from `params`."""
+    return functional_call(policy, unflatten(policy, params), (obs, state))
+
+
+def forward(policy: Policy, params: torch.Tensor, experiences: Experiences) -> torch.Tensor:
+    """Raw outputs of the genome on every experience.
+
+    States give `[N, K]`. Sequences run from the initial state through every step and give
+    `[N, T, K]` (outputs at padded steps are computed but meaningless; use the mask).
+    """
+    return forward_observations(
+        policy, params, experiences.observations.to(params.device), experiences.is_sequential
+    )
+
+
+def forward_observations(
+    policy: Policy, params: torch.Tensor, obs: torch.Tensor, sequential: bool
+) -> torch.Tensor:
+    """`forward` on a raw batch: states `[N, *obs]`, or sequences `[N, T, *obs]`."""
+    if not sequential:
+        return step(policy, params, obs, None)[0]
+    state = policy.initial_state(obs.shape[0])
+    outputs = []
+    for t in range(obs.shape[1]):
+        output, state = step(policy, params, obs[:, t], state)
+        outputs.append(output)
+    return torch.stack(outputs, dim=1)
+
+
+def population_step(
+    policy: Policy, population: torch.Tensor, obs: torch.Tensor, state: State
+) -> tuple[torch.Tensor, State]:
+    """One step of P genomes at once: `population [P, D]`, `obs [P, B, *obs]` -> `[P, B, K]`.
+
+    A single `vmap`-ed call, so a whole population acts with batched matrix products.
+    """
+    if state is None:
+        return vmap(lambda p, o: step(policy, p, o, None), out_dims=(0, None))(population, obs)
+    return vmap(lambda p, o, s: step(policy, p, o, s))(population, obs, state)
+
+
+def population_initial_state(policy: Policy, population: int, batch: int) -> State:
+    """The initial state for `population` genomes, each with `batch` parallel episodes."""
+    state = policy.initial_state(batch)
+    if state is None:
+        return None
+    return torch.utils._pytree.tree_map(
+        lambda t: t.unsqueeze(0).expand(population, *t.shape).contiguous(), state
+    )

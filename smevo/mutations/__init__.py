@@ -1,0 +1,61 @@
+"""Mutation operators, sensitivities and divergence, behind one registry.
+
+`make_mutation("SM-G-ABS", 0.1)` builds an operator; names match case-insensitively and
+`regular` is accepted for `control`, the reference code's name.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from smevo._registry import Registry
+from smevo.mutations.operators import (
+    Control,
+    Mutation,
+    MutationStats,
+    SafeMutationAbs,
+    SafeMutationFirstOrder,
+    SafeMutationRescale,
+    SafeMutationSecondOrder,
+    SafeMutationSum,
+)
+from smevo.mutations.sensitivity import divergence, postprocess, sensitivity
+
+__all__ = [
+    "MUTATIONS",
+    "Mutation",
+    "MutationStats",
+    "divergence",
+    "make_mutation",
+    "mutation_options",
+    "postprocess",
+    "sensitivity",
+]
+
+MUTATIONS: Registry[type[Mutation]] = Registry("mutation")
+MUTATIONS.add("control", Control, "regular")
+MUTATIONS.add("SM-R", SafeMutationRescale)
+MUTATIONS.add("SM-G-SUM", SafeMutationSum)
+MUTATIONS.add("SM-G-ABS", SafeMutationAbs)
+MUTATIONS.add("SM-G-SO", SafeMutationSecondOrder)
+MUTATIONS.add("SM-G-FO", SafeMutationFirstOrder)
+
+
+def mutation_options(name: str) -> list[str]:
+    """The keyword options operator `name` accepts."""
+    parameters = inspect.signature(MUTATIONS.get(name).__init__).parameters.values()
+    return [p.name for p in parameters if p.kind is p.KEYWORD_ONLY]
+
+
+def make_mutation(name: str, magnitude: float, **options: Any) -> Mutation:
+    """Build operator `name` with step `magnitude` (its meaning per operator: DESIGN.md)."""
+    canonical = MUTATIONS.canonical(name)
+    valid = mutation_options(canonical)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for mutation {canonical!r}; "
+            f"valid: {', '.join(valid) or 'none'}"
+        )
+    return MUTATIONS.get(canonical)(magnitude, **options)

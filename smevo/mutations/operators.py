@@ -1,0 +1,267 @@
+"""The mutation operators: control and the safe-mutation family (DESIGN.md's table).
+
+Each is a small configured object (options validated at construction) whose
+`__call__(params, policy, experiences, generator) -> (child, stats)` is pure: all randomness
+comes from `generator`, and the parent is not modified.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from smevo import functional
+from smevo.experiences import Experiences
+from smevo.mutations.line_search import scale_to_divergence
+from smevo.mutations.sensitivity import (
+    DEFAULT_CHUNK_ELEMENTS,
+    REDUCTIONS,
+    check_inputs,
+    divergence_of_outputs,
+    first_order_divergence,
+    postprocess,
+    sensitivity,
+)
+from smevo.policies import Policy
+
+
+@dataclass
+class MutationStats:
+    """How safe a mutation was: the child's measured divergence on the parent's experiences,
+    the size of the step, and the range of the raw sensitivities (SM-G only)."""
+
+    divergence: float = math.nan
+    delta_norm: float = math.nan
+    sensitivity_min: float = math.nan
+    sensitivity_max: float = math.nan
+    line_search_evals: int = 0
+    reachable: bool = True
+    sensitivity: torch.Tensor | None = field(default=None, repr=False)
+
+    def scalars(self) -> dict[str, float]:
+        """The scalar statistics, for loggers."""
+        return {
+            "divergence": self.divergence,
+            "delta_norm": self.delta_norm,
+            "sensitivity_min": self.sensitivity_min,
+            "sensitivity_max": self.sensitivity_max,
+            "line_search_evals": float(self.line_search_evals),
+        }
+
+
+class Mutation:
+    """Base class: draws ε, asks the subclass for a perturbation δ, returns θ + δ and stats."""
+
+    name: str = "mutation"
+    needs_experiences: bool = True
+
+    def __init__(self, magnitude: float, *, weight_clip: float | None = None) -> None:
+        magnitude = float(magnitude)
+        if not (magnitude > 0 and math.isfinite(magnitude)):
+            raise ValueError(f"{self.name}: magnitude must be a positive number, got {magnitude}")
+        if weight_clip is not None and not weight_clip > 0:
+            raise ValueError(f"{self.name}: weight_clip must be positive, got {weight_clip}")
+        self.magnitude = magnitude
+        self.weight_clip = None if weight_clip is None else float(weight_clip)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(magnitude={self.magnitude})"
+
+    def __call__(
+        self,
+        params: torch.Tensor,
+        policy: Policy,
+        experiences: Experiences | None,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, MutationStats]:
+        """A child of `params` and the statistics of the step."""
+        if self.needs_experiences:
+            check_inputs(policy, params, experiences)
+        else:
+            functional.check_genome(policy, params)
+            if not bool(torch.isfinite(params).all()):
+                raise ValueError("parent genome has non-finite values (NaN or inf)")
+        params = params.detach().to(torch.float32)
+        if experiences is not None:
+            experiences = experiences.to(params.device)
+        noise = torch.randn(params.shape, generator=generator, dtype=torch.float32)
+        noise = noise.to(params.device)
+        stats = MutationStats()
+        with torch.no_grad():
+            parent_outputs = (
+                None if experiences is None
+                else functional.forward(policy, params, experiences)
+            )
+        delta = self.perturbation(params, policy, experiences, noise, parent_outputs, stats)
+        if self.weight_clip is not None:
+            delta = delta.clamp(-self.weight_clip, self.weight_clip)
+        child = params + delta
+        stats.delta_norm = float(delta.norm())
+        if experiences is not None:
+            with torch.no_grad():
+                child_outputs = functional.forward(policy, child, experiences)
+            stats.divergence = divergence_of_outputs(child_outputs, parent_outputs, experiences)
+        return child, stats
+
+    def perturbation(
+        self,
+        params: torch.Tensor,
+        policy: Policy,
+        experiences: Experiences | None,
+        noise: torch.Tensor,
+        parent_outputs: torch.Tensor | None,
+        stats: MutationStats,
+    ) -> torch.Tensor:
+        """δ for this operator (subclasses)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+def line_search_scale(
+    policy: Policy,
+    params: torch.Tensor,
+    direction: torch.Tensor,
+    experiences: Experiences,
+    parent_outputs: torch.Tensor,
+    target: float,
+    stats: MutationStats,
+) -> float:
+    """The t for which θ + t·direction has divergence `target` (recorded in stats)."""
+
+    def divergence_at(t: float) -> float:
+        with torch.no_grad():
+            outputs = functional.forward(policy, params + t * direction, experiences)
+        return divergence_of_outputs(outputs, parent_outputs, experiences)
+
+    result = scale_to_divergence(divergence_at, target)
+    stats.line_search_evals += result.evaluations
+    stats.reachable = result.reachable
+    return result.scale
+
+
+class Control(Mutation):
+    """θ + m·ε: plain Gaussian mutation (the reference's "regular"); m is σ."""
+
+    name = "control"
+    needs_experiences = False
+
+    def __init__(self, magnitude: float) -> None:
+        super().__init__(magnitude)
+
+    def perturbation(self, params, policy, experiences, noise, parent_outputs, stats):
+        return self.magnitude * noise
+
+
+class SafeMutationRescale(Mutation):
+    """SM-R: a random unit direction scaled by Brent line search so that D(t) = m."""
+
+    name = "SM-R"
+
+    def perturbation(self, params, policy, experiences, noise, parent_outputs, stats):
+        direction = noise / noise.norm()
+        t = line_search_scale(
+            policy, params, direction, experiences, parent_outputs, self.magnitude, stats
+        )
+        return t * direction
+
+
+class SafeMutationGradient(Mutation):
+    """SM-G-SUM / SM-G-ABS / SM-G-SO: θ + m·ε / s with s the post-processed sensitivity.
+
+    Options: `normalize` (divide s by its mean over non-zero entries, default True),
+    `sum_reduction` ("mean" or the reference's "sum"), `floor` (default 0.01, relative when
+    normalised), `weight_clip`, `target_divergence` (rescale δ by line search afterwards:
+    "SM-G-…+R"), `chunk_elements` (memory bound for per-sample Jacobians).
+    """
+
+    kind = "SUM"
+
+    def __init__(
+        self,
+        magnitude: float,
+        *,
+        normalize: bool = True,
+        sum_reduction: str = "mean",
+        floor: float = 0.01,
+        weight_clip: float | None = None,
+        target_divergence: float | None = None,
+        chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    ) -> None:
+        super().__init__(magnitude, weight_clip=weight_clip)
+        if sum_reduction not in REDUCTIONS:
+            raise ValueError(
+                f"{self.name}: sum_reduction must be one of {', '.join(REDUCTIONS)}, "
+                f"got {sum_reduction!r}"
+            )
+        if not floor > 0:
+            raise ValueError(f"{self.name}: floor must be positive, got {floor}")
+        if target_divergence is not None and not target_divergence > 0:
+            raise ValueError(
+                f"{self.name}: target_divergence must be positive, got {target_divergence}"
+            )
+        if chunk_elements < 1:
+            raise ValueError(f"{self.name}: chunk_elements must be >= 1, got {chunk_elements}")
+        self.normalize = bool(normalize)
+        self.sum_reduction = sum_reduction
+        self.floor = float(floor)
+        self.target_divergence = None if target_divergence is None else float(target_divergence)
+        self.chunk_elements = int(chunk_elements)
+
+    def perturbation(self, params, policy, experiences, noise, parent_outputs, stats):
+        raw = sensitivity(
+            policy,
+            params,
+            experiences,
+            self.kind,
+            direction=noise / noise.norm(),
+            sum_reduction=self.sum_reduction,
+            chunk_elements=self.chunk_elements,
+        )
+        stats.sensitivity = raw
+        stats.sensitivity_min = float(raw.min())
+        stats.sensitivity_max = float(raw.max())
+        divisor = postprocess(raw, normalize=self.normalize, floor=self.floor)
+        delta = self.magnitude * noise / divisor
+        if self.target_divergence is not None:
+            if self.weight_clip is not None:
+                delta = delta.clamp(-self.weight_clip, self.weight_clip)
+            delta = delta * line_search_scale(
+                policy, params, delta, experiences, parent_outputs, self.target_divergence, stats
+            )
+        return delta
+
+
+class SafeMutationSum(SafeMutationGradient):
+    """SM-G-SUM: sensitivity from the experience-averaged signed output gradient."""
+
+    name = "SM-G-SUM"
+    kind = "SUM"
+
+
+class SafeMutationAbs(SafeMutationGradient):
+    """SM-G-ABS: sensitivity from the experience-averaged absolute per-sample gradients."""
+
+    name = "SM-G-ABS"
+    kind = "ABS"
+
+
+class SafeMutationSecondOrder(SafeMutationGradient):
+    """SM-G-SO: sensitivity sqrt(|H d|) along the direction d of the very noise it rescales."""
+
+    name = "SM-G-SO"
+    kind = "SO"
+
+
+class SafeMutationFirstOrder(Mutation):
+    """SM-G-FO: θ + t·ε with t = sqrt(m / D₁(ε)), D₁ the first-order (J·ε) prediction of the
+    divergence: SM-R's target in closed form, one Jacobian-vector product instead of a search."""
+
+    name = "SM-G-FO"
+
+    def perturbation(self, params, policy, experiences, noise, parent_outputs, stats):
+        predicted = first_order_divergence(policy, params, noise, experiences)
+        if not predicted > 0:
+            stats.reachable = False
+            return noise
+        return math.sqrt(self.magnitude / predicted) * noise

@@ -1,0 +1,196 @@
+"""Per-weight output sensitivities (the SM-G family) and the divergence they predict.
+
+Notation (DESIGN.md): y_k(x_m; θ) are the raw outputs on the M samples of the experiences
+(states, or valid steps of sequences), J_m = ∂y(x_m)/∂θ, and with `sum_reduction="mean"`
+
+    SUM: s_i = sqrt(Σ_k (1/M Σ_m J_mki)²)      -- signed gradients, may wash out
+    ABS: s_i = sqrt(Σ_k (1/M Σ_m |J_mki|)²)    -- per-sample magnitudes
+    SO:  s   = sqrt(|H d|), H = 2/M Σ_m J_mᵀ J_m, the exact Hessian of the divergence at θ
+
+`sum_reduction="sum"` drops the 1/M (the reference's SUM). Everything is computed with
+`torch.func`: one vmapped vjp for SUM, chunked per-sample Jacobians for ABS, one jvp and one
+vjp for SO — never a Python loop over outputs or experiences.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch.func import jacrev, jvp, vjp, vmap
+
+from smevo import functional
+from smevo.experiences import Experiences
+from smevo.policies import Policy
+
+SensitivityKind = Literal["SUM", "ABS", "SO"]
+KINDS = ("SUM", "ABS", "SO")
+REDUCTIONS = ("mean", "sum")
+
+#: Per-sample Jacobians are materialised in chunks of at most this many float32 elements.
+DEFAULT_CHUNK_ELEMENTS = 2**25
+
+
+def sensitivity(
+    policy: Policy,
+    params: torch.Tensor,
+    experiences: Experiences,
+    kind: str = "SUM",
+    direction: torch.Tensor | None = None,
+    *,
+    sum_reduction: str = "mean",
+    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+) -> torch.Tensor:
+    """Raw (not post-processed) per-weight sensitivity `s` of the policy's outputs, shape [D].
+
+    `direction` is required for `kind="SO"` (the unit direction d of the Hessian product).
+    """
+    kind = kind.upper()
+    if kind not in KINDS:
+        raise ValueError(f"unknown sensitivity kind {kind!r}; valid: {', '.join(KINDS)}")
+    if sum_reduction not in REDUCTIONS:
+        raise ValueError(
+            f"unknown sum_reduction {sum_reduction!r}; valid: {', '.join(REDUCTIONS)}"
+        )
+    check_inputs(policy, params, experiences)
+    experiences = experiences.to(params.device)
+    weights = experiences.sample_weights()
+    if sum_reduction == "mean":
+        weights = weights / experiences.num_samples
+
+    def outputs(flat: torch.Tensor) -> torch.Tensor:
+        return functional.forward(policy, flat, experiences)
+
+    if kind == "SUM":
+        return _sum_sensitivity(outputs, params, weights)
+    if kind == "ABS":
+        return _abs_sensitivity(policy, params, experiences, weights, chunk_elements)
+    if direction is None:
+        raise ValueError("SO sensitivity needs a direction (the unit perturbation direction)")
+    if direction.shape != params.shape:
+        raise ValueError(
+            f"direction has shape {tuple(direction.shape)}, expected {tuple(params.shape)}"
+        )
+    return hessian_vector_product(outputs, params, direction, weights).abs().sqrt()
+
+
+def _sum_sensitivity(outputs, params: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Norm over outputs of the weighted sum of per-sample gradients: one vmapped vjp."""
+    y, pullback = vjp(outputs, params)
+    k = y.shape[-1]
+    eye = torch.eye(k, dtype=y.dtype, device=y.device)
+    cotangents = weights[None, ..., None] * eye.reshape(k, *([1] * weights.ndim), k)
+    (gradients,) = vmap(pullback)(cotangents)  # [K, D]
+    return gradients.norm(dim=0)
+
+
+def _abs_sensitivity(
+    policy: Policy,
+    params: torch.Tensor,
+    experiences: Experiences,
+    weights: torch.Tensor,
+    chunk_elements: int,
+) -> torch.Tensor:
+    """Norm over outputs of the weighted sum of per-sample |Jacobians|, in bounded memory."""
+    sequential = experiences.is_sequential
+
+    def one_sample(flat: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        return functional.forward_observations(policy, flat, obs[None], sequential)[0]
+
+    per_sample_jacobian = vmap(jacrev(one_sample), in_dims=(None, 0))
+    obs = experiences.observations
+    steps = obs.shape[1] if sequential else 1
+    per_sample_elements = steps * policy.output_size * params.numel()
+    chunk = max(1, chunk_elements // per_sample_elements)
+    total = params.new_zeros(policy.output_size, params.numel())
+    for start in range(0, len(experiences), chunk):
+        jac = per_sample_jacobian(params, obs[start : start + chunk])  # [n, (T,) K, D]
+        w = weights[start : start + chunk]
+        total += (jac.abs() * w[..., None, None]).sum(dim=tuple(range(w.ndim)))
+    return total.norm(dim=0)
+
+
+def hessian_vector_product(
+    outputs, params: torch.Tensor, direction: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """H d for the divergence's Hessian at θ, H = 2 Σ_m w_m J_mᵀ J_m (Gauss-Newton, exact at θ):
+    one jvp for J d, one vjp for Jᵀ(J d)."""
+    _, jd = jvp(outputs, (params,), (direction.to(params.dtype),))
+    _, pullback = vjp(outputs, params)
+    (hd,) = pullback(2.0 * weights[..., None] * jd)
+    return hd
+
+
+def first_order_divergence(
+    policy: Policy, params: torch.Tensor, direction: torch.Tensor, experiences: Experiences
+) -> float:
+    """D₁(δ) = 1/M Σ_m ‖J_m δ‖², the first-order prediction of the divergence of θ + δ."""
+    experiences = experiences.to(params.device)
+
+    def outputs(flat: torch.Tensor) -> torch.Tensor:
+        return functional.forward(policy, flat, experiences)
+
+    _, jd = jvp(outputs, (params,), (direction.to(params.dtype),))
+    weights = experiences.sample_weights() / experiences.num_samples
+    return float((weights[..., None] * jd.square()).sum())
+
+
+def postprocess(s: torch.Tensor, *, normalize: bool = True, floor: float = 0.01) -> torch.Tensor:
+    """Turn raw sensitivities into divisors: optionally divide by the mean of the non-zero
+    entries (so 1 is an average weight), map exact zeros to 1, then floor at `floor`."""
+    s = s.clone()
+    if normalize:
+        nonzero = s[s > 0]
+        if nonzero.numel() > 0:
+            s = s / nonzero.mean()
+    s[s == 0] = 1.0
+    return s.clamp_(min=floor)
+
+
+def divergence_of_outputs(
+    child_outputs: torch.Tensor, parent_outputs: torch.Tensor, experiences: Experiences
+) -> float:
+    """D = 1/M Σ_m Σ_k (y_child − y_parent)² over the valid samples."""
+    weights = experiences.sample_weights().to(child_outputs.device)
+    squared = (child_outputs - parent_outputs).double().square().sum(dim=-1)
+    value = float((weights.double() * squared).sum() / experiences.num_samples)
+    return value if math.isfinite(value) else math.inf
+
+
+def divergence(
+    policy: Policy, params: torch.Tensor, child: torch.Tensor, experiences: Experiences
+) -> float:
+    """The paper's divergence D between parent and child genomes on the experiences."""
+    check_inputs(policy, params, experiences)
+    functional.check_genome(policy, child)
+    experiences = experiences.to(params.device)
+    with torch.no_grad():
+        parent_outputs = functional.forward(policy, params, experiences)
+        child_outputs = functional.forward(policy, child, experiences)
+    return divergence_of_outputs(child_outputs, parent_outputs, experiences)
+
+
+def check_inputs(policy: Policy, params: torch.Tensor, experiences: Experiences | None) -> None:
+    """Clear `ValueError`s for a wrong-length or non-finite genome and for experiences whose
+    observations do not fit the policy."""
+    functional.check_genome(policy, params)
+    if not bool(torch.isfinite(params).all()):
+        raise ValueError("parent genome has non-finite values (NaN or inf)")
+    if experiences is None:
+        raise ValueError("this operator needs experiences (the parent's recorded observations)")
+    spec = getattr(policy, "spec", None)
+    if spec is not None and spec.observation_space.shape is not None:
+        expected = tuple(spec.observation_space.shape)
+        got = tuple(experiences.observations.shape[2 if experiences.is_sequential else 1 :])
+        if got != expected:
+            kind = "sequences" if experiences.is_sequential else "states"
+            raise ValueError(
+                f"experiences hold {kind} of observation shape {got}, "
+                f"but the policy expects {expected}"
+            )
+    if experiences.is_sequential != policy.is_recurrent:
+        need = "from_sequences" if policy.is_recurrent else "from_states"
+        raise ValueError(
+            f"this policy needs experiences built with Experiences.{need}"
+        )

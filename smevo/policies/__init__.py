@@ -1,0 +1,67 @@
+"""Policies: networks with one calling convention, built by name from an env's spaces."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+
+from smevo._registry import Registry
+from smevo.policies.base import Policy, PolicySpec, State
+from smevo.policies.cnn import CNN
+from smevo.policies.decoders import ActionDecoder, output_size
+from smevo.policies.mlp import MLP
+from smevo.policies.recurrent import RecurrentPolicy
+from smevo.policies.toy import Toy2W
+
+__all__ = [
+    "POLICIES",
+    "ActionDecoder",
+    "Policy",
+    "PolicySpec",
+    "State",
+    "make_policy",
+    "output_size",
+    "policy_from_spec",
+]
+
+POLICIES: Registry[Callable[..., Policy]] = Registry("policy")
+POLICIES.add("mlp", MLP)
+for _cell in ("rnn", "gru", "lstm"):
+    POLICIES.add(_cell, functools.partial(RecurrentPolicy, cell=_cell))
+POLICIES.add("cnn", CNN)
+POLICIES.add("toy2w", Toy2W)
+
+
+def policy_options(name: str) -> list[str]:
+    """The keyword options that policy `name` accepts."""
+    factory = POLICIES.get(name)
+    fixed = factory.keywords if isinstance(factory, functools.partial) else {}
+    target = factory.func if isinstance(factory, functools.partial) else factory
+    parameters = inspect.signature(target).parameters.values()
+    return [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.name not in fixed]
+
+
+def make_policy(
+    name: str, observation_space: gym.Space, action_space: gym.Space, **options: Any
+) -> Policy:
+    """Build policy `name` for an env's spaces; unknown names or options raise `ValueError`."""
+    canonical = POLICIES.canonical(name)
+    valid = policy_options(canonical)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for policy {canonical!r}; "
+            f"valid: {', '.join(valid) or 'none'}"
+        )
+    policy = POLICIES.get(canonical)(observation_space, action_space, **options)
+    policy.spec = PolicySpec(canonical, observation_space, action_space, dict(options))
+    return policy
+
+
+def policy_from_spec(spec: PolicySpec) -> Policy:
+    """Rebuild the (randomly initialised) policy a spec describes."""
+    return make_policy(spec.name, spec.observation_space, spec.action_space, **spec.options)

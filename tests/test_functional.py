@@ -1,0 +1,77 @@
+"""Flat genomes and stateless forwards, single and population-stacked."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from smevo import functional as F
+from smevo.experiences import Experiences
+from smevo.policies import make_policy
+
+OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+ACT = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+
+def test_flat_round_trip_preserves_registration_order():
+    net = make_policy("mlp", OBS, ACT, hidden=4, depth=2)
+    flat = F.get_flat(net)
+    expected = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+    assert flat.dtype == torch.float32 and torch.equal(flat, expected)
+    F.set_flat(net, flat * 2)
+    assert torch.equal(F.get_flat(net), flat * 2)
+    with pytest.raises(ValueError, match="expected"):
+        F.set_flat(net, flat[:-1])
+
+
+def test_stateless_forward_equals_module_call():
+    net = make_policy("mlp", OBS, ACT, hidden=4, depth=2)
+    states = torch.randn(6, 3)
+    out = F.forward(net, F.get_flat(net), Experiences.from_states(states))
+    assert torch.allclose(out, net(states)[0])
+
+
+def test_sequence_forward_masks_varying_lengths():
+    net = make_policy("gru", OBS, ACT, hidden=5)
+    params = F.get_flat(net)
+    seqs = [torch.randn(n, 3) for n in (4, 1, 3)]
+    exp = Experiences.from_sequences(seqs)
+    out = F.forward(net, params, exp)
+    assert out.shape == (3, 4, 2) and exp.num_samples == 8
+    for i, seq in enumerate(seqs):  # each sequence alone gives the same valid outputs
+        alone = F.forward(net, params, Experiences.from_sequences([seq]))
+        assert torch.allclose(out[i, : len(seq)], alone[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mlp", "gru", "lstm"])
+def test_population_step_equals_loop_over_genomes(name):
+    net = make_policy(name, OBS, ACT)
+    population = torch.stack([F.get_flat(net) + 0.1 * torch.randn(F.num_params(net))
+                              for _ in range(4)])
+    obs = torch.randn(4, 5, 3)
+    state = F.population_initial_state(net, 4, 5)
+    out, state = F.population_step(net, population, obs, state)
+    out, _ = F.population_step(net, population, obs, state)
+    for i in range(4):
+        single_state = net.initial_state(5)
+        single, single_state = F.step(net, population[i], obs[i], single_state)
+        single, _ = F.step(net, population[i], obs[i], single_state)
+        assert torch.allclose(out[i], single, atol=1e-5)
+
+
+def test_experiences_subsample_is_seeded_and_bounded():
+    exp = Experiences.from_states(torch.arange(50.0)[:, None])
+    a = exp.subsample(10, torch.Generator().manual_seed(3))
+    b = exp.subsample(10, torch.Generator().manual_seed(3))
+    assert len(a) == 10 and torch.equal(a.observations, b.observations)
+    assert exp.subsample(100) is exp
+    seqs = Experiences.from_sequences([torch.zeros(n, 1) for n in (5, 2, 2, 2)])
+    small = seqs.subsample(2, torch.Generator().manual_seed(0))
+    assert small.observations.shape[1] == int(small.mask.sum(1).max())
+
+
+def test_empty_experiences_are_rejected():
+    with pytest.raises(ValueError, match="empty"):
+        Experiences.from_states(torch.zeros(0, 3))
+    with pytest.raises(ValueError, match="empty"):
+        Experiences.from_sequences([])

@@ -1,0 +1,267 @@
+"""The six operators: exact sensitivities, the washout finding, targets met, safety, errors."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from smevo import functional as F
+from smevo.experiences import Experiences
+from smevo.mutations import MUTATIONS, divergence, make_mutation, postprocess, sensitivity
+from smevo.policies import make_policy
+
+TOY_ROWS = {
+    "easy": [[0.0, 1.0], [0.0, 1.0]],
+    "medium": [[1.0, 0.0], [0.0, 1.0]],
+    "washout": [[1.0, 1.0], [-1.0, -1.0]],
+}
+BOX2 = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+
+def toy(task, repeats=1):
+    policy = make_policy("toy2w", BOX2, BOX2)
+    states = torch.tensor(TOY_ROWS[task] * repeats)
+    return policy, F.get_flat(policy), Experiences.from_states(states)
+
+
+@pytest.mark.parametrize(
+    "task, mean_sum, mean_abs, sum_8rows, hessian_diag",
+    [
+        ("easy", (0, 0.1), (0, 0.1), (0, 0.8), (0, 0.02)),
+        ("medium", (50, 0.05), (50, 0.05), (400, 0.4), (10000, 0.01)),
+        ("washout", (0.0, 0.0), (100, 0.1), (0.0, 0.0), (20000, 0.02)),
+    ],
+)
+def test_illustrative_sensitivities_match_hand_derivation(
+    task, mean_sum, mean_abs, sum_8rows, hessian_diag
+):
+    policy, params, rows = toy(task)
+    close = dict(rtol=1e-5, atol=1e-6)
+    assert torch.allclose(sensitivity(policy, params, rows, "SUM"), torch.tensor(mean_sum), **close)
+    assert torch.allclose(sensitivity(policy, params, rows, "ABS"), torch.tensor(mean_abs), **close)
+    _, _, reference_rows = toy(task, repeats=4)
+    summed = sensitivity(policy, params, reference_rows, "SUM", sum_reduction="sum")
+    assert torch.allclose(summed, torch.tensor(sum_8rows), **close)
+    d = torch.tensor([0.6, -0.8])
+    so = sensitivity(policy, params, rows, "SO", direction=d)
+    assert torch.allclose(so, (torch.tensor(hessian_diag) * d).abs().sqrt(), **close)
+
+
+def test_washout_sum_perturbs_w0_like_an_average_weight_while_abs_and_so_shield_it():
+    policy, params, rows = toy("washout")
+    d = torch.tensor([0.6, 0.8])
+    divisor = {kind: postprocess(sensitivity(policy, params, rows, kind, direction=d))
+               for kind in ("SUM", "ABS", "SO")}
+    assert torch.equal(divisor["SUM"], torch.ones(2))  # w0 gets an unscaled, average step
+    for kind in ("ABS", "SO"):
+        step_w0, step_w1 = 1 / divisor[kind]
+        assert step_w0 < 1 and step_w0 <= step_w1 / 100  # w0 shielded, w1 (insensitive) free
+
+
+def naive_jacobian_rows(policy, params, experiences):
+    """Per-sample, per-output gradients by plain autograd, one backward call each."""
+    theta = params.clone().requires_grad_(True)
+    outputs = F.forward(policy, theta, experiences)
+    rows = []  # one [K, D] per valid sample
+    mask = experiences.mask
+    for n in range(len(experiences)):
+        for t in range(outputs.shape[1] if mask is not None else 1):
+            if mask is not None and not mask[n, t]:
+                continue
+            y = outputs[n, t] if mask is not None else outputs[n]
+            grads = [torch.autograd.grad(y[k], theta, retain_graph=True)[0] for k in range(len(y))]
+            rows.append(torch.stack(grads))
+    return torch.stack(rows), theta, outputs
+
+
+def naive_sensitivities(policy, params, experiences, direction):
+    jac, theta, outputs = naive_jacobian_rows(policy, params, experiences)
+    m = jac.shape[0]
+    s_sum = (jac.sum(0) / m).norm(dim=0)
+    s_abs = (jac.abs().sum(0) / m).norm(dim=0)
+    # SO as the reference computed it: double backprop of L = mean Σ (y - y_c)².
+    y_const = outputs.detach()
+    sq = (outputs - y_const).square().sum(-1)
+    loss = (sq * experiences.sample_weights()).sum() / m
+    (grad,) = torch.autograd.grad(loss, theta, create_graph=True)
+    (hd,) = torch.autograd.grad(grad @ direction, theta)
+    return s_sum, s_abs, hd.abs().sqrt()
+
+
+def deep_mlp():
+    torch.manual_seed(0)
+    policy = make_policy("mlp", gym.spaces.Box(-1, 1, (3,)), BOX2, hidden=8, depth=6,
+                         activation="tanh")
+    return policy, Experiences.from_states(torch.randn(10, 3))
+
+
+def gru_stack():
+    torch.manual_seed(1)
+    policy = make_policy("gru", gym.spaces.Box(-1, 1, (3,)), BOX2, hidden=5)
+    seqs = [torch.randn(n, 3) for n in (3, 5, 1, 4)]
+    return policy, Experiences.from_sequences(seqs)
+
+
+def toy_washout():
+    policy, _, rows = toy("washout")
+    return policy, rows
+
+
+@pytest.mark.parametrize("build", [deep_mlp, gru_stack, toy_washout])
+def test_vectorised_sensitivities_agree_with_naive_autograd_loop(build):
+    policy, experiences = build()
+    params = F.get_flat(policy)
+    direction = torch.randn(params.shape, generator=torch.Generator().manual_seed(2))
+    direction = direction / direction.norm()
+    expected = naive_sensitivities(policy, params, experiences, direction)
+    for kind, naive in zip(("SUM", "ABS", "SO"), expected, strict=True):
+        ours = sensitivity(policy, params, experiences, kind, direction=direction)
+        scale = naive.abs().max()
+        assert torch.allclose(ours, naive, rtol=1e-5, atol=1e-5 * float(scale)), kind
+
+
+def test_abs_chunking_gives_the_same_result():
+    policy, experiences = gru_stack()
+    params = F.get_flat(policy)
+    whole = sensitivity(policy, params, experiences, "ABS")
+    chunked = sensitivity(policy, params, experiences, "ABS", chunk_elements=1)
+    assert torch.allclose(whole, chunked, rtol=1e-6)
+
+
+def test_so_product_equals_finite_difference_of_divergence_gradient():
+    policy, experiences = deep_mlp()
+    params = F.get_flat(policy).double()
+    policy = policy.double()
+    experiences = Experiences.from_states(experiences.observations.double())
+    d = torch.randn(params.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    d = d / d.norm()
+    parent = F.forward(policy, params, experiences).detach()
+
+    def grad_divergence(theta):
+        theta = theta.clone().requires_grad_(True)
+        value = (F.forward(policy, theta, experiences) - parent).square().sum(-1).mean()
+        return torch.autograd.grad(value, theta)[0]
+
+    h = 1e-5
+    forward_grad, backward_grad = grad_divergence(params + h * d), grad_divergence(params - h * d)
+    finite_difference = (forward_grad - backward_grad) / (2 * h)
+    ours = sensitivity(policy, params, experiences, "SO", direction=d).square()
+    assert torch.allclose(ours, finite_difference.abs(), rtol=1e-4, atol=1e-8)
+
+
+def maze_net():
+    torch.manual_seed(3)
+    policy = make_policy("mlp", gym.spaces.Box(0, 1, (11,)), gym.spaces.Box(0, 1, (2,)),
+                         hidden=15, depth=7, activation="relu", init="xavier",
+                         output_activation="sigmoid")
+    return policy, F.get_flat(policy), Experiences.from_states(torch.rand(100, 11))
+
+
+@pytest.mark.parametrize("target", [1e-4, 1e-3, 1e-2])
+def test_sm_r_hits_the_target_divergence(target):
+    policy, params, experiences = maze_net()
+    for seed in range(3):
+        child, stats = make_mutation("SM-R", target)(
+            params, policy, experiences, torch.Generator().manual_seed(seed))
+        assert stats.reachable
+        assert divergence(policy, params, child, experiences) == pytest.approx(target, rel=0.02)
+
+
+def test_sm_r_reports_an_unreachable_target():
+    policy, params, experiences = maze_net()  # sigmoid outputs: D is at most 2
+    _, stats = make_mutation("SM-R", 10.0)(params, policy, experiences,
+                                           torch.Generator().manual_seed(0))
+    assert not stats.reachable and stats.divergence < 10.0
+
+
+def test_sm_g_fo_matches_its_first_order_prediction_for_small_targets():
+    torch.manual_seed(0)  # a smooth net: ReLU kinks would make even tiny steps non-linear
+    policy = make_policy("mlp", gym.spaces.Box(0, 1, (11,)), gym.spaces.Box(0, 1, (2,)),
+                         hidden=15, depth=7, activation="tanh", output_activation="sigmoid")
+    params, experiences = F.get_flat(policy), Experiences.from_states(torch.rand(100, 11))
+    for seed in range(3):
+        _, stats = make_mutation("SM-G-FO", 1e-6)(params, policy, experiences,
+                                                  torch.Generator().manual_seed(seed))
+        assert stats.divergence == pytest.approx(1e-6, rel=0.02)
+
+
+@pytest.mark.parametrize("name", ["SM-G-SUM", "SM-G-ABS", "SM-G-SO"])
+def test_target_divergence_rescales_sm_g(name):
+    policy, params, experiences = maze_net()
+    _, stats = make_mutation(name, 0.05, target_divergence=1e-3)(
+        params, policy, experiences, torch.Generator().manual_seed(0))
+    assert stats.divergence == pytest.approx(1e-3, rel=0.02) and stats.line_search_evals > 0
+
+
+def test_weight_clip_bounds_every_change():
+    policy, params, experiences = maze_net()
+    child, _ = make_mutation("SM-G-ABS", 5.0, weight_clip=0.2)(
+        params, policy, experiences, torch.Generator().manual_seed(0))
+    assert float((child - params).abs().max()) <= 0.2 + 1e-7
+
+
+@pytest.mark.parametrize("init", ["default", "xavier"])
+def test_safe_mutations_are_safer_than_control_on_a_32_layer_net(init):
+    """The paper's point: at equal step size ‖δ‖, SM-G children diverge far less."""
+    torch.manual_seed(0)
+    policy = make_policy("mlp", gym.spaces.Box(-1, 1, (8,)), BOX2, hidden=64, depth=32,
+                         activation="tanh", init=init)
+    params = F.get_flat(policy)
+    experiences = Experiences.from_states(torch.randn(100, 8))
+    ratios = {}
+    for name in ("SM-G-SUM", "SM-G-ABS", "SM-G-SO"):
+        generator = torch.Generator().manual_seed(0)
+        operator = make_mutation(name, 0.3)
+        ours, control = [], []
+        for _ in range(15):
+            _, stats = operator(params, policy, experiences, generator)
+            noise = torch.randn(params.shape, generator=generator)
+            same_size = params + noise * (stats.delta_norm / noise.norm())
+            ours.append(stats.divergence)
+            control.append(divergence(policy, params, same_size, experiences))
+        ratios[name] = float(np.median(control) / np.median(ours))
+    print(f"\n{init} init: median control/SM divergence ratio at equal |delta|: {ratios}")
+    assert ratios["SM-G-ABS"] >= 10 and ratios["SM-G-SO"] >= 10
+
+
+@pytest.mark.parametrize("name", MUTATIONS.names())
+def test_same_generator_seed_gives_identical_child(name):
+    policy, params, experiences = maze_net()
+    operator = make_mutation(name, 0.01)
+    a, _ = operator(params, policy, experiences, torch.Generator().manual_seed(7))
+    b, _ = operator(params, policy, experiences, torch.Generator().manual_seed(7))
+    c, _ = operator(params, policy, experiences, torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert not torch.equal(a, params)
+
+
+def test_names_are_case_insensitive_and_regular_means_control():
+    assert type(make_mutation("regular", 0.1)).__name__ == "Control"
+    assert make_mutation("sm-g-abs", 0.1).name == "SM-G-ABS"
+
+
+def test_bad_input_raises_clear_errors():
+    policy, params, experiences = maze_net()
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="valid: control, SM-R, SM-G-SUM, SM-G-ABS, SM-G-SO"):
+        make_mutation("SM-G-ABZ", 0.1)
+    with pytest.raises(ValueError, match="unknown option.*floor"):
+        make_mutation("control", 0.1, floor=0.1)
+    with pytest.raises(ValueError, match="magnitude"):
+        make_mutation("SM-G-SUM", -1)
+    with pytest.raises(ValueError, match="empty"):
+        Experiences.from_states(torch.zeros(0, 11))
+    with pytest.raises(ValueError, match="needs experiences"):
+        make_mutation("SM-G-SUM", 0.1)(params, policy, None, g)
+    with pytest.raises(ValueError, match="non-finite"):
+        make_mutation("SM-G-ABS", 0.1)(params * np.nan, policy, experiences, g)
+    with pytest.raises(ValueError, match="non-finite"):
+        make_mutation("control", 0.1)(params * np.inf, policy, None, g)
+    with pytest.raises(ValueError, match=r"shape \(1651,\), expected \(1652,\)"):
+        make_mutation("SM-R", 0.1)(params[:-1], policy, experiences, g)
+    with pytest.raises(ValueError, match=r"observation shape \(10,\).*expects \(11,\)"):
+        make_mutation("SM-G-SO", 0.1)(params, policy, Experiences.from_states(torch.rand(5, 10)), g)
+    with pytest.raises(ValueError, match="from_sequences"):
+        gru, _ = gru_stack()
+        make_mutation("SM-G-SUM", 0.1)(F.get_flat(gru), gru,
+                                       Experiences.from_states(torch.rand(4, 3)), g)
