@@ -18,11 +18,12 @@ from smevo.mutations.line_search import scale_to_divergence
 from smevo.mutations.sensitivity import (
     DEFAULT_CHUNK_ELEMENTS,
     REDUCTIONS,
+    check_genome,
     check_inputs,
     divergence_of_outputs,
     first_order_divergence,
     postprocess,
-    sensitivity,
+    raw_sensitivity,
 )
 from smevo.policies import Policy
 
@@ -51,6 +52,45 @@ class MutationStats:
         }
 
 
+class Parent:
+    """What an operator knows of the parent: genome, policy, experiences, and (computed once,
+    on first use) the parent's outputs on the experiences."""
+
+    def __init__(self, params: torch.Tensor, policy: Policy, experiences: Experiences | None):
+        self.params = params
+        self.policy = policy
+        self.experiences = experiences
+        self._outputs: torch.Tensor | None = None
+
+    @property
+    def outputs(self) -> torch.Tensor:
+        if self._outputs is None:
+            with torch.no_grad():
+                self._outputs = functional.forward(self.policy, self.params, self.experiences)
+        return self._outputs
+
+    @outputs.setter
+    def outputs(self, value: torch.Tensor | None) -> None:
+        self._outputs = value
+
+    def divergence_of(self, child: torch.Tensor) -> float:
+        """D between the parent and `child` on the parent's experiences."""
+        with torch.no_grad():
+            child_outputs = functional.forward(self.policy, child, self.experiences)
+        return divergence_of_outputs(child_outputs, self.outputs, self.experiences)
+
+    def scale_to_divergence(
+        self, direction: torch.Tensor, target: float, stats: MutationStats
+    ) -> float:
+        """The t for which θ + t·direction has divergence `target` (recorded in stats)."""
+        result = scale_to_divergence(
+            lambda t: self.divergence_of(self.params + t * direction), target
+        )
+        stats.line_search_evals += result.evaluations
+        stats.reachable = result.reachable
+        return result.scale
+
+
 class Mutation:
     """Base class: draws ε, asks the subclass for a perturbation δ, returns θ + δ and stats."""
 
@@ -77,67 +117,28 @@ class Mutation:
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, MutationStats]:
         """A child of `params` and the statistics of the step."""
-        if self.needs_experiences:
+        if self.needs_experiences or experiences is not None:
             check_inputs(policy, params, experiences)
-        else:
-            functional.check_genome(policy, params)
-            if not bool(torch.isfinite(params).all()):
-                raise ValueError("parent genome has non-finite values (NaN or inf)")
-        params = params.detach().to(torch.float32)
-        if experiences is not None:
             experiences = experiences.to(params.device)
+        else:
+            check_genome(policy, params)
+        parent = Parent(params.detach().to(torch.float32), policy, experiences)
         noise = torch.randn(params.shape, generator=generator, dtype=torch.float32)
-        noise = noise.to(params.device)
         stats = MutationStats()
-        with torch.no_grad():
-            parent_outputs = (
-                None if experiences is None
-                else functional.forward(policy, params, experiences)
-            )
-        delta = self.perturbation(params, policy, experiences, noise, parent_outputs, stats)
+        delta = self.perturbation(parent, noise.to(params.device), stats)
         if self.weight_clip is not None:
             delta = delta.clamp(-self.weight_clip, self.weight_clip)
-        child = params + delta
+        child = parent.params + delta
         stats.delta_norm = float(delta.norm())
         if experiences is not None:
-            with torch.no_grad():
-                child_outputs = functional.forward(policy, child, experiences)
-            stats.divergence = divergence_of_outputs(child_outputs, parent_outputs, experiences)
+            stats.divergence = parent.divergence_of(child)
         return child, stats
 
     def perturbation(
-        self,
-        params: torch.Tensor,
-        policy: Policy,
-        experiences: Experiences | None,
-        noise: torch.Tensor,
-        parent_outputs: torch.Tensor | None,
-        stats: MutationStats,
+        self, parent: Parent, noise: torch.Tensor, stats: MutationStats
     ) -> torch.Tensor:
         """δ for this operator (subclasses)."""
         raise NotImplementedError  # pragma: no cover - abstract
-
-
-def line_search_scale(
-    policy: Policy,
-    params: torch.Tensor,
-    direction: torch.Tensor,
-    experiences: Experiences,
-    parent_outputs: torch.Tensor,
-    target: float,
-    stats: MutationStats,
-) -> float:
-    """The t for which θ + t·direction has divergence `target` (recorded in stats)."""
-
-    def divergence_at(t: float) -> float:
-        with torch.no_grad():
-            outputs = functional.forward(policy, params + t * direction, experiences)
-        return divergence_of_outputs(outputs, parent_outputs, experiences)
-
-    result = scale_to_divergence(divergence_at, target)
-    stats.line_search_evals += result.evaluations
-    stats.reachable = result.reachable
-    return result.scale
 
 
 class Control(Mutation):
@@ -149,7 +150,7 @@ class Control(Mutation):
     def __init__(self, magnitude: float) -> None:
         super().__init__(magnitude)
 
-    def perturbation(self, params, policy, experiences, noise, parent_outputs, stats):
+    def perturbation(self, parent, noise, stats):
         return self.magnitude * noise
 
 
@@ -158,12 +159,9 @@ class SafeMutationRescale(Mutation):
 
     name = "SM-R"
 
-    def perturbation(self, params, policy, experiences, noise, parent_outputs, stats):
+    def perturbation(self, parent, noise, stats):
         direction = noise / noise.norm()
-        t = line_search_scale(
-            policy, params, direction, experiences, parent_outputs, self.magnitude, stats
-        )
-        return t * direction
+        return parent.scale_to_divergence(direction, self.magnitude, stats) * direction
 
 
 class SafeMutationGradient(Mutation):
@@ -208,27 +206,25 @@ class SafeMutationGradient(Mutation):
         self.target_divergence = None if target_divergence is None else float(target_divergence)
         self.chunk_elements = int(chunk_elements)
 
-    def perturbation(self, params, policy, experiences, noise, parent_outputs, stats):
-        raw = sensitivity(
-            policy,
-            params,
-            experiences,
+    def perturbation(self, parent, noise, stats):
+        raw, parent.outputs = raw_sensitivity(
+            parent.policy,
+            parent.params,
+            parent.experiences,
             self.kind,
-            direction=noise / noise.norm(),
-            sum_reduction=self.sum_reduction,
-            chunk_elements=self.chunk_elements,
+            noise / noise.norm() if self.kind == "SO" else None,
+            self.sum_reduction,
+            self.chunk_elements,
         )
         stats.sensitivity = raw
         stats.sensitivity_min = float(raw.min())
         stats.sensitivity_max = float(raw.max())
         divisor = postprocess(raw, normalize=self.normalize, floor=self.floor)
-        delta = self.magnitude * noise / divisor
+        delta = noise.div_(divisor).mul_(self.magnitude)  # the noise is ours to overwrite
         if self.target_divergence is not None:
             if self.weight_clip is not None:
                 delta = delta.clamp(-self.weight_clip, self.weight_clip)
-            delta = delta * line_search_scale(
-                policy, params, delta, experiences, parent_outputs, self.target_divergence, stats
-            )
+            delta = delta * parent.scale_to_divergence(delta, self.target_divergence, stats)
         return delta
 
 
@@ -259,8 +255,10 @@ class SafeMutationFirstOrder(Mutation):
 
     name = "SM-G-FO"
 
-    def perturbation(self, params, policy, experiences, noise, parent_outputs, stats):
-        predicted = first_order_divergence(policy, params, noise, experiences)
+    def perturbation(self, parent, noise, stats):
+        predicted = first_order_divergence(
+            parent.policy, parent.params, noise, parent.experiences
+        )
         if not predicted > 0:
             stats.reachable = False
             return noise

@@ -54,7 +54,30 @@ def sensitivity(
             f"unknown sum_reduction {sum_reduction!r}; valid: {', '.join(REDUCTIONS)}"
         )
     check_inputs(policy, params, experiences)
+    if kind == "SO":
+        if direction is None:
+            raise ValueError("SO sensitivity needs a direction (the unit perturbation direction)")
+        if direction.shape != params.shape:
+            raise ValueError(
+                f"direction has shape {tuple(direction.shape)}, expected {tuple(params.shape)}"
+            )
     experiences = experiences.to(params.device)
+    return raw_sensitivity(
+        policy, params, experiences, kind, direction, sum_reduction, chunk_elements
+    )[0]
+
+
+def raw_sensitivity(
+    policy: Policy,
+    params: torch.Tensor,
+    experiences: Experiences,
+    kind: str,
+    direction: torch.Tensor | None,
+    sum_reduction: str,
+    chunk_elements: int,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`sensitivity` on validated inputs; also returns the parent's outputs on the experiences
+    when the computation produced them anyway (SUM and SO), so callers need not recompute."""
     weights = experiences.sample_weights()
     if sum_reduction == "mean":
         weights = weights / experiences.num_samples
@@ -62,27 +85,19 @@ def sensitivity(
     def outputs(flat: torch.Tensor) -> torch.Tensor:
         return functional.forward(policy, flat, experiences)
 
-    if kind == "SUM":
-        return _sum_sensitivity(outputs, params, weights)
     if kind == "ABS":
-        return _abs_sensitivity(policy, params, experiences, weights, chunk_elements)
-    if direction is None:
-        raise ValueError("SO sensitivity needs a direction (the unit perturbation direction)")
-    if direction.shape != params.shape:
-        raise ValueError(
-            f"direction has shape {tuple(direction.shape)}, expected {tuple(params.shape)}"
-        )
-    return hessian_vector_product(outputs, params, direction, weights).abs().sqrt()
-
-
-def _sum_sensitivity(outputs, params: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Norm over outputs of the weighted sum of per-sample gradients: one vmapped vjp."""
+        return _abs_sensitivity(policy, params, experiences, weights, chunk_elements), None
     y, pullback = vjp(outputs, params)
-    k = y.shape[-1]
-    eye = torch.eye(k, dtype=y.dtype, device=y.device)
-    cotangents = weights[None, ..., None] * eye.reshape(k, *([1] * weights.ndim), k)
-    (gradients,) = vmap(pullback)(cotangents)  # [K, D]
-    return gradients.norm(dim=0)
+    if kind == "SUM":
+        k = y.shape[-1]
+        eye = torch.eye(k, dtype=y.dtype, device=y.device)
+        cotangents = weights[None, ..., None] * eye.reshape(k, *([1] * weights.ndim), k)
+        (gradients,) = vmap(pullback)(cotangents)  # [K, D]
+        return norm_over_outputs(gradients), y.detach()
+    # SO: H d = 2 Σ_m w_m J_mᵀ (J_m d), one jvp and one vjp.
+    _, jd = jvp(outputs, (params,), (direction.to(params.dtype),))
+    (hd,) = pullback(2.0 * weights[..., None] * jd)
+    return hd.abs().sqrt(), y.detach()
 
 
 def _abs_sensitivity(
@@ -108,18 +123,13 @@ def _abs_sensitivity(
         jac = per_sample_jacobian(params, obs[start : start + chunk])  # [n, (T,) K, D]
         w = weights[start : start + chunk]
         total += (jac.abs() * w[..., None, None]).sum(dim=tuple(range(w.ndim)))
-    return total.norm(dim=0)
+    return norm_over_outputs(total)
 
 
-def hessian_vector_product(
-    outputs, params: torch.Tensor, direction: torch.Tensor, weights: torch.Tensor
-) -> torch.Tensor:
-    """H d for the divergence's Hessian at θ, H = 2 Σ_m w_m J_mᵀ J_m (Gauss-Newton, exact at θ):
-    one jvp for J d, one vjp for Jᵀ(J d)."""
-    _, jd = jvp(outputs, (params,), (direction.to(params.dtype),))
-    _, pullback = vjp(outputs, params)
-    (hd,) = pullback(2.0 * weights[..., None] * jd)
-    return hd
+def norm_over_outputs(per_output: torch.Tensor) -> torch.Tensor:
+    """L2 norm over the leading (output) axis of a `[K, D]` tensor, as a vector-matrix product:
+    `norm(dim=0)` over the strided axis is ~80x slower for large D, `sum(dim=0)` ~3x."""
+    return (per_output.new_ones(per_output.shape[0]) @ per_output.square()).sqrt_()
 
 
 def first_order_divergence(
@@ -139,13 +149,13 @@ def first_order_divergence(
 def postprocess(s: torch.Tensor, *, normalize: bool = True, floor: float = 0.01) -> torch.Tensor:
     """Turn raw sensitivities into divisors: optionally divide by the mean of the non-zero
     entries (so 1 is an average weight), map exact zeros to 1, then floor at `floor`."""
-    s = s.clone()
+    nonzero = s > 0
+    scale = 1.0
     if normalize:
-        nonzero = s[s > 0]
-        if nonzero.numel() > 0:
-            s = s / nonzero.mean()
-    s[s == 0] = 1.0
-    return s.clamp_(min=floor)
+        count = nonzero.sum()
+        # The mean over non-zero entries is the plain sum over the count of non-zeros.
+        scale = torch.where(count > 0, count / s.sum().clamp(min=1e-38), 1.0)
+    return torch.where(nonzero, s * scale, 1.0).clamp_(min=floor)
 
 
 def divergence_of_outputs(
@@ -171,12 +181,19 @@ def divergence(
     return divergence_of_outputs(child_outputs, parent_outputs, experiences)
 
 
+def check_genome(policy: Policy, params: torch.Tensor) -> None:
+    """A `ValueError` for a genome of the wrong length or with NaN/inf entries."""
+    functional.check_genome(policy, params)
+    # One reduction instead of an elementwise test: a sum is finite iff every entry is
+    # (barring overflow near 1e38, which is no usable genome either).
+    if not bool(torch.isfinite(params.sum())):
+        raise ValueError("parent genome has non-finite values (NaN or inf)")
+
+
 def check_inputs(policy: Policy, params: torch.Tensor, experiences: Experiences | None) -> None:
     """Clear `ValueError`s for a wrong-length or non-finite genome and for experiences whose
     observations do not fit the policy."""
-    functional.check_genome(policy, params)
-    if not bool(torch.isfinite(params).all()):
-        raise ValueError("parent genome has non-finite values (NaN or inf)")
+    check_genome(policy, params)
     if experiences is None:
         raise ValueError("this operator needs experiences (the parent's recorded observations)")
     spec = getattr(policy, "spec", None)

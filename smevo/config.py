@@ -1,0 +1,690 @@
+"""One typed config tree for a run; YAML files and ``--set key=value`` overrides fill it.
+
+The tree is a handful of nested dataclasses (CleanRL's typed ``Args`` grown into sections).
+Each field carries its help text in ``metadata["help"]``: the CLI turns it into
+``smevo train --help`` and ``smevo list`` (see `config_fields`).
+
+Every way in — a dict, a YAML file, ``--set`` strings — goes through one checker, so a
+typo or a wrong type is always a `ConfigError` (a `ValueError`) with a one-line message that
+names the dotted key, the expected type and the value received, and a CLI can print it without
+a traceback. Only what can be checked without other modules is checked here: types and value
+ranges. Whether ``env.id``, ``policy.name``, ``mutation.name`` or ``algorithm.name`` exist is
+the registries' business.
+
+The saved config (``config.yaml`` of a run) is exactly what the user asked for: derived values
+are computed where they are used, never written back (STYLE.md §2).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import math
+import numbers
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+__all__ = [
+    "BACKENDS",
+    "AlgorithmConfig",
+    "BudgetConfig",
+    "Config",
+    "ConfigError",
+    "ConfigField",
+    "EnvConfig",
+    "EvaluationConfig",
+    "LoggingConfig",
+    "MutationConfig",
+    "PolicyConfig",
+    "apply_overrides",
+    "config_fields",
+    "config_from_dict",
+    "config_to_dict",
+    "config_to_yaml",
+    "load_config",
+    "save_config",
+    "validate_config",
+]
+
+BACKENDS = ("serial", "vectorized", "process", "ray")
+"""The evaluation backends `EvaluationConfig.backend` accepts."""
+
+
+class ConfigError(ValueError):
+    """A config that cannot be built; the message is one line, fit to print as is."""
+
+
+def _help(text: str) -> dict[str, str]:
+    """Field metadata carrying the help text that ``--help`` and ``smevo list`` show."""
+    return {"help": text}
+
+
+# --------------------------------------------------------------------------- the tree
+
+
+@dataclass
+class EnvConfig:
+    """The environment every individual is evaluated on."""
+
+    id: str = field(
+        default="CartPole-v1",
+        metadata=_help(
+            "Gymnasium id (e.g. CartPole-v1, smevo/BreadcrumbHardMaze-v0) or 'module:factory'"
+        ),
+    )
+    kwargs: dict[str, Any] = field(
+        default_factory=dict, metadata=_help("keyword arguments passed to gymnasium.make")
+    )
+    episodes: int = field(
+        default=1, metadata=_help("episodes per fitness evaluation (fitness = mean return)")
+    )
+    max_steps: int | None = field(
+        default=None,
+        metadata=_help("cut every episode after this many steps (null: the env's own limit)"),
+    )
+    normalize_obs: bool = field(
+        default=False, metadata=_help("scale observations to [-1, 1] using the Box bounds")
+    )
+
+
+@dataclass
+class PolicyConfig:
+    """The network; `options` go to ``make_policy(name, obs_space, act_space, **options)``."""
+
+    name: str = field(default="mlp", metadata=_help("policy architecture (see `smevo list`)"))
+    options: dict[str, Any] = field(
+        default_factory=dict, metadata=_help("architecture options, e.g. {hidden: [64, 64]}")
+    )
+
+
+@dataclass
+class MutationConfig:
+    """The mutation operator (DESIGN.md, 'Mutation operator')."""
+
+    name: str = field(
+        default="SM-G-SUM",
+        metadata=_help("operator: control, SM-R, SM-G-SUM, SM-G-ABS, SM-G-SO, SM-G-FO"),
+    )
+    magnitude: float = field(
+        default=0.1, metadata=_help("sigma (control, SM-G-*) or target divergence (SM-R, SM-G-FO)")
+    )
+    options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_help("operator options, e.g. {normalize: false, floor: 0.01, weight_clip: 0.2}"),
+    )
+    archive_size: int = field(
+        default=100,
+        metadata=_help("experiences (states or sequences) kept per parent for safe mutation"),
+    )
+
+
+@dataclass
+class AlgorithmConfig:
+    """The search: truncation GA, steady-state tournament GA or (1+1) hill climber."""
+
+    name: str = field(default="truncation", metadata=_help("truncation, steady_state or hillclimb"))
+    population: int = field(default=100, metadata=_help("individuals per generation"))
+    parents: int = field(
+        default=20, metadata=_help("truncation: the top individuals that produce children")
+    )
+    elites: int = field(
+        default=1, metadata=_help("truncation: the best individuals copied unchanged")
+    )
+    elite_episodes: int = field(
+        default=5,
+        metadata=_help("extra episodes to re-evaluate the best elite on (0: no re-evaluation)"),
+    )
+    tournament: int = field(default=5, metadata=_help("steady_state: tournament size"))
+    batch: int = field(
+        default=50, metadata=_help("steady_state: children produced (and evaluated) per step")
+    )
+
+
+@dataclass
+class BudgetConfig:
+    """When to stop: the first budget reached ends the run (null: no limit)."""
+
+    generations: int | None = field(default=50, metadata=_help("stop after this many generations"))
+    evaluations: int | None = field(
+        default=None, metadata=_help("stop after this many fitness evaluations")
+    )
+    env_steps: int | None = field(
+        default=None, metadata=_help("stop after this many environment steps")
+    )
+    wall_time: float | None = field(default=None, metadata=_help("stop after this many seconds"))
+    solve_threshold: float | None = field(
+        default=None,
+        metadata=_help("fitness that counts as solved (null: the env's reward_threshold)"),
+    )
+    stop_when_solved: bool = field(
+        default=True, metadata=_help("stop as soon as the validated elite is solved")
+    )
+
+
+@dataclass
+class EvaluationConfig:
+    """Where rollouts run; every backend gives the same fitnesses for the same seed."""
+
+    backend: str = field(default="serial", metadata=_help("serial, vectorized, process or ray"))
+    workers: int | None = field(
+        default=None, metadata=_help("worker processes / actors (null: one per CPU core)")
+    )
+    ray_address: str | None = field(
+        default=None, metadata=_help("Ray cluster to join, e.g. 'auto' (null: start a local Ray)")
+    )
+
+
+@dataclass
+class LoggingConfig:
+    """Where and how the run is recorded (DESIGN.md, 'Runs on disk')."""
+
+    logdir: str = field(default="runs", metadata=_help("directory that holds one folder per run"))
+    name: str | None = field(
+        default=None, metadata=_help("run folder name (null: <env>-<mutation>-<UTC time>)")
+    )
+    checkpoint_every: int = field(
+        default=10, metadata=_help("save a checkpoint every this many generations")
+    )
+    keep_checkpoints: int = field(
+        default=3, metadata=_help("keep only the newest this many checkpoints")
+    )
+    quiet: bool = field(
+        default=False,
+        metadata=_help("no console progress (TensorBoard and metrics.jsonl still written)"),
+    )
+    histogram_every: int = field(
+        default=10,
+        metadata=_help("log fitness/sensitivity histograms every this many generations (0: never)"),
+    )
+
+
+@dataclass
+class Config:
+    """Everything a run needs; `config.yaml` in a run folder is this tree, fully resolved."""
+
+    seed: int = field(
+        default=0, metadata=_help("the run seed: every random draw of the run derives from it")
+    )
+    device: str = field(
+        default="cpu", metadata=_help("torch device for policies and mutations, e.g. cpu, cuda")
+    )
+    env: EnvConfig = field(default_factory=EnvConfig, metadata=_help("environment"))
+    policy: PolicyConfig = field(default_factory=PolicyConfig, metadata=_help("policy network"))
+    mutation: MutationConfig = field(
+        default_factory=MutationConfig, metadata=_help("mutation operator")
+    )
+    algorithm: AlgorithmConfig = field(
+        default_factory=AlgorithmConfig, metadata=_help("search algorithm")
+    )
+    budget: BudgetConfig = field(default_factory=BudgetConfig, metadata=_help("stopping criteria"))
+    evaluation: EvaluationConfig = field(
+        default_factory=EvaluationConfig, metadata=_help("evaluation backend")
+    )
+    logging: LoggingConfig = field(
+        default_factory=LoggingConfig, metadata=_help("run directory, checkpoints, console")
+    )
+
+
+# --------------------------------------------------------------------------- type checking
+
+
+class _BadType(Exception):
+    """Internal: a value does not fit a field's type; `expected` names the type."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """Field name -> resolved type annotation of a config dataclass."""
+    return typing.get_type_hints(cls)
+
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _type_name(tp: Any) -> str:
+    """'int', 'float or null', 'mapping', ... as error messages and `smevo list` show it."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        names = [_type_name(a) for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join([*names, "null"])
+    if typing.get_origin(tp) is dict or tp is dict:
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _show(value: Any) -> str:
+    """A value as an error message quotes it: repr, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _plain(value: Any, key: str) -> Any:
+    """A deep copy of free-form data, checked to be YAML-representable plain data.
+
+    Free-form fields (``env.kwargs``, ``policy.options``, ``mutation.options``) accept
+    anything YAML can hold, so that ``config.yaml`` always reloads; tuples become lists.
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConfigError(f"{key}: keys must be strings, got {_show(k)}")
+            out[k] = _plain(v, f"{key}.{k}")
+        return out
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    raise ConfigError(
+        f"{key}: expected plain data (null, bool, number, string, list, mapping), "
+        f"got {type(value).__name__} {_show(value)}"
+    )
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """`value` checked against the leaf type `tp`; ints are widened to float for float fields.
+
+    Raises `_BadType` on a mismatch (the caller formats the message, which differs between
+    a file and a ``--set``); a bool never passes for a number, a float never for an int.
+    """
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in typing.get_args(tp):
+                return None
+            raise _BadType(_type_name(tp))
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        try:
+            return _coerce(value, inner, key)
+        except _BadType:
+            raise _BadType(_type_name(tp)) from None
+    if typing.get_origin(tp) is dict:
+        if not isinstance(value, Mapping):
+            raise _BadType("mapping")
+        return _plain(value, key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:  # numbers.Integral also admits numpy integers from code-built configs
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+    elif tp is float:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - a field type this module does not know is a programming error
+        raise TypeError(f"unsupported config field type {tp!r} for {key}")
+    raise _BadType(_type_name(tp))
+
+
+def _unknown_key(key: str, section: str, valid: list[str]) -> ConfigError:
+    """The error for an unknown key: the valid keys at that level and the closest one."""
+    where = f"in {section!r}" if section else "at top level"
+    name = key.rsplit(".", 1)[-1]
+    message = f"unknown key {key!r}; valid keys {where}: {', '.join(valid)}"
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.45)
+    if close:
+        message += f". Did you mean {close[0]!r}?"
+    return ConfigError(message)
+
+
+def _build(cls: type, data: Any, prefix: str, base: Any = None) -> Any:
+    """An instance of the section `cls` from a partial mapping, missing keys from `base`.
+
+    `base` is an instance of `cls` supplying the values `data` leaves out (the defaults
+    when None). A section given as null counts as empty (YAML ``algorithm:`` with every key
+    commented out).
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {_show(data)}"
+        )
+    hints = _hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if not isinstance(key, str) or key not in hints:
+            raise _unknown_key(f"{prefix}{key}", prefix.rstrip("."), names)
+    base = cls() if base is None else base
+    values = {}
+    for name in names:
+        key, tp = f"{prefix}{name}", hints[name]
+        current = getattr(base, name)
+        if _is_section(tp):
+            values[name] = _build(tp, data.get(name), f"{key}.", current)
+        elif name in data:
+            try:
+                values[name] = _coerce(data[name], tp, key)
+            except _BadType as error:
+                raise ConfigError(
+                    f"{key}: expected {error.expected}, got {_show(data[name])}"
+                ) from None
+        else:
+            values[name] = copy.deepcopy(current)
+    return cls(**values)
+
+
+# --------------------------------------------------------------------------- value ranges
+
+
+def _check_ranges(config: Config) -> None:
+    """Value ranges that need no other module; the first violation raises `ConfigError`."""
+    checks: list[tuple[bool, str]] = []
+
+    def at_least(key: str, value: float | None, low: float) -> None:
+        if value is not None:
+            checks.append((value >= low, f"{key} must be >= {low}, got {_show(value)}"))
+
+    at_least("seed", config.seed, 0)
+    env, alg, mut, budget = config.env, config.algorithm, config.mutation, config.budget
+    at_least("env.episodes", env.episodes, 1)
+    at_least("env.max_steps", env.max_steps, 1)
+    at_least("algorithm.population", alg.population, 1)
+    at_least("algorithm.parents", alg.parents, 1)
+    at_least("algorithm.elites", alg.elites, 0)
+    checks.append(
+        (
+            alg.elites <= alg.parents,
+            f"algorithm.elites ({alg.elites}) must be <= algorithm.parents ({alg.parents})",
+        )
+    )
+    checks.append(
+        (
+            alg.parents <= alg.population,
+            f"algorithm.parents ({alg.parents}) must be <= algorithm.population "
+            f"({alg.population}); set algorithm.parents too",
+        )
+    )
+    at_least("algorithm.elite_episodes", alg.elite_episodes, 0)
+    at_least("algorithm.tournament", alg.tournament, 1)
+    at_least("algorithm.batch", alg.batch, 1)
+    checks.append(
+        (
+            math.isfinite(mut.magnitude) and mut.magnitude > 0,
+            f"mutation.magnitude must be a finite number > 0, got {_show(mut.magnitude)}",
+        )
+    )
+    at_least("mutation.archive_size", mut.archive_size, 1)
+    at_least("budget.generations", budget.generations, 1)
+    at_least("budget.evaluations", budget.evaluations, 1)
+    at_least("budget.env_steps", budget.env_steps, 1)
+    if budget.wall_time is not None:
+        checks.append(
+            (budget.wall_time > 0, f"budget.wall_time must be > 0, got {_show(budget.wall_time)}")
+        )
+    if budget.solve_threshold is not None:
+        checks.append(
+            (
+                math.isfinite(budget.solve_threshold),
+                f"budget.solve_threshold must be finite, got {_show(budget.solve_threshold)}",
+            )
+        )
+    checks.append(
+        (
+            config.evaluation.backend in BACKENDS,
+            f"evaluation.backend must be one of {', '.join(BACKENDS)}; "
+            f"got {_show(config.evaluation.backend)}",
+        )
+    )
+    at_least("evaluation.workers", config.evaluation.workers, 1)
+    at_least("logging.checkpoint_every", config.logging.checkpoint_every, 1)
+    at_least("logging.keep_checkpoints", config.logging.keep_checkpoints, 1)
+    at_least("logging.histogram_every", config.logging.histogram_every, 0)
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """Build and validate a `Config` from a (partial) nested mapping; defaults fill the rest.
+
+    Raises `ConfigError` for an unknown key (naming the dotted key, the valid keys at that
+    level and the closest one), a value of the wrong type, or a value out of range.
+    """
+    config = _build(Config, data, "")
+    _check_ranges(config)
+    return config
+
+
+def validate_config(config: Config) -> None:
+    """Check a `Config` built or edited in code exactly as `config_from_dict` checks a dict."""
+    config_from_dict(config_to_dict(config))
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The config as plain builtins (dicts, lists, scalars) that YAML writes and reloads."""
+    return dataclasses.asdict(config)
+
+
+def config_to_yaml(config: Config) -> str:
+    """The full resolved config as YAML text, sections in declaration order."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False, default_flow_style=False)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the full resolved config to `path` as YAML."""
+    Path(path).write_text(config_to_yaml(config), encoding="utf-8")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``1e-3`` as a float and rejects duplicate keys.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-3``); users write ``1e-3``
+    and would get the string '1e-3'. A duplicate key silently keeps the last value in
+    PyYAML; here it is an error naming its line.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """'line L, column C: problem' for a YAML error (1-based, as editors count)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    if mark is None:
+        return problem
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a YAML config file; its keys are partial, defaults fill the rest.
+
+    Raises `ConfigError` (message prefixed with the file name) for a missing or unreadable
+    file, a YAML syntax error (with its 1-based line), a top level that is not a mapping,
+    and anything `config_from_dict` rejects. An empty file gives the defaults.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read config file: {error}") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: invalid YAML at {_yaml_problem(error)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys to values, got {_show(data)}"
+        )
+    try:
+        return config_from_dict(data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def _parse_override(item: str) -> tuple[list[str], str, Any]:
+    """'a.b=value' -> (['a', 'b'], 'value', parsed value)."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item}: expected key=value, e.g. algorithm.population=64")
+    key, raw = item.split("=", 1)
+    key, raw = key.strip(), raw.strip()
+    parts = key.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {item}: malformed key {key!r}")
+    try:
+        value = yaml.load(raw, Loader=_Loader)  # _Loader is a SafeLoader
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {item}: invalid value: {_yaml_problem(error)}") from None
+    return parts, raw, value
+
+
+def _set_override(data: dict[str, Any], item: str) -> None:
+    """Apply one ``--set`` string to the nested dict `data` of a whole config.
+
+    The key is walked through the config tree: a leaf field gets the value checked against
+    its type, a section gets a partial mapping merged in, and inside a free-form dict field
+    the remaining key parts address (and create) nested keys. A string field takes the raw
+    text when YAML would read it as something else (``logging.name=2024``), except ``null``.
+    """
+    parts, raw, value = _parse_override(item)
+    cls: type = Config
+    node = data
+    for depth, name in enumerate(parts):
+        hints = _hints(cls)
+        prefix = ".".join(parts[:depth])
+        key = ".".join(parts[: depth + 1])
+        if name not in hints:
+            names = [f.name for f in dataclasses.fields(cls)]
+            raise ConfigError(f"--set {item}: {_unknown_key(key, prefix, names)}")
+        tp, last = hints[name], depth == len(parts) - 1
+        if _is_section(tp):
+            if last:
+                try:
+                    current = _build(tp, node[name], "")
+                    node[name] = dataclasses.asdict(_build(tp, value, f"{key}.", current))
+                except ConfigError as error:
+                    raise ConfigError(f"--set {item}: {error}") from None
+                return
+            cls, node = tp, node[name]
+            continue
+        if not last and typing.get_origin(tp) is not dict:
+            raise ConfigError(
+                f"--set {item}: {key} is of type {_type_name(tp)}, it has no sub-keys"
+            )
+        if not last:
+            _set_free_form(node[name], key, parts[depth + 1 :], value, item)
+            return
+        if (
+            value is not None
+            and not isinstance(value, str | list | dict)
+            and str in _leaf_types(tp)
+        ):
+            value = raw  # e.g. logging.name=2024 or =2024-01-01: the user meant the text
+        try:
+            node[name] = _coerce(value, tp, key)
+        except _BadType as error:
+            raise ConfigError(
+                f"--set {item}: expected {error.expected}, got {_show(value)}"
+            ) from None
+        except ConfigError as error:
+            raise ConfigError(f"--set {item}: {error}") from None
+        return
+
+
+def _leaf_types(tp: Any) -> tuple[Any, ...]:
+    """The member types of an optional type, or the type itself."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return typing.get_args(tp)
+    return (tp,)
+
+
+def _set_free_form(
+    target: dict[str, Any], key: str, path: list[str], value: Any, item: str
+) -> None:
+    """Set ``target[path[0]]...[path[-1]] = value`` in the free-form dict field `key`."""
+    for depth, part in enumerate(path[:-1]):
+        child = target.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join([key, *path[: depth + 1]])
+            raise ConfigError(f"--set {item}: {where} holds {_show(child)}, not a mapping")
+        target = child
+    try:
+        target[path[-1]] = _plain(value, ".".join([key, *path]))
+    except ConfigError as error:
+        raise ConfigError(f"--set {item}: {error}") from None
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """A new config with ``--set key=value`` strings applied in order; `config` is untouched.
+
+    Keys are dotted (``algorithm.population=64``, ``policy.options.hidden=[32,32]``,
+    ``env.kwargs.frame_skip=1``); values are YAML scalars or flow collections (``true``,
+    ``null``, ``1e-3``, ``[16,16]``, ``{hidden: 32}``). Types are checked per override;
+    value ranges once at the end, so ``population=10`` then ``parents=5`` is fine.
+    """
+    data = config_to_dict(config)
+    for item in overrides:
+        _set_override(data, item)
+    return config_from_dict(data)
+
+
+class ConfigField(NamedTuple):
+    """One leaf of the config tree, as ``--help`` and ``smevo list`` show it."""
+
+    key: str
+    type: str
+    value: Any
+    help: str
+
+
+def config_fields(config: Config | None = None) -> list[ConfigField]:
+    """Every leaf field as (dotted key, type name, value, help), in declaration order.
+
+    `value` is taken from `config`, or is the default when `config` is None.
+    """
+    out: list[ConfigField] = []
+
+    def walk(section: Any, prefix: str) -> None:
+        hints = _hints(type(section))
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if _is_section(hints[f.name]):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                out.append(
+                    ConfigField(
+                        f"{prefix}{f.name}", _type_name(hints[f.name]), value, f.metadata["help"]
+                    )
+                )
+
+    walk(config if config is not None else Config(), "")
+    return out
