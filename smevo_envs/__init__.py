@@ -1,0 +1,86 @@
+"""The safe-mutation paper's domains as Gymnasium environments, namespace ``smevo/``.
+
+Importing this package registers the environments (string entry points: nothing heavier
+than Gymnasium is imported until `gym.make`); `gym.make("smevo_envs:smevo/<Id>")` imports
+it on demand. This package depends on Gymnasium and NumPy only, never on `smevo`.
+
+| id                            | entry point (in smevo_envs)                          |
+|-------------------------------|------------------------------------------------------|
+| `smevo/RecurrentParity-v0`    | `parity:RecurrentParityEnv`                          |
+| `smevo/Easy-v0`               | `illustrative:IllustrativeEnv` (task="easy")         |
+| `smevo/Medium-v0`             | `illustrative:IllustrativeEnv` (task="medium")       |
+| `smevo/GradientWashout-v0`    | `illustrative:IllustrativeEnv` (task="washout")      |
+| `smevo/BreadcrumbHardMaze-v0` | `maze:BreadcrumbHardMazeEnv`                         |
+|                               | vector: `maze:BreadcrumbHardMazeVectorEnv`           |
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from gymnasium.envs.registration import register, registry
+
+__all__ = [
+    "ENV_IDS",
+    "BreadcrumbHardMazeEnv",
+    "BreadcrumbHardMazeVectorEnv",
+    "IllustrativeEnv",
+    "RecurrentParityEnv",
+]
+
+_SPECS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "smevo/RecurrentParity-v0",
+        "entry_point": "smevo_envs.parity:RecurrentParityEnv",
+        "reward_threshold": -0.04,
+    },
+    {
+        "id": "smevo/Easy-v0",
+        "entry_point": "smevo_envs.illustrative:IllustrativeEnv",
+        "kwargs": {"task": "easy"},
+        "reward_threshold": -0.01,
+    },
+    {
+        "id": "smevo/Medium-v0",
+        "entry_point": "smevo_envs.illustrative:IllustrativeEnv",
+        "kwargs": {"task": "medium"},
+        "reward_threshold": -0.01,
+    },
+    {
+        "id": "smevo/GradientWashout-v0",
+        "entry_point": "smevo_envs.illustrative:IllustrativeEnv",
+        "kwargs": {"task": "washout"},
+        "reward_threshold": -0.01,
+    },
+    {
+        "id": "smevo/BreadcrumbHardMaze-v0",
+        "entry_point": "smevo_envs.maze:BreadcrumbHardMazeEnv",
+        "vector_entry_point": "smevo_envs.maze:BreadcrumbHardMazeVectorEnv",
+        "reward_threshold": -9.0,
+    },
+)
+
+ENV_IDS: tuple[str, ...] = tuple(spec["id"] for spec in _SPECS)
+
+for _spec in _SPECS:
+    if _spec["id"] not in registry:  # importing twice (e.g. importlib.reload) is harmless
+        register(**_spec)
+
+# The env classes, imported on first access so that `import smevo_envs` stays light.
+_CLASSES = {
+    "RecurrentParityEnv": "smevo_envs.parity",
+    "IllustrativeEnv": "smevo_envs.illustrative",
+    "BreadcrumbHardMazeEnv": "smevo_envs.maze",
+    "BreadcrumbHardMazeVectorEnv": "smevo_envs.maze",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASSES:
+        return getattr(importlib.import_module(_CLASSES[name]), name)
+    raise AttributeError(f"module 'smevo_envs' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_CLASSES])

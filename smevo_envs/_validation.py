@@ -1,0 +1,70 @@
+"""Checks shared by the environments: a bad action is a ValueError that says what was wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+
+def checked_box_action(action: Any, space: spaces.Box, what: str = "action") -> np.ndarray:
+    """Return `action` as a float64 array of `space`'s shape, or raise ValueError.
+
+    The action must be array-like with a real (integer or floating) dtype, exactly the
+    space's shape, finite and representable in the space's dtype, and inside the space's
+    bounds. A bounded space rejects out-of-range values instead of clipping them.
+    """
+    try:
+        array = np.asarray(action)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{what} must be array-like with shape {space.shape}, got {action!r}"
+        ) from error
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{what} must hold real numbers, got dtype {array.dtype}: {action!r}")
+    if array.shape != space.shape:
+        raise ValueError(f"{what} must have shape {space.shape}, got shape {array.shape}")
+    array = array.astype(np.float64)
+    largest = float(np.finfo(space.dtype).max)
+    if not np.all(np.isfinite(array) & (np.abs(array) <= largest)):
+        raise ValueError(
+            f"{what} must be finite {np.dtype(space.dtype).name} values, got {array.tolist()}"
+        )
+    if np.any(array < space.low) or np.any(array > space.high):
+        raise ValueError(
+            f"{what} must lie within [{space.low.tolist()}, {space.high.tolist()}], "
+            f"got {array.tolist()}"
+        )
+    return array
+
+
+def checked_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> str | None:
+    """Return `render_mode` if it is None or one of metadata["render_modes"], else raise."""
+    if render_mode is not None and render_mode not in metadata["render_modes"]:
+        raise ValueError(
+            f"render_mode must be None or one of {metadata['render_modes']}, got {render_mode!r}"
+        )
+    return render_mode
+
+
+def checked_int(value: Any, name: str, low: int, high: int | None = None) -> int:
+    """Return `value` as an int in [low, high], or raise ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {bounds}, got {value}")
+    return int(value)
+
+
+def checked_options(options: dict[str, Any] | None, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """Return `options` (None -> {}), or raise ValueError if it has a key not in `allowed`."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown reset options {unknown}; valid options: {list(allowed)}")
+    return options
