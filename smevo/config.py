@@ -91,7 +91,16 @@ class EnvConfig:
         metadata=_help("cut every episode after this many steps (null: the env's own limit)"),
     )
     normalize_obs: bool = field(
-        default=False, metadata=_help("scale observations to [-1, 1] using the Box bounds")
+        default=False,
+        metadata=_help(
+            "standardise observations with running mean/std statistics (saved in best.pt)"
+        ),
+    )
+    index_episodes: bool = field(
+        default=False,
+        metadata=_help(
+            "episode e resets with options={'index': e} (enumerable tasks such as parity)"
+        ),
     )
 
 
@@ -101,7 +110,7 @@ class PolicyConfig:
 
     name: str = field(default="mlp", metadata=_help("policy architecture (see `smevo list`)"))
     options: dict[str, Any] = field(
-        default_factory=dict, metadata=_help("architecture options, e.g. {hidden: [64, 64]}")
+        default_factory=dict, metadata=_help("architecture options, e.g. {hidden: 64, depth: 2}")
     )
 
 
@@ -173,7 +182,9 @@ class BudgetConfig:
 class EvaluationConfig:
     """Where rollouts run; every backend gives the same fitnesses for the same seed."""
 
-    backend: str = field(default="serial", metadata=_help("serial, vectorized, process or ray"))
+    backend: str = field(
+        default="vectorized", metadata=_help("serial, vectorized, process or ray")
+    )
     workers: int | None = field(
         default=None, metadata=_help("worker processes / actors (null: one per CPU core)")
     )

@@ -7,6 +7,7 @@ row-major. Everything here is a pure function of (policy structure, genome, inpu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -96,9 +97,16 @@ def population_step(
 
 def population_initial_state(policy: Policy, population: int, batch: int) -> State:
     """The initial state for `population` genomes, each with `batch` parallel episodes."""
-    state = policy.initial_state(batch)
+    return map_state(
+        lambda t: t.unsqueeze(0).expand(population, *t.shape).contiguous(),
+        policy.initial_state(batch),
+    )
+
+
+def map_state(fn: Callable[[torch.Tensor], torch.Tensor], state: State) -> State:
+    """Apply `fn` to every tensor of a policy state (None, a tensor, or nested tuples)."""
     if state is None:
         return None
-    return torch.utils._pytree.tree_map(
-        lambda t: t.unsqueeze(0).expand(population, *t.shape).contiguous(), state
-    )
+    if isinstance(state, torch.Tensor):
+        return fn(state)
+    return tuple(map_state(fn, part) for part in state)

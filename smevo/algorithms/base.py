@@ -1,0 +1,283 @@
+"""What every search algorithm shares: the population, evaluation, mutation and validation.
+
+An algorithm's `step()` runs one generation and returns plain-float metrics; it changes the
+algorithm's state only at its very end, so an interrupted step leaves the previous
+generation's state intact for the checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from smevo import functional
+from smevo.config import Config
+from smevo.evaluation import Backend, EvalResult, EvalTask, ObsNormalizer
+from smevo.experiences import Experiences
+from smevo.mutations import Mutation, MutationStats
+from smevo.policies import Policy, policy_from_spec
+from smevo.seeding import (
+    EVALUATION,
+    INIT,
+    MUTATION,
+    VALIDATION,
+    derive_seed,
+    episode_seeds,
+    torch_generator,
+)
+
+
+@dataclass
+class Population:
+    """Genomes `[P, D]` with their fitness, solved flags and the raw observations each saw."""
+
+    params: torch.Tensor
+    fitness: np.ndarray
+    solved: np.ndarray
+    experiences: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.fitness)
+
+    def ranking(self) -> np.ndarray:
+        """Indices from best to worst fitness (ties keep population order)."""
+        return np.argsort(-self.fitness, kind="stable")
+
+    def take(self, indices: np.ndarray | list[int]) -> Population:
+        indices = np.asarray(indices, dtype=np.int64)
+        return Population(
+            self.params[torch.as_tensor(indices)],
+            self.fitness[indices],
+            self.solved[indices],
+            [self.experiences[i] for i in indices],
+        )
+
+    @staticmethod
+    def concat(parts: list[Population]) -> Population:
+        return Population(
+            torch.cat([p.params for p in parts]),
+            np.concatenate([p.fitness for p in parts]),
+            np.concatenate([p.solved for p in parts]),
+            [e for p in parts for e in p.experiences],
+        )
+
+    @staticmethod
+    def from_results(params: torch.Tensor, results: list[EvalResult]) -> Population:
+        return Population(
+            params,
+            np.array([r.fitness for r in results]),
+            np.array([r.solved for r in results]),
+            [r.experiences for r in results],
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"params": self.params, "fitness": self.fitness, "solved": self.solved,
+                "experiences": self.experiences}
+
+    @staticmethod
+    def from_state(state: dict[str, Any]) -> Population:
+        return Population(state["params"], np.asarray(state["fitness"]),
+                          np.asarray(state["solved"]), list(state["experiences"]))
+
+
+@dataclass
+class Champion:
+    """The best individual validated so far (what `best.pt` holds)."""
+
+    params: torch.Tensor | None = None
+    fitness: float = -math.inf
+    generation: int = -1
+
+
+@dataclass
+class GenerationLog:
+    """What one generation measured: scalars for every logger, histograms for TensorBoard."""
+
+    evaluated: list[EvalResult] = field(default_factory=list)
+    mutations: list[MutationStats] = field(default_factory=list)
+    validation: float = math.nan
+    evaluations: int = 0
+    steps: int = 0
+
+
+class SearchContext:
+    """The pieces an algorithm works with, and the run's counters (all in the checkpoint)."""
+
+    def __init__(
+        self,
+        config: Config,
+        policy: Policy,
+        mutation: Mutation,
+        backend: Backend,
+        normalizer: ObsNormalizer,
+        solve_threshold: float | None,
+    ) -> None:
+        self.config = config
+        self.seed = config.seed
+        self.policy = policy
+        self.mutation = mutation
+        self.backend = backend
+        self.normalizer = normalizer
+        self.solve_threshold = solve_threshold
+        self.device = torch.device(config.device)
+        self.evaluations = 0
+        self.env_steps = 0
+
+    def initial_params(self, count: int) -> torch.Tensor:
+        """`count` freshly initialised genomes, individual i from its own seed stream."""
+        genomes = []
+        for i in range(count):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(derive_seed(self.seed, INIT, i))
+                genomes.append(functional.get_flat(policy_from_spec(self.policy.spec)))
+        return torch.stack(genomes)
+
+    def evaluate(
+        self, params: torch.Tensor, generation: int, log: GenerationLog, offset: int = 0
+    ) -> list[EvalResult]:
+        """Evaluate genomes as individuals `offset…` of `generation` (their seed streams)."""
+        episodes = self.config.env.episodes
+        tasks = [
+            EvalTask(
+                index=offset + i,
+                seeds=tuple(episode_seeds(self.seed, episodes, EVALUATION, generation, offset + i)),
+                sample_seed=derive_seed(self.seed, EVALUATION, generation, offset + i, 1),
+            )
+            for i in range(len(params))
+        ]
+        results = self._run(params, tasks, log)
+        log.evaluated.extend(results)
+        return results
+
+    def validate(self, params: torch.Tensor, generation: int, log: GenerationLog) -> np.ndarray:
+        """Mean return of each genome over `elite_episodes` fresh validation episodes."""
+        episodes = self.config.algorithm.elite_episodes
+        tasks = [
+            EvalTask(
+                index=i,
+                seeds=tuple(episode_seeds(self.seed, episodes, VALIDATION, generation, i)),
+                sample_seed=0,
+            )
+            for i in range(len(params))
+        ]
+        return np.array([r.fitness for r in self._run(params, tasks, log)])
+
+    def _run(
+        self, params: torch.Tensor, tasks: list[EvalTask], log: GenerationLog
+    ) -> list[EvalResult]:
+        results = self.backend.evaluate(params.detach().cpu(), tasks, self.normalizer)
+        log.evaluations += len(results)
+        log.steps += sum(r.steps for r in results)
+        return results
+
+    def meets_threshold(self, fitness: float) -> bool:
+        return self.solve_threshold is not None and fitness >= self.solve_threshold
+
+    def mutate(
+        self, parent: torch.Tensor, experiences: Any, generation: int, index: int
+    ) -> tuple[torch.Tensor, MutationStats]:
+        """Child `index` of `generation`: its noise comes from its own seed stream."""
+        generator = torch_generator(self.seed, MUTATION, generation, index)
+        batch = self.experiences(experiences)
+        return self.mutation(parent.to(self.device), self.policy, batch, generator)
+
+    def experiences(self, raw: Any) -> Experiences | None:
+        """Recorded raw observations as `Experiences`, seen through the current normaliser."""
+        if raw is None or len(raw) == 0:
+            return None
+        if self.policy.is_recurrent:
+            return Experiences.from_sequences([self.normalizer(seq) for seq in raw])
+        return Experiences.from_states(self.normalizer(np.asarray(raw)))
+
+    def update_normalizer(self, experiences: list[Any]) -> None:
+        """Merge a generation's recorded observations into the observation statistics."""
+        if not self.normalizer.enabled:
+            return
+        chunks = [np.concatenate(e) if self.policy.is_recurrent else e
+                  for e in experiences if e is not None and len(e)]
+        if chunks:
+            self.normalizer.update(np.concatenate(chunks))
+
+
+
+class Algorithm:
+    """One generation per `step()`: `next_population` (the algorithm's own rule), then the
+    champion's validation, then — only then — the new state is committed."""
+
+    name = "algorithm"
+
+    def __init__(self, context: SearchContext) -> None:
+        self.context = context
+        self.generation = 0
+        self.population: Population | None = None
+        self.champion = Champion()
+
+    def next_population(self, log: GenerationLog) -> Population:
+        """The population after this generation (the first call initialises it)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def validation_candidates(self, population: Population) -> np.ndarray:
+        """Who may become champion: by default the best individual."""
+        return population.ranking()[:1]
+
+    def step(self) -> GenerationLog:
+        """Run one generation and return what it measured."""
+        context = self.context
+        log = GenerationLog()
+        population = self.next_population(log)
+        candidates = self.validation_candidates(population)
+        if context.config.algorithm.elite_episodes > 0:
+            scores = context.validate(population.params[torch.as_tensor(candidates)],
+                                      self.generation, log)
+            best = int(np.argmax(scores))
+            index, log.validation = int(candidates[best]), float(scores[best])
+        else:
+            index = int(candidates[0])
+            log.validation = float(population.fitness[index])
+        champion = self.champion
+        if log.validation > champion.fitness:
+            champion = Champion(population.params[index].clone(), log.validation, self.generation)
+        # Commit: nothing above changed the algorithm's or the context's state.
+        self.population, self.champion = population, champion
+        self.generation += 1
+        context.evaluations += log.evaluations
+        context.env_steps += log.steps
+        context.update_normalizer([r.experiences for r in log.evaluated])
+        return log
+
+    def state_dict(self) -> dict[str, Any]:
+        context = self.context
+        return {
+            "algorithm": self.name,
+            "generation": self.generation,
+            "population": self.population.state_dict(),
+            "champion": vars(self.champion).copy(),
+            "evaluations": context.evaluations,
+            "env_steps": context.env_steps,
+            "normalizer": context.normalizer.state_dict(),
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["algorithm"] != self.name:
+            raise ValueError(
+                f"checkpoint is of algorithm {state['algorithm']!r}, the config says {self.name!r}"
+            )
+        context = self.context
+        self.generation = int(state["generation"])
+        self.population = Population.from_state(state["population"])
+        self.champion = Champion(**state["champion"])
+        context.evaluations, context.env_steps = state["evaluations"], state["env_steps"]
+        context.normalizer = ObsNormalizer.from_state(state["normalizer"])
+        self.load_extra_state(state["extra"])
+
+    def extra_state(self) -> dict[str, Any]:
+        """Algorithm-specific state beyond the population (none by default)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore `extra_state`."""

@@ -1,0 +1,25 @@
+"""The (1+1) hill climber of the paper's illustrative experiments."""
+
+from __future__ import annotations
+
+from smevo.algorithms.base import Algorithm, GenerationLog, Population
+
+
+class HillClimber(Algorithm):
+    """One individual; each generation mutates it once and keeps the child only if it is
+    strictly fitter."""
+
+    name = "hillclimb"
+
+    def next_population(self, log: GenerationLog) -> Population:
+        context = self.context
+        if self.population is None:
+            params = context.initial_params(1)
+            return Population.from_results(params, context.evaluate(params, 0, log))
+        current = self.population
+        child, stats = context.mutate(current.params[0], current.experiences[0],
+                                      self.generation, 0)
+        log.mutations.append(stats)
+        params = child.cpu()[None]
+        candidate = Population.from_results(params, context.evaluate(params, self.generation, log))
+        return candidate if candidate.fitness[0] > current.fitness[0] else current

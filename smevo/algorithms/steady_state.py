@@ -1,0 +1,47 @@
+"""The safe-mutation paper's runner: a steady-state GA with tournament selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from smevo.algorithms.base import Algorithm, GenerationLog, Population
+from smevo.seeding import SELECTION, numpy_rng
+
+
+class SteadyStateGA(Algorithm):
+    """Population `population` (250 in the paper); each child's parent is the fittest of a
+    tournament of `tournament` (5) distinct members, and each child then replaces the least fit
+    of an independent reverse tournament (the reference reused the selection tournament here,
+    a bug). Children come in batches of `batch` so that evaluation runs in parallel; parents of
+    a batch are drawn from the population before the batch's replacements. A generation is one
+    batch."""
+
+    name = "steady_state"
+
+    def next_population(self, log: GenerationLog) -> Population:
+        context, config = self.context, self.context.config.algorithm
+        if self.population is None:
+            params = context.initial_params(config.population)
+            return Population.from_results(params, context.evaluate(params, 0, log))
+        population = self.population
+        rng = numpy_rng(context.seed, SELECTION, self.generation)
+        size = len(population)
+        children = []
+        for i in range(config.batch):
+            contestants = rng.choice(size, size=min(config.tournament, size), replace=False)
+            parent = contestants[np.argmax(population.fitness[contestants])]
+            child, stats = context.mutate(population.params[parent],
+                                          population.experiences[parent], self.generation, i)
+            children.append(child.cpu())
+            log.mutations.append(stats)
+        params = torch.stack(children)
+        offspring = Population.from_results(params, context.evaluate(params, self.generation, log))
+        for i in range(config.batch):
+            population = Population.concat([population, offspring.take([i])])
+            contestants = rng.choice(size + 1, size=min(config.tournament, size + 1),
+                                     replace=False)
+            fitness = population.fitness[contestants]
+            loser = contestants[len(fitness) - 1 - np.argmin(fitness[::-1])]  # ties: the later
+            population = population.take(np.delete(np.arange(size + 1), loser))
+        return population

@@ -1,0 +1,42 @@
+"""Truncation selection GA in the style of the Deep GA (Such et al. 2017)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from smevo.algorithms.base import Algorithm, GenerationLog, Population
+from smevo.seeding import SELECTION, numpy_rng
+
+
+class TruncationGA(Algorithm):
+    """Each generation: the top `parents` breed, the top `elites` survive unchanged, and every
+    other slot is a mutation of a uniformly drawn parent. The best `elites` are validated on
+    `elite_episodes` extra episodes and the best of them becomes the champion."""
+
+    name = "truncation"
+
+    def next_population(self, log: GenerationLog) -> Population:
+        context, config = self.context, self.context.config.algorithm
+        if self.population is None:
+            params = context.initial_params(config.population)
+            return Population.from_results(params, context.evaluate(params, 0, log))
+        ranking = self.population.ranking()
+        elites = self.population.take(ranking[: config.elites])
+        parents = ranking[: config.parents]
+        count = config.population - config.elites
+        rng = numpy_rng(context.seed, SELECTION, self.generation)
+        chosen = parents[rng.integers(0, len(parents), size=count)]
+        children = []
+        for i, parent in enumerate(chosen):
+            child, stats = context.mutate(self.population.params[parent],
+                                          self.population.experiences[parent],
+                                          self.generation, i)
+            children.append(child.cpu())
+            log.mutations.append(stats)
+        params = torch.stack(children)
+        results = context.evaluate(params, self.generation, log, offset=config.elites)
+        return Population.concat([elites, Population.from_results(params, results)])
+
+    def validation_candidates(self, population: Population) -> np.ndarray:
+        return population.ranking()[: max(1, self.context.config.algorithm.elites)]

@@ -1,0 +1,178 @@
+"""Evaluation backends: where groups of genomes are rolled out. All return identical results.
+
+- `serial`: one individual at a time, in this process.
+- `vectorized`: the whole population as one group: one `vmap`-ed forward per step.
+- `process`: groups spread over a pool of local worker processes; a worker killed by the OS
+  is replaced and its groups re-run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import numpy as np
+import torch
+
+from smevo._registry import Registry
+from smevo.evaluation.obs_norm import ObsNormalizer
+from smevo.evaluation.rollout import EvalResult, EvalSpec, EvalTask, RolloutWorker
+
+MAX_POOL_RESTARTS = 3
+
+
+class Backend:
+    """Evaluates genomes `params [P, D]` on `tasks` (one per genome) and returns the results
+    in task order."""
+
+    name = "backend"
+
+    def evaluate(
+        self, params: torch.Tensor, tasks: list[EvalTask], normalizer: ObsNormalizer
+    ) -> list[EvalResult]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def close(self) -> None:
+        """Release workers and envs."""
+
+    def events(self) -> list[str]:
+        """Notable events since the last call (e.g. a replaced worker), for the run log."""
+        return []
+
+
+class SerialBackend(Backend):
+    """One individual at a time, in this process."""
+
+    name = "serial"
+
+    def __init__(self, spec: EvalSpec, workers: int | None = None) -> None:
+        self.worker = RolloutWorker(spec)
+
+    def evaluate(self, params, tasks, normalizer):
+        params = params.detach().cpu().numpy()
+        return [self.worker.evaluate(params[i : i + 1], [task], normalizer)[0]
+                for i, task in enumerate(tasks)]
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+class VectorizedBackend(Backend):
+    """The whole population steps together: one batched forward, one vector-env step."""
+
+    name = "vectorized"
+
+    def __init__(self, spec: EvalSpec, workers: int | None = None) -> None:
+        self.worker = RolloutWorker(spec)
+
+    def evaluate(self, params, tasks, normalizer):
+        return self.worker.evaluate(params.detach().cpu().numpy(), tasks, normalizer)
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+_process_worker: RolloutWorker | None = None
+
+
+def _init_process_worker(spec: EvalSpec) -> None:
+    global _process_worker
+    torch.set_num_threads(1)
+    _process_worker = RolloutWorker(spec)
+
+
+def _evaluate_in_process(
+    params: np.ndarray, tasks: list[EvalTask], normalizer: ObsNormalizer
+) -> list[EvalResult]:
+    return _process_worker.evaluate(params, tasks, normalizer)
+
+
+def split_groups(count: int, parts: int) -> list[slice]:
+    """Split `count` items into at most `parts` contiguous, nearly equal slices."""
+    parts = max(1, min(parts, count))
+    bounds = np.linspace(0, count, parts + 1).round().astype(int)
+    return [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+class ProcessBackend(Backend):
+    """Groups of individuals spread over local worker processes (spawned, one thread each).
+
+    The population is cut into several groups per worker so that uneven episode lengths
+    balance out. If the OS kills a worker, the pool is rebuilt and every unfinished group is
+    submitted again; results are keyed by task, so nothing is lost or counted twice.
+    """
+
+    name = "process"
+
+    def __init__(self, spec: EvalSpec, workers: int | None = None) -> None:
+        self.spec = spec
+        self.workers = workers or os.cpu_count() or 1
+        self._events: list[str] = []
+        self._pool = self._start_pool()
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_process_worker,
+            initargs=(self.spec,),
+        )
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids (for tests that kill one)."""
+        return [p.pid for p in self._pool._processes.values()]
+
+    def evaluate(self, params, tasks, normalizer):
+        params = params.detach().cpu().numpy()
+        pending = {i: s for i, s in enumerate(split_groups(len(tasks), 4 * self.workers))}
+        results: dict[int, list[EvalResult]] = {}
+        for attempt in range(MAX_POOL_RESTARTS + 1):
+            futures = {
+                key: self._pool.submit(_evaluate_in_process, params[s], tasks[s], normalizer)
+                for key, s in pending.items()
+            }
+            try:
+                for key, future in futures.items():
+                    results[key] = future.result()
+                    del pending[key]
+                break
+            except BrokenProcessPool:
+                if attempt == MAX_POOL_RESTARTS:
+                    raise
+                for key, future in futures.items():  # keep what finished before the crash
+                    if key in pending and future.done() and future.exception() is None:
+                        results[key] = future.result()
+                        del pending[key]
+                self._events.append(
+                    f"a worker process died; restarted the pool and re-ran {len(pending)} "
+                    "group(s) of this generation"
+                )
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._start_pool()
+        return [result for key in sorted(results) for result in results[key]]
+
+    def events(self) -> list[str]:
+        events, self._events = self._events, []
+        return events
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+BACKENDS: Registry[Callable[..., Backend]] = Registry("backend")
+BACKENDS.add("serial", SerialBackend)
+BACKENDS.add("vectorized", VectorizedBackend)
+BACKENDS.add("process", ProcessBackend)
+
+
+def make_backend(name: str, spec: EvalSpec, workers: int | None = None) -> Backend:
+    """Build backend `name` (see `BACKENDS`) for an evaluation spec."""
+    if name == "ray":
+        from smevo.evaluation.ray_backend import RayBackend
+
+        return RayBackend(spec, workers)
+    return BACKENDS.get(name)(spec, workers)

@@ -1,0 +1,121 @@
+"""Pools of sub-environments stepped in lockstep: one per episode of every individual in a group.
+
+Which pool an env gets depends only on the env id, never on the backend, so every backend runs
+the same environment code. Envs with an exactly seedable native vector implementation (the C++
+hard maze, Gymnasium's CartPole) step all sub-envs in one call; any other env is a list of
+single envs stepped in a loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import seeding
+
+from smevo.envs import make_env
+
+StepResult = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+class EnvPool(Protocol):
+    """`n` sub-envs; `solved` is each sub-env's `info["solved"]` (False where absent)."""
+
+    def reset(self, seeds: Sequence[int], options: Sequence[dict | None]) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray, active: np.ndarray) -> StepResult: ...
+
+    def close(self) -> None: ...
+
+
+class SingleEnvPool:
+    """Any Gymnasium env: a list of single envs, grown on demand and reused across groups."""
+
+    def __init__(self, env_id: str, kwargs: dict[str, Any]) -> None:
+        self.env_id, self.kwargs = env_id, kwargs
+        self.envs: list[gym.Env] = []
+        self.n = 0
+
+    def reset(self, seeds: Sequence[int], options: Sequence[dict | None]) -> np.ndarray:
+        self.n = len(seeds)
+        while len(self.envs) < self.n:
+            self.envs.append(make_env(self.env_id, self.kwargs))
+        return np.stack([
+            env.reset(seed=seed, options=option)[0]
+            for env, seed, option in zip(self.envs, seeds, options, strict=False)
+        ])
+
+    def step(self, actions: np.ndarray, active: np.ndarray) -> StepResult:
+        obs, rewards = None, np.zeros(self.n)
+        terminated, truncated, solved = (np.zeros(self.n, dtype=bool) for _ in range(3))
+        observations = []
+        for i in range(self.n):
+            if active[i]:
+                obs, rewards[i], terminated[i], truncated[i], info = self.envs[i].step(actions[i])
+                solved[i] = bool(info.get("solved", False))
+            observations.append(obs)
+        # Inactive sub-envs repeat any active observation: the caller ignores them.
+        filler = next(o for o in observations if o is not None)
+        stacked = np.stack([filler if o is None else o for o in observations])
+        return stacked, rewards, terminated, truncated, solved
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def _seed_cartpole(env: gym.vector.VectorEnv, seeds: Sequence[int]) -> np.ndarray:
+    """CartPole's vector env seeds one generator for all sub-envs; give each sub-env the start
+    state a single `CartPole-v1` reset with its own seed would draw."""
+    env.reset(seed=int(seeds[0]))
+    unwrapped = env.unwrapped
+    states = [seeding.np_random(int(s))[0].uniform(-0.05, 0.05, size=(4,)) for s in seeds]
+    unwrapped.state = np.stack(states, axis=1)
+    return unwrapped.state.T.astype(np.float32)
+
+
+def _seed_deterministic(env: gym.vector.VectorEnv, seeds: Sequence[int]) -> np.ndarray:
+    """Envs without randomness in reset (the hard maze): one reset serves every seed."""
+    return env.reset(seed=int(seeds[0]))[0]
+
+
+#: Native vector envs whose every sub-env can be seeded exactly like the single env.
+NATIVE_VECTOR_SEEDERS: dict[str, Callable[[gym.vector.VectorEnv, Sequence[int]], np.ndarray]] = {
+    "CartPole-v1": _seed_cartpole,
+    "smevo/BreadcrumbHardMaze-v0": _seed_deterministic,
+}
+
+
+class NativeVectorPool:
+    """A registered native vector env (one C++/numpy call steps every sub-env)."""
+
+    def __init__(self, env_id: str, kwargs: dict[str, Any]) -> None:
+        self.env_id, self.kwargs = env_id, kwargs
+        self.env: gym.vector.VectorEnv | None = None
+        self.seeder = NATIVE_VECTOR_SEEDERS[env_id]
+
+    def reset(self, seeds: Sequence[int], options: Sequence[dict | None]) -> np.ndarray:
+        if self.env is None or self.env.num_envs != len(seeds):
+            if self.env is not None:
+                self.env.close()
+            self.env = gym.make_vec(self.env_id, num_envs=len(seeds),
+                                    vectorization_mode="vector_entry_point", **self.kwargs)
+        return self.seeder(self.env, seeds)
+
+    def step(self, actions: np.ndarray, active: np.ndarray) -> StepResult:
+        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        solved = np.asarray(info.get("solved", np.zeros(len(actions), dtype=bool)), dtype=bool)
+        return obs, np.asarray(rewards, dtype=np.float64), terminated, truncated, solved
+
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+
+
+def make_env_pool(env_id: str, kwargs: dict[str, Any], index_episodes: bool) -> EnvPool:
+    """The pool for an env id: native where exact, single envs otherwise."""
+    if env_id in NATIVE_VECTOR_SEEDERS and not index_episodes:
+        return NativeVectorPool(env_id, kwargs)
+    return SingleEnvPool(env_id, kwargs)

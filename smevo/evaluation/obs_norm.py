@@ -1,0 +1,62 @@
+"""Observation standardisation with running statistics, frozen within a generation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CLIP = 5.0
+
+
+@dataclass
+class ObsNormalizer:
+    """`(obs - mean) / std` clipped to ±5; the identity while disabled.
+
+    Statistics are merged (Chan et al.'s parallel variance) from the experiences sampled in a
+    generation and applied, unchanged, to every rollout of the next, so that a rollout's inputs
+    do not depend on which worker ran it.
+    """
+
+    enabled: bool = False
+    count: float = 0.0
+    mean: np.ndarray | None = None
+    m2: np.ndarray | None = None
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.m2 / max(self.count, 1.0)) + 1e-8
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if not self.enabled or self.mean is None:
+            return obs
+        return np.clip((obs - self.mean) / self.std, -CLIP, CLIP).astype(np.float32)
+
+    def update(self, observations: np.ndarray) -> None:
+        """Merge a batch `[n, *obs]` of raw observations into the statistics."""
+        if not self.enabled or len(observations) == 0:
+            return
+        batch = observations.astype(np.float64)
+        n, mean = len(batch), batch.mean(axis=0)
+        m2 = ((batch - mean) ** 2).sum(axis=0)
+        if self.mean is None:
+            self.count, self.mean, self.m2 = float(n), mean, m2
+            return
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * n / total
+        self.m2 = self.m2 + m2 + delta**2 * self.count * n / total
+        self.count = total
+
+    def state_dict(self) -> dict:
+        return {"enabled": self.enabled, "count": self.count, "mean": self.mean, "m2": self.m2}
+
+    @classmethod
+    def from_state(cls, state: dict) -> ObsNormalizer:
+        return cls(**state)
+
+    def export(self) -> dict | None:
+        """The statistics an agent needs to act (None while disabled or empty)."""
+        if not self.enabled or self.mean is None:
+            return None
+        return {"mean": self.mean.astype(np.float32), "std": self.std.astype(np.float32)}

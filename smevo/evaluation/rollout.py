@@ -1,0 +1,201 @@
+"""Rollouts: a group of individuals, each over its episodes, stepped in lockstep.
+
+One code path serves every backend: a group of G genomes acts through one `vmap`-ed forward
+per step over a pool of G×E sub-envs. The forward runs in float64 and its outputs are rounded
+to float32 before actions are decoded, which makes actions independent of how the population
+was split into groups (float32 kernels round differently at different batch sizes), so every
+backend and worker count returns bit-identical fitnesses for the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from smevo import functional
+from smevo.envs import make_env
+from smevo.evaluation.env_pool import make_env_pool
+from smevo.evaluation.obs_norm import ObsNormalizer
+from smevo.policies import ActionDecoder, make_policy
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """What every worker needs to evaluate genomes: plain data, cheap to send anywhere."""
+
+    env_id: str
+    env_kwargs: dict[str, Any]
+    policy_name: str
+    policy_options: dict[str, Any]
+    max_steps: int | None = None
+    archive_size: int = 100
+    index_episodes: bool = False
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """One evaluation: the individual's place in the population (results are keyed by it), an
+    env seed per episode (their number is the number of episodes), and the seed of its
+    experience sampling."""
+
+    index: int
+    seeds: tuple[int, ...]
+    sample_seed: int
+
+
+@dataclass
+class EvalResult:
+    """The outcome of one evaluation. `experiences` holds the raw observations kept for safe
+    mutation: states `[n, *obs]`, or one `[T, *obs]` array per episode for recurrent policies."""
+
+    index: int
+    fitness: float
+    returns: list[float]
+    steps: int
+    solved: bool
+    broken: bool
+    experiences: Any = field(default=None, repr=False)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _uniform_hash(seeds: np.ndarray, counters: np.ndarray) -> np.ndarray:
+    """Deterministic uniforms in [0, 1) from (seed, counter) pairs (splitmix64 finaliser)."""
+    with np.errstate(over="ignore"):
+        z = seeds.astype(np.uint64) + (counters.astype(np.uint64) + np.uint64(1)) * _MIX
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+class StateReservoir:
+    """A uniform sample of at most `size` observations per individual (Algorithm R), updated
+    in batch with hash-derived uniforms so it is the same however the work is split."""
+
+    def __init__(self, groups: int, size: int, obs_shape: tuple[int, ...], seeds: np.ndarray):
+        self.size = size
+        self.seen = np.zeros(groups, dtype=np.int64)
+        self.buffer = np.zeros((groups, size, *obs_shape), dtype=np.float32)
+        self.seeds = seeds
+
+    def add(self, obs: np.ndarray, active: np.ndarray) -> None:
+        """`obs [G, E, *obs]`, `active [G, E]`: each individual's new observations, in episode
+        order."""
+        rank = np.cumsum(active, axis=1) - 1
+        counter = self.seen[:, None] + rank  # position of each observation in its stream
+        u = _uniform_hash(np.broadcast_to(self.seeds[:, None], counter.shape), counter)
+        slot = np.where(counter < self.size, counter, np.floor(u * (counter + 1)).astype(np.int64))
+        keep = active & (slot < self.size)
+        g, e = np.nonzero(keep)
+        # Sequential semantics: when two observations of one step take the same slot, the
+        # later episode wins; reversing and taking first occurrences picks it.
+        flat = g * self.size + slot[g, e]
+        _, last = np.unique(flat[::-1], return_index=True)
+        pick = len(flat) - 1 - last
+        self.buffer[g[pick], slot[g[pick], e[pick]]] = obs[g[pick], e[pick]]
+        self.seen += active.sum(axis=1)
+
+    def states(self, group: int) -> np.ndarray:
+        return self.buffer[group, : min(self.seen[group], self.size)].copy()
+
+
+class RolloutWorker:
+    """Evaluates groups of genomes; holds the env pool and a policy skeleton between calls."""
+
+    def __init__(self, spec: EvalSpec) -> None:
+        self.spec = spec
+        probe = make_env(spec.env_id, spec.env_kwargs)
+        self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        probe.close()
+        self.policy = make_policy(spec.policy_name, self.observation_space, self.action_space,
+                                  **spec.policy_options)
+        self.decoder = ActionDecoder(self.action_space)
+        self.pool = make_env_pool(spec.env_id, spec.env_kwargs, spec.index_episodes)
+        self._placeholder_action = np.asarray(self.action_space.sample()) * 0
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def evaluate(
+        self, params: np.ndarray | torch.Tensor, tasks: list[EvalTask], normalizer: ObsNormalizer
+    ) -> list[EvalResult]:
+        """Evaluate genomes `params [G, D]` on their tasks; one result per task, same order."""
+        spec, policy = self.spec, self.policy
+        groups, episodes = len(tasks), len(tasks[0].seeds)
+        if any(len(task.seeds) != episodes for task in tasks):
+            raise ValueError("every task of one group needs the same number of episodes")
+        n = groups * episodes
+        population = torch.as_tensor(np.asarray(params), dtype=torch.float64)
+        seeds = [seed for task in tasks for seed in task.seeds]
+        options = [{"index": e} if spec.index_episodes else None
+                   for _ in tasks for e in range(episodes)]
+        obs = self.pool.reset(seeds, options)
+        obs_shape = obs.shape[1:]
+        done = np.zeros(n, dtype=bool)
+        broken = np.zeros(n, dtype=bool)
+        solved = np.zeros(n, dtype=bool)
+        returns = np.zeros(n)
+        steps = np.zeros(n, dtype=np.int64)
+        recurrent = policy.is_recurrent
+        sample_seeds = np.array([task.sample_seed for task in tasks], dtype=np.uint64)
+        reservoir = None if recurrent else StateReservoir(
+            groups, spec.archive_size, obs_shape, sample_seeds)
+        sequences: list[list[np.ndarray]] = [[] for _ in range(n)]
+        state = functional.population_initial_state(policy, groups, episodes)
+        state = functional.map_state(torch.Tensor.double, state)
+        with torch.no_grad():
+            while not done.all():
+                active = ~done
+                raw = np.asarray(obs, dtype=np.float32)
+                if recurrent:
+                    for i in np.flatnonzero(active):
+                        sequences[i].append(raw[i])
+                else:
+                    reservoir.add(raw.reshape(groups, episodes, *obs_shape),
+                                  active.reshape(groups, episodes))
+                inputs = torch.as_tensor(normalizer(raw), dtype=torch.float64)
+                outputs, state = functional.population_step(
+                    policy, population, inputs.reshape(groups, episodes, *obs_shape), state)
+                outputs = outputs.to(torch.float32).reshape(n, -1)
+                finite = torch.isfinite(outputs).all(dim=1).numpy()
+                newly_broken = active & ~finite
+                broken |= newly_broken
+                done |= newly_broken
+                actions = self.decoder(torch.nan_to_num(outputs, 0.0, 0.0, 0.0))
+                if newly_broken.any():
+                    actions[newly_broken] = self._placeholder_action
+                if done.all():
+                    break
+                obs, rewards, terminated, truncated, step_solved = self.pool.step(actions, ~done)
+                active = ~done
+                returns[active] += rewards[active]
+                steps[active] += 1
+                solved |= step_solved & active
+                ended = terminated | truncated
+                if spec.max_steps is not None:
+                    ended |= steps >= spec.max_steps
+                done |= ended & active
+        results = []
+        for g, task in enumerate(tasks):
+            episode = slice(g * episodes, (g + 1) * episodes)
+            is_broken = bool(broken[episode].any())
+            if recurrent:
+                kept = sequences[episode][: spec.archive_size]
+                experiences = [np.stack(seq) for seq in kept if seq]
+            else:
+                experiences = reservoir.states(g)
+            results.append(EvalResult(
+                index=task.index,
+                fitness=-np.inf if is_broken else float(returns[episode].mean()),
+                returns=returns[episode].tolist(),
+                steps=int(steps[episode].sum()),
+                solved=bool(solved[episode].any()),
+                broken=is_broken,
+                experiences=experiences,
+            ))
+        return results
