@@ -3,6 +3,12 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The trainer benchmark's own venv: .venv's packages (seen through a .pth file) plus EvoTorch,
+# its baseline, which is neither in .venv nor a smevo dependency.
+BENCH_VENV  := .venv-bench
+BENCH_PY    := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
+VENV_SITE   := $(abspath $(VENV))/lib/python3.11/site-packages
 
 .PHONY: demo test bench lint clean
 
@@ -21,10 +27,19 @@ test: $(STAMP)  ## lint, then the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
-bench: $(STAMP)  ## the benchmarks, each printing ratios against a baseline timed in the same run
+# pip sees .venv's packages as installed and adds only evotorch and what they lack (cma, pandas...).
+$(BENCH_STAMP): $(STAMP)
+	test -x $(BENCH_PY) || $(PYTHON) -m venv $(BENCH_VENV)
+	# addsitedir, not a bare path: .venv's own .pth files (smevo's editable install) must run too.
+	echo 'import site; site.addsitedir("$(VENV_SITE)")' \
+		> $(BENCH_VENV)/lib/python3.11/site-packages/smevo-venv.pth
+	$(BENCH_PY) -m pip install -q evotorch==0.6.1
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)  ## the benchmarks, each printing ratios against a baseline timed in the same run
 	$(PY) scripts/bench_mutations.py
 	$(PY) scripts/bench_envs.py
-	$(PY) scripts/bench_trainer.py
+	$(BENCH_PY) scripts/bench_trainer.py
 
 clean:
-	rm -rf $(VENV) build runs
+	rm -rf $(VENV) $(BENCH_VENV) build runs

@@ -141,8 +141,11 @@ class AlgorithmConfig:
 
     name: str = field(default="truncation", metadata=_help("truncation, steady_state or hillclimb"))
     population: int = field(default=100, metadata=_help("individuals per generation"))
-    parents: int = field(
-        default=20, metadata=_help("truncation: the top individuals that produce children")
+    parents: int | None = field(
+        default=None,
+        metadata=_help(
+            "truncation: the top individuals that produce children (null: a fifth of population)"
+        ),
     )
     elites: int = field(
         default=1, metadata=_help("truncation: the best individuals copied unchanged")
@@ -155,6 +158,13 @@ class AlgorithmConfig:
     batch: int = field(
         default=50, metadata=_help("steady_state: children produced (and evaluated) per step")
     )
+
+
+def truncation_parents(algorithm: AlgorithmConfig) -> int:
+    """The number of parents, a fifth of the population unless set."""
+    if algorithm.parents is not None:
+        return algorithm.parents
+    return max(1, algorithm.population // 5)
 
 
 @dataclass
@@ -406,19 +416,21 @@ def _check_ranges(config: Config) -> None:
     at_least("algorithm.population", alg.population, 1)
     at_least("algorithm.parents", alg.parents, 1)
     at_least("algorithm.elites", alg.elites, 0)
-    checks.append(
-        (
-            alg.elites <= alg.parents,
-            f"algorithm.elites ({alg.elites}) must be <= algorithm.parents ({alg.parents})",
+    if alg.name == "truncation":
+        parents = truncation_parents(alg)
+        checks.append(
+            (
+                alg.elites <= parents,
+                f"algorithm.elites ({alg.elites}) must be <= algorithm.parents ({parents})",
+            )
         )
-    )
-    checks.append(
-        (
-            alg.parents <= alg.population,
-            f"algorithm.parents ({alg.parents}) must be <= algorithm.population "
-            f"({alg.population}); set algorithm.parents too",
+        checks.append(
+            (
+                parents <= alg.population,
+                f"algorithm.parents ({parents}) must be <= algorithm.population "
+                f"({alg.population})",
+            )
         )
-    )
     at_least("algorithm.elite_episodes", alg.elite_episodes, 0)
     at_least("algorithm.tournament", alg.tournament, 1)
     at_least("algorithm.batch", alg.batch, 1)

@@ -88,8 +88,12 @@ def population_step(
 ) -> tuple[torch.Tensor, State]:
     """One step of P genomes at once: `population [P, D]`, `obs [P, B, *obs]` -> `[P, B, K]`.
 
-    A single `vmap`-ed call, so a whole population acts with batched matrix products.
+    A single `vmap`-ed call, so a whole population acts with batched matrix products (a
+    population of one skips the `vmap` machinery).
     """
+    if population.shape[0] == 1:
+        output, state = step(policy, population[0], obs[0], map_state(lambda t: t[0], state))
+        return output[None], map_state(lambda t: t[None], state)
     if state is None:
         return vmap(lambda p, o: step(policy, p, o, None), out_dims=(0, None))(population, obs)
     return vmap(lambda p, o, s: step(policy, p, o, s))(population, obs, state)

@@ -55,9 +55,10 @@ class TrainResult:
 def train(config: Config) -> TrainResult:
     """Run the search `config` describes in a new run folder and return how it ended."""
     validate_config(config)
-    trainer = Trainer(config, new_run_dir(config))
-    save_config(config, trainer.run_dir / "config.yaml")
-    return trainer.run()
+    trainer = Trainer(config)  # fails on bad names or spaces before any folder is made
+    run_dir = new_run_dir(config)
+    save_config(config, run_dir / "config.yaml")
+    return trainer.run(run_dir)
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None) -> TrainResult:
@@ -70,11 +71,10 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None) -> TrainResu
     if checkpoint is None:
         raise ValueError(f"{run_dir} has no checkpoint to resume from")
     config = apply_overrides(load_config(run_dir / "config.yaml"), overrides or [])
-    state = load_checkpoint(checkpoint)
-    trainer = Trainer(config, run_dir, state)
+    trainer = Trainer(config, load_checkpoint(checkpoint))
     if overrides:
         save_config(config, run_dir / "config.yaml")
-    return trainer.run()
+    return trainer.run(run_dir)
 
 
 def new_run_dir(config: Config) -> Path:
@@ -95,8 +95,9 @@ def new_run_dir(config: Config) -> Path:
 class Trainer:
     """Owns a run: the algorithm, its backend, the logger, checkpoints and `best.pt`."""
 
-    def __init__(self, config: Config, run_dir: Path, state: dict[str, Any] | None = None):
-        self.config, self.run_dir = config, Path(run_dir)
+    def __init__(self, config: Config, state: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.run_dir = Path()
         if config.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device {config.device!r} requested but CUDA is not available")
         algorithm_class = ALGORITHMS.get(config.algorithm.name)
@@ -119,7 +120,8 @@ class Trainer:
             archive_size=config.mutation.archive_size,
             index_episodes=config.env.index_episodes,
         )
-        backend = make_backend(config.evaluation.backend, spec, config.evaluation.workers)
+        backend = make_backend(config.evaluation.backend, spec, config.evaluation.workers,
+                               config.evaluation.ray_address)
         self.context = SearchContext(
             config, policy.to(config.device), mutation, backend,
             ObsNormalizer(enabled=config.env.normalize_obs),
@@ -130,10 +132,12 @@ class Trainer:
         if state is not None:
             self.algorithm.load_state_dict(state["algorithm"])
             self.elapsed, self.solved = float(state["elapsed"]), bool(state["solved"])
+        self.best_saved = self.algorithm.champion.generation
 
-    def run(self) -> TrainResult:
-        """Loop generations until a budget is spent or the task is solved; checkpoint on the
-        way, at the end, and on Ctrl-C or SIGTERM."""
+    def run(self, run_dir: Path) -> TrainResult:
+        """Loop generations until a budget is spent or the task is solved, logging to and
+        checkpointing in `run_dir` on the way, at the end, and on Ctrl-C or SIGTERM."""
+        self.run_dir = Path(run_dir)
         algorithm, config = self.algorithm, self.config
         logger = RunLogger(self.run_dir, quiet=config.logging.quiet,
                            total=config.budget.generations,
@@ -153,8 +157,6 @@ class Trainer:
                 logger.log(algorithm.generation, metrics, histograms)
                 for event in self.context.backend.events():
                     logger.log_event(event)
-                if algorithm.champion.generation == algorithm.generation - 1:
-                    self.save_best()
                 self.stopped_by = self.exhausted_budget()
                 if algorithm.generation % config.logging.checkpoint_every == 0 or self.stopped_by:
                     self.save_checkpoint()
@@ -262,6 +264,11 @@ class Trainer:
         )
 
     def save_checkpoint(self) -> None:
+        """Write the run's state (and `best.pt`, if the champion changed since it was last
+        written), so that a kill at any moment leaves a resumable run."""
+        if self.algorithm.champion.generation != self.best_saved:
+            self.save_best()
+            self.best_saved = self.algorithm.champion.generation
         save_checkpoint(
             self.run_dir,
             self.algorithm.generation,

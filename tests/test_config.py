@@ -19,6 +19,7 @@ from smevo.config import (
     config_to_yaml,
     load_config,
     save_config,
+    truncation_parents,
     validate_config,
 )
 
@@ -40,9 +41,10 @@ def test_defaults_match_the_documented_tree():
     assert config.env.id == "CartPole-v1" and config.env.kwargs == {} and config.env.episodes == 1
     assert config.policy.name == "mlp" and config.mutation.name == "SM-G-SUM"
     assert config.mutation.magnitude == 0.1 and config.mutation.archive_size == 100
-    assert (config.algorithm.population, config.algorithm.parents) == (100, 20)
+    assert (config.algorithm.population, config.algorithm.parents) == (100, None)
+    assert truncation_parents(config.algorithm) == 20 and config.env.index_episodes is False
     assert config.budget.generations == 50 and config.budget.stop_when_solved is True
-    assert config.evaluation.backend == "serial" and config.logging.logdir == "runs"
+    assert config.evaluation.backend == "vectorized" and config.logging.logdir == "runs"
     validate_config(config)
 
 
@@ -73,7 +75,7 @@ def test_partial_dict_fills_defaults_and_widens_ints_to_float():
         {"seed": 3, "algorithm": {"population": 64}, "mutation": {"magnitude": 1}}
     )
     assert config.seed == 3 and config.algorithm.population == 64
-    assert config.algorithm.parents == 20
+    assert config.algorithm.parents is None
     assert config.mutation.magnitude == 1.0 and isinstance(config.mutation.magnitude, float)
 
 
@@ -142,7 +144,10 @@ def test_free_form_values_must_be_plain_data():
         ({"seed": -1}, "seed must be >= 0"),
         ({"algorithm": {"population": 0, "parents": 0, "elites": 0}}, "population must be >= 1"),
         ({"algorithm": {"elites": 21}}, "algorithm.elites (21) must be <= algorithm.parents (20)"),
-        ({"algorithm": {"population": 10}}, "algorithm.parents (20) must be <= algorithm.pop"),
+        (
+            {"algorithm": {"population": 10, "parents": 20}},
+            "algorithm.parents (20) must be <= algorithm.pop",
+        ),
         ({"algorithm": {"elites": -1}}, "algorithm.elites must be >= 0"),
         ({"env": {"episodes": 0}}, "env.episodes must be >= 1"),
         ({"env": {"max_steps": 0}}, "env.max_steps must be >= 1"),

@@ -265,3 +265,14 @@ def test_bad_input_raises_clear_errors():
         gru, _ = gru_stack()
         make_mutation("SM-G-SUM", 0.1)(F.get_flat(gru), gru,
                                        Experiences.from_states(torch.rand(4, 3)), g)
+
+
+def test_abs_fast_path_for_linear_nets_equals_per_sample_jacobians():
+    from smevo.mutations.sensitivity import _abs_sensitivity, linear_layers_only
+
+    policy, params, experiences = maze_net()
+    assert linear_layers_only(policy) and not linear_layers_only(gru_stack()[0])
+    weights = experiences.sample_weights() / experiences.num_samples
+    jacobian = _abs_sensitivity(policy, params, experiences, weights, 2**25)
+    fast = sensitivity(policy, params, experiences, "ABS")
+    assert torch.allclose(fast, jacobian, rtol=1e-5, atol=1e-7)

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from smevo.algorithms.base import Algorithm, GenerationLog, Population
+from smevo.config import truncation_parents
 from smevo.seeding import SELECTION, numpy_rng
 
 
@@ -23,7 +24,7 @@ class TruncationGA(Algorithm):
             return Population.from_results(params, context.evaluate(params, 0, log))
         ranking = self.population.ranking()
         elites = self.population.take(ranking[: config.elites])
-        parents = ranking[: config.parents]
+        parents = ranking[: truncation_parents(config)]
         count = config.population - config.elites
         rng = numpy_rng(context.seed, SELECTION, self.generation)
         chosen = parents[rng.integers(0, len(parents), size=count)]

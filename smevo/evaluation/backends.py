@@ -169,10 +169,13 @@ BACKENDS.add("vectorized", VectorizedBackend)
 BACKENDS.add("process", ProcessBackend)
 
 
-def make_backend(name: str, spec: EvalSpec, workers: int | None = None) -> Backend:
-    """Build backend `name` (see `BACKENDS`) for an evaluation spec."""
+def make_backend(
+    name: str, spec: EvalSpec, workers: int | None = None, address: str | None = None
+) -> Backend:
+    """Build backend `name` (see `BACKENDS`) for an evaluation spec; `address` is the Ray
+    cluster the `ray` backend joins (None: a local Ray instance)."""
     if name == "ray":
         from smevo.evaluation.ray_backend import RayBackend
 
-        return RayBackend(spec, workers)
+        return RayBackend(spec, workers, address)
     return BACKENDS.get(name)(spec, workers)

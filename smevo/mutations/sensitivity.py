@@ -10,6 +10,11 @@ Notation (DESIGN.md): y_k(x_m; θ) are the raw outputs on the M samples of the e
 `sum_reduction="sum"` drops the 1/M (the reference's SUM). Everything is computed with
 `torch.func`: one vmapped vjp for SUM, chunked per-sample Jacobians for ABS, one jvp and one
 vjp for SO — never a Python loop over outputs or experiences.
+
+ABS for networks whose every parameter belongs to a `nn.Linear` applied once per sample (the
+feedforward MLPs) costs no more than SUM: the per-sample gradient of a linear layer's weight
+is the outer product δ_m ⊗ x_m, so Σ_m |δ_m ⊗ x_m| = |Δ|ᵀ|X| — one matrix product per output
+in the same vmapped backward pass (Goodfellow's per-example-gradient trick, with |·|).
 """
 
 from __future__ import annotations
@@ -85,19 +90,77 @@ def raw_sensitivity(
     def outputs(flat: torch.Tensor) -> torch.Tensor:
         return functional.forward(policy, flat, experiences)
 
-    if kind == "ABS":
+    if kind == "ABS" and not linear_layers_only(policy):
         return _abs_sensitivity(policy, params, experiences, weights, chunk_elements), None
-    y, pullback = vjp(outputs, params)
+    if kind == "ABS":
+        with AbsoluteLinearGradients():
+            return _summed_gradient_norm(outputs, params, weights)
     if kind == "SUM":
-        k = y.shape[-1]
-        eye = torch.eye(k, dtype=y.dtype, device=y.device)
-        cotangents = weights[None, ..., None] * eye.reshape(k, *([1] * weights.ndim), k)
-        (gradients,) = vmap(pullback)(cotangents)  # [K, D]
-        return norm_over_outputs(gradients), y.detach()
+        return _summed_gradient_norm(outputs, params, weights)
+    y, pullback = vjp(outputs, params)
     # SO: H d = 2 Σ_m w_m J_mᵀ (J_m d), one jvp and one vjp.
     _, jd = jvp(outputs, (params,), (direction.to(params.dtype),))
     (hd,) = pullback(2.0 * weights[..., None] * jd)
     return hd.abs().sqrt(), y.detach()
+
+
+def _summed_gradient_norm(
+    outputs, params: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Norm over outputs k of Σ_m w_m ∂y_mk/∂θ: one forward, one vjp vmapped over the K
+    one-hot cotangents. Also returns the outputs y."""
+    y, pullback = vjp(outputs, params)
+    k = y.shape[-1]
+    eye = torch.eye(k, dtype=y.dtype, device=y.device)
+    cotangents = weights[None, ..., None] * eye.reshape(k, *([1] * weights.ndim), k)
+    (gradients,) = vmap(pullback)(cotangents)  # [K, D]
+    return norm_over_outputs(gradients), y.detach()
+
+
+def linear_layers_only(policy: Policy) -> bool:
+    """True for feedforward policies whose parameters all belong to `nn.Linear` layers."""
+    owners = [m for m in policy.modules() if any(True for _ in m.parameters(recurse=False))]
+    return not policy.is_recurrent and all(isinstance(m, torch.nn.Linear) for m in owners)
+
+
+class _AbsoluteGradientLinear(torch.autograd.Function):
+    """`F.linear` whose weight and bias gradients are summed per-sample magnitudes,
+    Σ_m |g_m ⊗ x_m| = |G|ᵀ|X| and Σ_m |g_m|; the input gradient is the ordinary one, so the
+    signed per-sample δ still flows to the layers below."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return torch.nn.functional.linear(x, weight, bias)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, weight, bias = inputs
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        magnitude = grad.abs()
+        grad_weight = magnitude.reshape(-1, magnitude.shape[-1]).T @ x.abs().reshape(
+            -1, x.shape[-1])
+        grad_bias = magnitude.reshape(-1, magnitude.shape[-1]).sum(0) if ctx.has_bias else None
+        return grad @ weight, grad_weight, grad_bias
+
+
+class AbsoluteLinearGradients(torch.overrides.TorchFunctionMode):
+    """Within this mode, every `F.linear` backpropagates summed absolute per-sample
+    gradients to its weight and bias (see `_AbsoluteGradientLinear`)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.nn.functional.linear:
+            x, weight, *rest = args
+            bias = rest[0] if rest else kwargs.get("bias")
+            return _AbsoluteGradientLinear.apply(x, weight, bias)
+        return func(*args, **kwargs)
 
 
 def _abs_sensitivity(

@@ -1,0 +1,223 @@
+"""The saved best agent of a run (``best.pt``) and acting with it.
+
+``best.pt`` holds plain data only (read back with a weights-only load, so opening a file
+runs no code): the env id and kwargs, the policy's registry name and options, the genome,
+the observation-normalisation statistics, and the run's config. Gym spaces are not stored:
+they are recovered by making the env again, which is also what `smevo eval` and
+`smevo watch` need in order to act.
+
+`Agent.act` computes exactly what the trainer computes: normalised observation, the policy
+in float64, outputs rounded to float32, then the action decoder, so an evaluation here
+reproduces the fitness the trainer measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from smevo.checkpoint import CheckpointError, atomic_torch_save, load_torch_file
+from smevo.envs import make_env
+from smevo.evaluation.obs_norm import CLIP
+from smevo.functional import set_flat
+from smevo.policies import ActionDecoder, Policy, State, make_policy
+
+__all__ = ["FORMAT", "VERSION", "Agent", "load_agent", "save_agent"]
+
+FORMAT = "smevo-agent"
+"""The marker that tells a saved agent from any other torch file."""
+VERSION = 1
+"""The layout version this module writes and the newest it reads."""
+
+
+def save_agent(
+    path: str | Path,
+    *,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    policy_name: str,
+    policy_options: dict[str, Any],
+    params: torch.Tensor,
+    obs_norm: dict[str, np.ndarray] | None,
+    fitness: float,
+    generation: int,
+    config: dict[str, Any],
+) -> None:
+    """Write an agent to `path` atomically (readers see the old file or the new one).
+
+    `obs_norm` is None or ``{"mean": array, "std": array}``; `config` is the run's config as
+    plain data (`smevo.config.config_to_dict`).
+    """
+    if obs_norm is not None:
+        obs_norm = {"mean": np.asarray(obs_norm["mean"]), "std": np.asarray(obs_norm["std"])}
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "env": {"id": env_id, "kwargs": dict(env_kwargs)},
+        "policy": {"name": policy_name, "options": dict(policy_options)},
+        "params": params.detach().to("cpu", torch.float32).reshape(-1).clone(),
+        "obs_norm": obs_norm,
+        "fitness": float(fitness),
+        "generation": int(generation),
+        "config": config,
+    }
+    atomic_torch_save(payload, path)
+
+
+def _checked_payload(path: Path) -> dict[str, Any]:
+    """The payload of a saved agent, or a `CheckpointError` saying what is wrong with it."""
+    payload = load_torch_file(path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a smevo agent (no {FORMAT!r} marker)")
+    version = payload.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: corrupt smevo agent (version {version!r})")
+    if version > VERSION:
+        raise CheckpointError(
+            f"{path}: written by a newer smevo (agent version {version}; "
+            f"this smevo reads up to {VERSION}); upgrade smevo to load it"
+        )
+    env, policy, params = payload.get("env"), payload.get("policy"), payload.get("params")
+    if (
+        not isinstance(env, dict)
+        or not isinstance(env.get("id"), str)
+        or not isinstance(policy, dict)
+        or not isinstance(policy.get("name"), str)
+        or not isinstance(params, torch.Tensor)
+    ):
+        raise CheckpointError(f"{path}: corrupt smevo agent (env, policy or params missing)")
+    return payload
+
+
+def load_agent(
+    path: str | Path, *, device: str | torch.device = "cpu", render_mode: str | None = None
+) -> Agent:
+    """Load a saved agent and make its env (with `render_mode`, e.g. "human" or "rgb_array").
+
+    Raises `CheckpointError` (a `ValueError`) for a missing, corrupt or foreign file, and
+    `ValueError` when the env or the policy cannot be rebuilt.
+    """
+    path = Path(path)
+    payload = _checked_payload(path)
+    env = make_env(payload["env"]["id"], payload["env"]["kwargs"], render_mode=render_mode)
+    try:
+        policy = make_policy(
+            payload["policy"]["name"],
+            env.observation_space,
+            env.action_space,
+            **payload["policy"].get("options", {}),
+        )
+        set_flat(policy, payload["params"].to(torch.float32))
+    except ValueError as error:
+        env.close()
+        raise CheckpointError(f"{path}: cannot rebuild the policy: {error}") from None
+    return Agent(
+        env,
+        policy,
+        obs_norm=payload.get("obs_norm"),
+        fitness=float(payload.get("fitness", float("nan"))),
+        generation=int(payload.get("generation", 0)),
+        config=payload.get("config") or {},
+        device=device,
+    )
+
+
+class Agent:
+    """A policy with its env, acting as it did in training. The policy is converted to float64
+    in place (the trainer's arithmetic); the agent owns it and the env from then on.
+
+    `solve_threshold` is the run's ``budget.solve_threshold``, else the env's registered
+    ``reward_threshold`` (None if neither); `max_steps` is the run's ``env.max_steps``.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        policy: Policy,
+        *,
+        obs_norm: dict[str, np.ndarray] | None = None,
+        fitness: float = float("nan"),
+        generation: int = 0,
+        config: dict[str, Any] | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.env = env
+        self.device = torch.device(device)
+        self.policy = policy.to(self.device, torch.float64).eval()
+        self.decoder = ActionDecoder(env.action_space)
+        self.obs_norm = obs_norm
+        self.fitness = fitness
+        self.generation = generation
+        self.config = config or {}
+        self.max_steps: int | None = self.config.get("env", {}).get("max_steps")
+        threshold = self.config.get("budget", {}).get("solve_threshold")
+        if threshold is None and env.spec is not None:
+            threshold = env.spec.reward_threshold
+        self.solve_threshold: float | None = threshold
+        self._state: State = None
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Forget the recurrent state: call at the start of every episode."""
+        self._state = self.policy.initial_state(1)
+
+    def normalize(self, obs: Any) -> np.ndarray:
+        """The observation as the policy sees it: float32, and ``(obs - mean) / std`` clipped
+        to ±5 if the run normalised observations (the trainer's arithmetic exactly).
+        """
+        obs = np.asarray(obs, dtype=np.float32)
+        if self.obs_norm is None:
+            return obs
+        scaled = (obs - self.obs_norm["mean"]) / self.obs_norm["std"]
+        return np.clip(scaled, -CLIP, CLIP).astype(np.float32)
+
+    @torch.no_grad()
+    def act(self, obs: Any) -> Any:
+        """The action for one observation; the recurrent state carries over between calls.
+
+        Non-finite outputs act as zeros (the trainer scores such an individual -inf).
+        """
+        x = torch.as_tensor(self.normalize(obs), dtype=torch.float64, device=self.device)
+        output, self._state = self.policy(x.unsqueeze(0), self._state)
+        return self.decoder(torch.nan_to_num(output.to(torch.float32), 0.0, 0.0, 0.0))[0]
+
+    def run_episodes(
+        self,
+        episodes: int,
+        seed: int = 0,
+        *,
+        on_step: Callable[[gym.Env], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Play `episodes` episodes; episode e resets with ``seed + e``.
+
+        Returns one dict per episode: ``return``, ``length`` and ``solved``, true when the
+        env flagged ``info["solved"]`` at any step or the return reached `solve_threshold`.
+        `on_step(env)` is called after the reset and after every step (e.g. to grab frames).
+        """
+        results = []
+        for episode in range(episodes):
+            obs, info = self.env.reset(seed=seed + episode)
+            self.reset_state()
+            if on_step is not None:
+                on_step(self.env)
+            total, length, flagged, done = 0.0, 0, bool(info.get("solved")), False
+            while not done:
+                obs, reward, terminated, truncated, info = self.env.step(self.act(obs))
+                total += float(reward)
+                length += 1
+                flagged = flagged or bool(info.get("solved"))
+                done = terminated or truncated or length == self.max_steps
+                if on_step is not None:
+                    on_step(self.env)
+            reached = self.solve_threshold is not None and total >= self.solve_threshold
+            results.append({"return": total, "length": length, "solved": flagged or reached})
+        return results
+
+    def close(self) -> None:
+        """Close the env (and its window, if rendering)."""
+        self.env.close()

@@ -1,0 +1,178 @@
+"""End-to-end training: solving CartPole, TensorBoard contents, backend equivalence, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from smevo import resume, train
+from smevo.agent import load_agent
+from smevo.checkpoint import latest_checkpoint, load_checkpoint
+from smevo.config import Config, apply_overrides
+
+CARTPOLE = [
+    "env.id=CartPole-v1",
+    "policy.name=mlp",
+    "policy.options={hidden: 16, depth: 1, activation: tanh}",
+    "mutation.name=SM-G-SUM",
+    "mutation.magnitude=0.1",
+    "algorithm.population=32",
+    "algorithm.parents=8",
+    "algorithm.elites=1",
+    "algorithm.elite_episodes=3",
+    "logging.quiet=true",
+]
+
+
+def config(tmp_path: Path, *overrides: str) -> Config:
+    return apply_overrides(Config(), [f"logging.logdir={tmp_path}", *CARTPOLE, *overrides])
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if not k.startswith("perf/")}
+            for line in lines]
+
+
+def test_sm_g_sum_solves_cartpole_and_best_pt_acts(tmp_path):
+    # "Solved": the validated best of the top two reached 475 over 10 fresh episodes.
+    result = train(config(tmp_path, "budget.generations=30", "seed=1", "algorithm.population=64",
+                          "algorithm.parents=10", "env.episodes=2", "algorithm.elites=2",
+                          "algorithm.elite_episodes=10"))
+    assert result.solved and result.stopped_by == "solved"
+    agent = load_agent(result.run_dir / "best.pt")
+    returns = [episode["return"] for episode in agent.run_episodes(20, seed=12345)]
+    agent.close()
+    assert np.mean(returns) >= 475, returns
+
+
+def test_tensorboard_events_hold_every_tag(tmp_path):
+    result = train(config(tmp_path, "budget.generations=3", "budget.stop_when_solved=false",
+                          "logging.histogram_every=1", "algorithm.population=12",
+                          "algorithm.parents=4", "env.max_steps=50"))
+    accumulator = EventAccumulator(str(result.run_dir), size_guidance={"scalars": 0,
+                                                                         "histograms": 0})
+    accumulator.Reload()
+    tags = accumulator.Tags()
+    expected = {
+        "fitness/best", "fitness/mean", "fitness/median", "fitness/min",
+        "fitness/elite_validation", "fitness/solved_fraction", "progress/evaluations",
+        "progress/env_steps", "perf/evals_per_s", "perf/steps_per_s",
+        "mutation/divergence_mean", "mutation/divergence_max", "mutation/delta_norm",
+        "mutation/sensitivity_min", "mutation/sensitivity_max",
+    }
+    assert expected <= set(tags["scalars"])
+    assert {"fitness/population", "mutation/log10_sensitivity"} <= set(tags["histograms"])
+    assert any("config" in tag for tag in tags["tensors"])
+    best = accumulator.Scalars("fitness/best")
+    assert len(best) == 3 and best[-1].step == result.evaluations
+    hparams_files = [p for p in result.run_dir.iterdir() if p.name.startswith("events")]
+    assert hparams_files
+
+
+def test_same_seed_same_metrics_on_every_backend(tmp_path):
+    runs = {}
+    for backend in ("serial", "vectorized", "process"):
+        result = train(config(tmp_path / backend, f"evaluation.backend={backend}",
+                              "evaluation.workers=2", "budget.generations=4",
+                              "budget.stop_when_solved=false", "env.episodes=2", "seed=3"))
+        runs[backend] = (metrics(result.run_dir), result.best_params)
+    serial_metrics, serial_best = runs["serial"]
+    assert len(serial_metrics) == 4
+    for backend in ("vectorized", "process"):
+        assert runs[backend][0] == serial_metrics, backend
+        assert torch.equal(runs[backend][1], serial_best), backend
+
+
+def test_resume_continues_exactly(tmp_path):
+    base = ("budget.generations=6", "budget.stop_when_solved=false", "seed=5",
+            "logging.checkpoint_every=1", "env.max_steps=100")
+    whole = train(config(tmp_path / "whole", *base))
+    part = train(config(tmp_path / "part", *base[1:], "budget.generations=3"))
+    resumed = resume(part.run_dir, overrides=["budget.generations=6"])
+    assert resumed.best_fitness == whole.best_fitness
+    assert torch.equal(resumed.best_params, whole.best_params)
+    assert metrics(resumed.run_dir) == metrics(whole.run_dir)
+
+
+DIE_DURING_CHECKPOINT_WRITE = """
+import os, signal, sys
+real_replace = os.replace
+writes = 0
+def replace(src, dst):
+    global writes
+    if "checkpoints" in str(dst) and str(dst).endswith(".pt"):
+        writes += 1
+        if writes == 3:  # the temporary file is written; die before it becomes the checkpoint
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(src, dst)
+os.replace = replace
+from smevo.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", DIE_DURING_CHECKPOINT_WRITE, *args]
+
+
+def test_sigkill_mid_generation_and_mid_checkpoint_then_resume(tmp_path):
+    overrides = [*CARTPOLE, "budget.generations=8", "budget.stop_when_solved=false", "seed=7",
+                 "logging.checkpoint_every=1", "env.max_steps=200"]
+    sets = [arg for item in overrides for arg in ("--set", item)]
+    whole = train(config(tmp_path / "whole", *overrides[len(CARTPOLE):]))
+
+    run_dir = tmp_path / "killed" / "run"
+    common = ["train", "--logdir", str(run_dir.parent), "--name", "run", "--quiet", *sets]
+    # 1. Killed by SIGKILL while writing its third checkpoint.
+    first = subprocess.run(cli(*common), capture_output=True, timeout=300)
+    assert first.returncode == -signal.SIGKILL
+    assert latest_checkpoint(run_dir).name == "gen_000002.pt"
+    assert any(p.name.endswith(".tmp") for p in (run_dir / "checkpoints").iterdir())
+    # 2. Resumed, then killed by SIGKILL in the middle of a generation.
+    second = subprocess.Popen([sys.executable, "-m", "smevo", "resume", str(run_dir)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while latest_checkpoint(run_dir).name < "gen_000004.pt" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(second.pid, signal.SIGKILL)
+    second.wait()
+    killed_at = load_checkpoint(latest_checkpoint(run_dir))["algorithm"]["generation"]
+    assert 4 <= killed_at < 8
+    # 3. Resumed to the end: the same result as the run that was never interrupted.
+    third = subprocess.run([sys.executable, "-m", "smevo", "resume", str(run_dir)],
+                           capture_output=True, timeout=300)
+    assert third.returncode == 0, third.stderr.decode()
+    best = torch.load(run_dir / "best.pt", weights_only=False)
+    assert best["fitness"] == whole.best_fitness
+    assert torch.equal(best["params"], whole.best_params)
+    assert metrics(run_dir) == metrics(whole.run_dir)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_leave_a_checkpoint(tmp_path, signum):
+    sets = [arg for item in [*CARTPOLE, "budget.generations=1000",
+                             "budget.stop_when_solved=false", "logging.checkpoint_every=1000"]
+            for arg in ("--set", item)]
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smevo", "train", "--logdir", str(tmp_path), "--name", "run",
+         "--quiet", *sets], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert b"Traceback" not in stderr
+    generation = load_checkpoint(latest_checkpoint(run_dir))["algorithm"]["generation"]
+    assert generation == len(metrics(run_dir)) >= 1
