@@ -182,7 +182,7 @@ def _summary(result: Any) -> str:
     run_dir = Path(result.run_dir)
     status = "solved" if result.solved else f"stopped ({result.stopped_by} budget reached)"
     return (
-        f"{status}: best fitness {result.best_fitness:.6g} after {result.generations} "
+        f"{status}: validated best {result.best_fitness:.6g} after {result.generations} "
         f"generations, {result.evaluations:,} evaluations, {result.env_steps:,} env steps; "
         f"run in {run_dir} (curves: tensorboard --logdir {run_dir.parent}; "
         f"agent: smevo watch {run_dir})"

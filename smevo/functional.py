@@ -99,6 +99,61 @@ def population_step(
     return vmap(lambda p, o, s: step(policy, p, o, s))(population, obs, state)
 
 
+def linear_layers_only(policy: Policy) -> bool:
+    """True for feedforward policies whose parameters all belong to `nn.Linear` layers (each
+    applied once per sample): the MLPs, for which fast paths exist."""
+    owners = [m for m in policy.modules() if any(True for _ in m.parameters(recurse=False))]
+    return not policy.is_recurrent and all(isinstance(m, torch.nn.Linear) for m in owners)
+
+
+class _PopulationLinear(torch.overrides.TorchFunctionMode):
+    """Within this mode, each `F.linear` of the policy applies G genomes' weights to their own
+    rows of the input (rows are genome-major): one batched matrix product per layer."""
+
+    def __init__(self, policy: Policy, population: torch.Tensor) -> None:
+        super().__init__()
+        self.groups = population.shape[0]
+        named = dict(policy.named_parameters())
+        pieces = torch.split(population, [p.numel() for p in named.values()], dim=1)
+        self.batched = {
+            id(p): piece.reshape(self.groups, *p.shape)
+            for p, piece in zip(named.values(), pieces, strict=True)
+        }
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is not torch.nn.functional.linear:
+            return func(*args, **kwargs)
+        x, weight, *rest = args
+        bias = rest[0] if rest else kwargs.get("bias")
+        w = self.batched[id(weight)]
+        rows = x.reshape(self.groups, -1, x.shape[-1])
+        if bias is None:
+            out = torch.bmm(rows, w.transpose(1, 2))
+        else:
+            out = torch.baddbmm(self.batched[id(bias)].unsqueeze(1), rows, w.transpose(1, 2))
+        return out.reshape(*x.shape[:-1], w.shape[1])
+
+
+def population_forward(
+    policy: Policy, population: torch.Tensor
+) -> Callable[[torch.Tensor, State], tuple[torch.Tensor, State]]:
+    """A step function for G genomes fixed for a whole rollout: `(obs [G, B, *obs], state) ->
+    (outputs [G, B, K], state)`. Linear-only feedforward policies run as batched matrix
+    products (no per-step module re-parametrisation); others use `population_step`."""
+    if not linear_layers_only(policy):
+        return lambda obs, state: population_step(policy, population, obs, state)
+    mode = _PopulationLinear(policy, population)
+
+    def forward(obs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        groups, batch = obs.shape[:2]
+        with mode:
+            outputs, _ = policy(obs.reshape(groups * batch, *obs.shape[2:]), None)
+        return outputs.reshape(groups, batch, -1), None
+
+    return forward
+
+
 def population_initial_state(policy: Policy, population: int, batch: int) -> State:
     """The initial state for `population` genomes, each with `batch` parallel episodes."""
     return map_state(

@@ -75,3 +75,13 @@ def test_empty_experiences_are_rejected():
         Experiences.from_states(torch.zeros(0, 3))
     with pytest.raises(ValueError, match="empty"):
         Experiences.from_sequences([])
+
+
+def test_population_forward_fast_path_equals_vmap():
+    net = make_policy("mlp", OBS, ACT, hidden=8, depth=3, output_activation="tanh").double()
+    population = torch.randn(5, F.num_params(net), dtype=torch.float64)
+    obs = torch.randn(5, 4, 3, dtype=torch.float64)
+    assert F.linear_layers_only(net)
+    fast, _ = F.population_forward(net, population)(obs, None)
+    reference, _ = F.population_step(net, population, obs, None)
+    assert torch.allclose(fast, reference, atol=1e-12)

@@ -268,7 +268,8 @@ def test_bad_input_raises_clear_errors():
 
 
 def test_abs_fast_path_for_linear_nets_equals_per_sample_jacobians():
-    from smevo.mutations.sensitivity import _abs_sensitivity, linear_layers_only
+    from smevo.functional import linear_layers_only
+    from smevo.mutations.sensitivity import _abs_sensitivity
 
     policy, params, experiences = maze_net()
     assert linear_layers_only(policy) and not linear_layers_only(gru_stack()[0])

@@ -131,11 +131,11 @@ class ProcessBackend(Backend):
         pending = {i: s for i, s in enumerate(split_groups(len(tasks), 4 * self.workers))}
         results: dict[int, list[EvalResult]] = {}
         for attempt in range(MAX_POOL_RESTARTS + 1):
-            futures = {
-                key: self._pool.submit(_evaluate_in_process, params[s], tasks[s], normalizer)
-                for key, s in pending.items()
-            }
-            try:
+            futures = {}
+            try:  # submit raises too if a worker died since the last generation
+                for key, s in pending.items():
+                    futures[key] = self._pool.submit(
+                        _evaluate_in_process, params[s], tasks[s], normalizer)
                 for key, future in futures.items():
                     results[key] = future.result()
                     del pending[key]

@@ -112,8 +112,9 @@ class RolloutWorker:
         probe = make_env(spec.env_id, spec.env_kwargs)
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         probe.close()
+        # A float64 skeleton: rollouts compute in float64 (see the module docstring).
         self.policy = make_policy(spec.policy_name, self.observation_space, self.action_space,
-                                  **spec.policy_options)
+                                  **spec.policy_options).double()
         self.decoder = ActionDecoder(self.action_space)
         self.pool = make_env_pool(spec.env_id, spec.env_kwargs, spec.index_episodes)
         self._placeholder_action = np.asarray(self.action_space.sample()) * 0
@@ -147,7 +148,7 @@ class RolloutWorker:
             groups, spec.archive_size, obs_shape, sample_seeds)
         sequences: list[list[np.ndarray]] = [[] for _ in range(n)]
         state = functional.population_initial_state(policy, groups, episodes)
-        state = functional.map_state(torch.Tensor.double, state)
+        act = functional.population_forward(policy, population)
         with torch.no_grad():
             while not done.all():
                 active = ~done
@@ -159,8 +160,7 @@ class RolloutWorker:
                     reservoir.add(raw.reshape(groups, episodes, *obs_shape),
                                   active.reshape(groups, episodes))
                 inputs = torch.as_tensor(normalizer(raw), dtype=torch.float64)
-                outputs, state = functional.population_step(
-                    policy, population, inputs.reshape(groups, episodes, *obs_shape), state)
+                outputs, state = act(inputs.reshape(groups, episodes, *obs_shape), state)
                 outputs = outputs.to(torch.float32).reshape(n, -1)
                 finite = torch.isfinite(outputs).all(dim=1).numpy()
                 newly_broken = active & ~finite

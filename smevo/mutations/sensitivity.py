@@ -90,7 +90,7 @@ def raw_sensitivity(
     def outputs(flat: torch.Tensor) -> torch.Tensor:
         return functional.forward(policy, flat, experiences)
 
-    if kind == "ABS" and not linear_layers_only(policy):
+    if kind == "ABS" and not functional.linear_layers_only(policy):
         return _abs_sensitivity(policy, params, experiences, weights, chunk_elements), None
     if kind == "ABS":
         with AbsoluteLinearGradients():
@@ -115,12 +115,6 @@ def _summed_gradient_norm(
     cotangents = weights[None, ..., None] * eye.reshape(k, *([1] * weights.ndim), k)
     (gradients,) = vmap(pullback)(cotangents)  # [K, D]
     return norm_over_outputs(gradients), y.detach()
-
-
-def linear_layers_only(policy: Policy) -> bool:
-    """True for feedforward policies whose parameters all belong to `nn.Linear` layers."""
-    owners = [m for m in policy.modules() if any(True for _ in m.parameters(recurse=False))]
-    return not policy.is_recurrent and all(isinstance(m, torch.nn.Linear) for m in owners)
 
 
 class _AbsoluteGradientLinear(torch.autograd.Function):
