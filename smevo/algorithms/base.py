@@ -140,15 +140,8 @@ class SearchContext:
         self, params: torch.Tensor, generation: int, log: GenerationLog, offset: int = 0
     ) -> list[EvalResult]:
         """Evaluate genomes as individuals `offset…` of `generation` (their seed streams)."""
-        episodes = self.config.env.episodes
-        tasks = [
-            EvalTask(
-                index=offset + i,
-                seeds=tuple(episode_seeds(self.seed, episodes, EVALUATION, generation, offset + i)),
-                sample_seed=derive_seed(self.seed, EVALUATION, generation, offset + i, 1),
-            )
-            for i in range(len(params))
-        ]
+        indices = range(offset, offset + len(params))
+        tasks = self._tasks(EVALUATION, self.config.env.episodes, generation, indices)
         results = self._run(params, tasks, log)
         log.evaluated.extend(results)
         return results
@@ -156,15 +149,21 @@ class SearchContext:
     def validate(self, params: torch.Tensor, generation: int, log: GenerationLog) -> np.ndarray:
         """Mean return of each genome over `elite_episodes` fresh validation episodes."""
         episodes = self.config.algorithm.elite_episodes
-        tasks = [
+        tasks = self._tasks(VALIDATION, episodes, generation, range(len(params)))
+        return np.array([r.fitness for r in self._run(params, tasks, log)])
+
+    def _tasks(
+        self, stream: int, episodes: int, generation: int, indices: range
+    ) -> list[EvalTask]:
+        """One task per individual: episode seeds and sampling seed from its own stream."""
+        return [
             EvalTask(
                 index=i,
-                seeds=tuple(episode_seeds(self.seed, episodes, VALIDATION, generation, i)),
-                sample_seed=0,
+                seeds=tuple(episode_seeds(self.seed, episodes, stream, generation, i)),
+                sample_seed=derive_seed(self.seed, stream, generation, i, 1),
             )
-            for i in range(len(params))
+            for i in indices
         ]
-        return np.array([r.fitness for r in self._run(params, tasks, log)])
 
     def _run(
         self, params: torch.Tensor, tasks: list[EvalTask], log: GenerationLog
@@ -201,7 +200,6 @@ class SearchContext:
                   for e in experiences if e is not None and len(e)]
         if chunks:
             self.normalizer.update(np.concatenate(chunks))
-
 
 
 class Algorithm:

@@ -37,11 +37,18 @@ class SteadyStateGA(Algorithm):
             log.mutations.append(stats)
         params = torch.stack(children)
         offspring = Population.from_results(params, context.evaluate(params, self.generation, log))
+        survivors = population.take(np.arange(size))  # a copy to replace into
         for i in range(config.batch):
-            population = Population.concat([population, offspring.take([i])])
+            # The child joins as member `size`; the least fit of a fresh tournament leaves
+            # (ties: the later member). A child that loses is simply not inserted.
+            fitness = np.append(survivors.fitness, offspring.fitness[i])
             contestants = rng.choice(size + 1, size=min(config.tournament, size + 1),
                                      replace=False)
-            fitness = population.fitness[contestants]
-            loser = contestants[len(fitness) - 1 - np.argmin(fitness[::-1])]  # ties: the later
-            population = population.take(np.delete(np.arange(size + 1), loser))
-        return population
+            scores = fitness[contestants]
+            loser = contestants[len(scores) - 1 - np.argmin(scores[::-1])]
+            if loser < size:
+                survivors.params[loser] = offspring.params[i]
+                survivors.fitness[loser] = offspring.fitness[i]
+                survivors.solved[loser] = offspring.solved[i]
+                survivors.experiences[loser] = offspring.experiences[i]
+        return survivors
