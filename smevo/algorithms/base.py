@@ -7,6 +7,7 @@ generation's state intact for the checkpoint.
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,7 +203,7 @@ class SearchContext:
             self.normalizer.update(np.concatenate(chunks))
 
 
-class Algorithm:
+class Algorithm(abc.ABC):
     """One generation per `step()`: `next_population` (the algorithm's own rule), then the
     champion's validation, then — only then — the new state is committed."""
 
@@ -214,9 +215,9 @@ class Algorithm:
         self.population: Population | None = None
         self.champion = Champion()
 
+    @abc.abstractmethod
     def next_population(self, log: GenerationLog) -> Population:
         """The population after this generation (the first call initialises it)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def validation_candidates(self, population: Population) -> np.ndarray:
         """Who may become champion: by default the best individual."""
@@ -257,7 +258,6 @@ class Algorithm:
             "evaluations": context.evaluations,
             "env_steps": context.env_steps,
             "normalizer": context.normalizer.state_dict(),
-            "extra": self.extra_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -271,11 +271,3 @@ class Algorithm:
         self.champion = Champion(**state["champion"])
         context.evaluations, context.env_steps = state["evaluations"], state["env_steps"]
         context.normalizer = ObsNormalizer.from_state(state["normalizer"])
-        self.load_extra_state(state["extra"])
-
-    def extra_state(self) -> dict[str, Any]:
-        """Algorithm-specific state beyond the population (none by default)."""
-        return {}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore `extra_state`."""

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import abc
 import itertools
 import multiprocessing
 import os
@@ -25,17 +26,19 @@ from smevo.evaluation.rollout import EvalResult, EvalSpec, EvalTask, RolloutWork
 MAX_POOL_RESTARTS = 3
 
 
-class Backend:
+class Backend(abc.ABC):
     """Evaluates genomes `params [P, D]` on `tasks` (one per genome) and returns the results
     in task order."""
 
     name = "backend"
 
+    @abc.abstractmethod
     def evaluate(
         self, params: torch.Tensor, tasks: list[EvalTask], normalizer: ObsNormalizer
     ) -> list[EvalResult]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The results of `tasks` (task i evaluates genome `params[i]`), in task order."""
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Release workers and envs."""
 

@@ -7,6 +7,7 @@ comes from `generator`, and the parent is not modified.
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass, field
 
@@ -91,7 +92,7 @@ class Parent:
         return result.scale
 
 
-class Mutation:
+class Mutation(abc.ABC):
     """Base class: draws ε, asks the subclass for a perturbation δ, returns θ + δ and stats."""
 
     name: str = "mutation"
@@ -134,11 +135,11 @@ class Mutation:
             stats.divergence = parent.divergence_of(child)
         return child, stats
 
+    @abc.abstractmethod
     def perturbation(
         self, parent: Parent, noise: torch.Tensor, stats: MutationStats
     ) -> torch.Tensor:
-        """δ for this operator (subclasses)."""
-        raise NotImplementedError  # pragma: no cover - abstract
+        """δ for this operator."""
 
 
 class Control(Mutation):

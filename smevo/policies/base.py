@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
-import torch
 from torch import nn
 
 State = Any  # None, a tensor, or a tuple of tensors: whatever a policy threads through time.
@@ -42,9 +41,6 @@ class Policy(nn.Module):
     def initial_state(self, batch: int) -> State:
         """The state at the start of an episode for `batch` parallel episodes."""
         return None
-
-    def forward(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
