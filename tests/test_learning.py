@@ -5,6 +5,8 @@ import pytest
 from smevo import train
 from smevo.config import Config, apply_overrides
 
+pytestmark = pytest.mark.slow  # minutes of CPU; `make test` runs it all the same
+
 SEEDS = range(10)
 
 
