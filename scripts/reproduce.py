@@ -622,8 +622,8 @@ def solve_rate_figure(results: Results, out: Path) -> list[tuple[str, str, list]
             if rate is not None:
                 xs.append(x + (i - (len(results.operators) - 1) / 2) * width)
                 rates.append(rate.rate)
-                errors[0].append(rate.rate - rate.low)
-                errors[1].append(rate.high - rate.rate)
+                errors[0].append(max(0.0, rate.rate - rate.low))  # rounding can go below 0
+                errors[1].append(max(0.0, rate.high - rate.rate))
         axes.bar(xs, rates, width, yerr=errors, capsize=2, label=operator,
                  color=COLORS.get(operator))
     axes.set_xticks(range(len(results.domains)), [results.label(d) for d in results.domains])
@@ -687,7 +687,8 @@ def depth_figure(results: Results, out: Path) -> list[tuple[str, str, list]]:
             shift = 2 ** (0.05 * (i - (len(results.operators) - 1) / 2))  # keep bars apart
             depth = [d * shift for d, _ in points]
             rate = [p.rate for _, p in points]
-            errors = [[p.rate - p.low for _, p in points], [p.high - p.rate for _, p in points]]
+            errors = [[max(0.0, p.rate - p.low) for _, p in points],  # rounding can go below 0
+                      [max(0.0, p.high - p.rate) for _, p in points]]
             axes.errorbar(depth, rate, yerr=errors, marker="o", capsize=3, label=operator,
                           color=COLORS.get(operator))
     axes.set_xscale("log", base=2)

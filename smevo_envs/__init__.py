@@ -12,6 +12,10 @@ it on demand. This package depends on Gymnasium and NumPy only, never on `smevo`
 | `smevo/GradientWashout-v0`    | `illustrative:IllustrativeEnv` (task="washout")      |
 | `smevo/BreadcrumbHardMaze-v0` | `maze:BreadcrumbHardMazeEnv`                         |
 |                               | vector: `maze:BreadcrumbHardMazeVectorEnv`           |
+| `smevo/PatternCompletion-v0`  | `pattern_completion:PatternCompletionEnv`            |
+| `smevo/GridMaze-v0`           | `grid_maze:GridMazeEnv`                              |
+|                               | vector: `grid_maze:GridMazeVectorEnv`                |
+| `smevo/CueReward-v0`          | `cue_reward:CueRewardEnv`                            |
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ __all__ = [
     "ENV_IDS",
     "BreadcrumbHardMazeEnv",
     "BreadcrumbHardMazeVectorEnv",
+    "CueRewardEnv",
+    "GridMazeEnv",
+    "GridMazeVectorEnv",
     "IllustrativeEnv",
+    "PatternCompletionEnv",
     "RecurrentParityEnv",
 ]
 
@@ -59,6 +67,22 @@ _SPECS: tuple[dict[str, Any], ...] = (
         "vector_entry_point": "smevo_envs.maze:BreadcrumbHardMazeVectorEnv",
         "reward_threshold": -9.0,
     },
+    {
+        "id": "smevo/PatternCompletion-v0",
+        "entry_point": "smevo_envs.pattern_completion:PatternCompletionEnv",
+        "reward_threshold": -0.04,
+    },
+    {
+        "id": "smevo/GridMaze-v0",
+        "entry_point": "smevo_envs.grid_maze:GridMazeEnv",
+        "vector_entry_point": "smevo_envs.grid_maze:GridMazeVectorEnv",
+        "reward_threshold": 250.0,
+    },
+    {
+        "id": "smevo/CueReward-v0",
+        "entry_point": "smevo_envs.cue_reward:CueRewardEnv",
+        "reward_threshold": 10.0,
+    },
 )
 
 ENV_IDS: tuple[str, ...] = tuple(spec["id"] for spec in _SPECS)
@@ -73,6 +97,10 @@ _CLASSES = {
     "IllustrativeEnv": "smevo_envs.illustrative",
     "BreadcrumbHardMazeEnv": "smevo_envs.maze",
     "BreadcrumbHardMazeVectorEnv": "smevo_envs.maze",
+    "PatternCompletionEnv": "smevo_envs.pattern_completion",
+    "GridMazeEnv": "smevo_envs.grid_maze",
+    "GridMazeVectorEnv": "smevo_envs.grid_maze",
+    "CueRewardEnv": "smevo_envs.cue_reward",
 }
 
 

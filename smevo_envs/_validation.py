@@ -68,3 +68,21 @@ def checked_options(options: dict[str, Any] | None, allowed: tuple[str, ...]) ->
     if unknown:
         raise ValueError(f"unknown reset options {unknown}; valid options: {list(allowed)}")
     return options
+
+
+def checked_discrete_action(action: Any, space: spaces.Discrete, what: str = "action") -> int:
+    """Return `action` as an int of the Discrete `space`, or raise ValueError.
+
+    Accepted: a Python or NumPy integer, or a 0-d integer array (what `space.sample()` and an
+    argmax give). Booleans, floats (even integral ones), arrays with axes and values outside
+    `[start, start + n)` are rejected.
+    """
+    array = np.asarray(action) if isinstance(action, np.ndarray | np.generic | int) else None
+    if array is None or array.shape != () or array.dtype.kind not in "iu":
+        raise ValueError(f"{what} must be an integer of {space}, got {action!r}")
+    value = int(array)
+    if not space.start <= value < space.start + space.n:
+        raise ValueError(
+            f"{what} must lie in [{space.start}, {space.start + space.n - 1}], got {value}"
+        )
+    return value

@@ -1,5 +1,6 @@
 """The three search algorithms' bookkeeping: population sizes, budgets, monotone bests."""
 
+import itertools
 import json
 
 import numpy as np
@@ -32,7 +33,7 @@ def test_steady_state_keeps_its_size_and_never_loses_its_best(tmp_path):
     assert result.evaluations == 20 + 5 * 10  # the initial population, then 5 batches
     assert result.env_steps == result.evaluations * 16 * 4  # 16 sequences of 4 bits each
     best = [m["fitness/best"] for m in history]
-    assert all(b2 >= b1 for b1, b2 in zip(best, best[1:], strict=False))
+    assert all(b2 >= b1 for b1, b2 in itertools.pairwise(best))
     assert best[-1] > best[0]
 
 
@@ -41,7 +42,7 @@ def test_truncation_elites_carry_the_best_forward(tmp_path):
                           "algorithm.elites=2", "budget.generations=5")
     assert result.evaluations == 20 + 4 * 18  # elites are not re-evaluated
     best = [m["fitness/best"] for m in history]
-    assert all(b2 >= b1 for b1, b2 in zip(best, best[1:], strict=False))
+    assert all(b2 >= b1 for b1, b2 in itertools.pairwise(best))
 
 
 def test_hillclimb_accepts_only_strict_improvements(tmp_path):

@@ -16,7 +16,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"
 def test_the_experiments_are_all_there():
     names = {path.stem for path in CONFIGS}
     assert {"cartpole", "parity-rnn", "washout", "maze-deep-smg-abs"} <= names
-    assert len(CONFIGS) == 12
+    assert len(CONFIGS) == 16
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)

@@ -101,12 +101,31 @@ def split_groups(count: int, parts: int) -> list[slice]:
     return [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
+GROUPS_PER_WORKER = 4
+"""At most this many groups per worker and generation: enough to balance uneven episode
+lengths over the workers."""
+
+MIN_GROUP_SIZE = 16
+"""No smaller groups unless there would be fewer groups than workers. A group pays a fixed
+cost per lockstep step (one batched forward, ~0.25 ms for an 8->64->64->4 net on one core, as
+much as about 13 more individuals in the group), so small groups spend most of their time in
+overhead."""
+
+
+def worker_groups(count: int, workers: int) -> list[slice]:
+    """How a parallel backend cuts `count` individuals into groups for `workers` workers:
+    several groups per worker for load balance, but none needlessly small."""
+    return split_groups(count, min(GROUPS_PER_WORKER * workers,
+                                   max(workers, count // MIN_GROUP_SIZE)))
+
+
 class ProcessBackend(Backend):
     """Groups of individuals spread over local worker processes (spawned, one thread each).
 
-    The population is cut into several groups per worker so that uneven episode lengths
-    balance out. If the OS kills a worker, the pool is rebuilt and every unfinished group is
-    submitted again; results are keyed by task, so nothing is lost or counted twice.
+    The population is cut into several groups per worker (`worker_groups`) so that uneven
+    episode lengths balance out. If the OS kills a worker, the pool is rebuilt and every
+    unfinished group is submitted again; results are keyed by task, so nothing is lost or
+    counted twice.
     """
 
     name = "process"
@@ -131,7 +150,7 @@ class ProcessBackend(Backend):
 
     def evaluate(self, params, tasks, normalizer):
         params = params.detach().cpu().numpy()
-        pending = {i: s for i, s in enumerate(split_groups(len(tasks), 4 * self.workers))}
+        pending = dict(enumerate(worker_groups(len(tasks), self.workers)))
         results: dict[int, list[EvalResult]] = {}
         for attempt in range(MAX_POOL_RESTARTS + 1):
             futures = {}

@@ -81,10 +81,17 @@ def _seed_deterministic(env: gym.vector.VectorEnv, seeds: Sequence[int]) -> np.n
     return env.reset(seed=int(seeds[0]))[0]
 
 
+def _seed_per_env(env: gym.vector.VectorEnv, seeds: Sequence[int]) -> np.ndarray:
+    """Vector envs that take one seed per sub-env (the grid maze) and then behave exactly
+    like single envs reset with those seeds."""
+    return env.reset(seed=[int(s) for s in seeds])[0]
+
+
 #: Native vector envs whose every sub-env can be seeded exactly like the single env.
 NATIVE_VECTOR_SEEDERS: dict[str, Callable[[gym.vector.VectorEnv, Sequence[int]], np.ndarray]] = {
     "CartPole-v1": _seed_cartpole,
     "smevo/BreadcrumbHardMaze-v0": _seed_deterministic,
+    "smevo/GridMaze-v0": _seed_per_env,
 }
 
 

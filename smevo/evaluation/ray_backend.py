@@ -4,11 +4,11 @@ cluster.
 Each actor holds a `RolloutWorker` (its env pool and policy skeleton) for the whole run. Per
 generation the population's genomes go into the object store once; every task carries only
 that reference and the bounds of its group, and the actor slices its rows out of the shared
-array. The population is cut into more groups than there are actors and each actor is handed
-the next group as soon as it returns one (`ray.wait`), so uneven episode lengths balance out.
-Results are keyed by group, so arrival order is irrelevant and a re-run group replaces
-nothing. An actor that dies is replaced and its group re-submitted; the generation completes
-and `events()` reports it.
+array. Where the population is large enough, it is cut into more groups than there are
+actors (`worker_groups`) and each actor is handed the next group as soon as it returns one
+(`ray.wait`), so uneven episode lengths balance out. Results are keyed by group, so arrival
+order is irrelevant and a re-run group replaces nothing. An actor that dies is replaced and
+its group re-submitted; the generation completes and `events()` reports it.
 
 Ray is an optional dependency (`pip install 'smevo[ray]'`); `make_backend` imports this module
 only when the `ray` backend is asked for. Only Ray's public core API is used here.
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import warnings
 from collections import Counter, deque
 
 import numpy as np
 import torch
 
-from smevo.evaluation.backends import Backend, split_groups
+from smevo.evaluation.backends import Backend, worker_groups
 from smevo.evaluation.obs_norm import ObsNormalizer
 from smevo.evaluation.rollout import EvalResult, EvalSpec, EvalTask, RolloutWorker
 
@@ -35,10 +36,6 @@ except ImportError as error:  # pragma: no cover - depends on the install
     raise ImportError(
         "the 'ray' evaluation backend needs Ray: pip install 'smevo[ray]'"
     ) from error
-
-GROUPS_PER_ACTOR = 4
-"""Groups per actor and generation: enough for load balance, few enough that a task's
-overhead (a round trip, one `vmap`-ed forward per step) stays small against its work."""
 
 MAX_GROUP_RETRIES = 3
 """How often one group may lose its actor in a generation before the error is raised: a lost
@@ -71,12 +68,37 @@ class RolloutActor:
         return self.worker.evaluate(params[start:stop], tasks, normalizer)
 
 
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast, naming the address, if nothing listens at `[ray://]HOST:PORT`: `ray.init`
+    would retry forever."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"no Ray cluster answers at {address!r} ({error}); start one with "
+            "'ray start --head' or pass its HOST:PORT (or 'auto' on one of its nodes)"
+        ) from error
+
+
+def _owned(result: EvalResult) -> EvalResult:
+    """`result` with its experiences copied: Ray deserialises arrays as read-only views of its
+    buffers, which torch refuses to share and which would pin the object store's memory."""
+    experiences = result.experiences
+    if isinstance(experiences, np.ndarray):
+        result.experiences = experiences.copy()
+    elif isinstance(experiences, list):
+        result.experiences = [np.array(sequence) for sequence in experiences]
+    return result
+
+
 class RayBackend(Backend):
     """Groups of individuals spread over Ray actors, one CPU each.
 
     `address` is passed to `ray.init` (`"auto"` or `"HOST:PORT"` joins a running cluster;
-    None starts a local instance with `workers` CPUs) unless Ray is already initialised in
-    this process, in which case that instance is used and left running by `close()`.
+    None starts a private local instance with `workers` CPUs, or joins the cluster that the
+    `RAY_ADDRESS` environment variable names) unless Ray is already initialised in this
+    process, in which case that instance is used and left running by `close()`.
     `workers` is the number of actors (None: one per CPU of the cluster). The constructor
     returns once every actor has built its envs and policy, so a bad spec fails here and
     start-up is not charged to the first generation; on a cluster short of CPUs it waits
@@ -92,11 +114,19 @@ class RayBackend(Backend):
         self._events: list[str] = []
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            if address is None:
-                ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
-                         log_to_driver=False, logging_level=logging.ERROR)
-            else:
-                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+            if address is None and not os.environ.get("RAY_ADDRESS"):
+                # "local": a private instance even if `ray start` runs on this machine.
+                ray.init(address="local", num_cpus=workers or os.cpu_count(),
+                         include_dashboard=False, **quiet)
+            else:  # address None: Ray joins the cluster that RAY_ADDRESS names
+                if address not in (None, "auto"):
+                    _check_reachable(address)
+                try:
+                    ray.init(address=address, **quiet)
+                except ConnectionError as error:
+                    raise ValueError(
+                        f"cannot join the Ray cluster at {address!r}: {error}") from error
         cpus = int(ray.cluster_resources().get("CPU", 0))
         self.workers = workers or max(cpus, 1)
         if self.workers > cpus:
@@ -113,7 +143,7 @@ class RayBackend(Backend):
     ) -> list[EvalResult]:
         params_ref = ray.put(params.detach().cpu().numpy())
         normalizer_ref = ray.put(normalizer)
-        groups = split_groups(len(tasks), GROUPS_PER_ACTOR * len(self._actors))
+        groups = worker_groups(len(tasks), len(self._actors))
         queue = deque(range(len(groups)))
         idle = list(range(len(self._actors)))
         running: dict[ray.ObjectRef, tuple[int, int]] = {}  # task -> (group, actor slot)
@@ -128,7 +158,7 @@ class RayBackend(Backend):
             [ref], _ = ray.wait(list(running), num_returns=1)
             key, slot = running.pop(ref)
             try:
-                results[key] = ray.get(ref)
+                results[key] = [_owned(result) for result in ray.get(ref)]
             except RayActorError as error:
                 retries[key] += 1
                 if retries[key] > MAX_GROUP_RETRIES:
@@ -136,9 +166,10 @@ class RayBackend(Backend):
                 self._replace(slot)
                 queue.appendleft(key)
                 group = groups[key]
+                first, last = tasks[group.start].index, tasks[group.stop - 1].index
                 self._events.append(
                     f"a Ray actor died ({type(error).__name__}); started a replacement and "
-                    f"re-ran individuals {group.start}-{group.stop - 1} of this generation"
+                    f"re-submitted individuals {first}-{last} of this generation"
                 )
             idle.append(slot)
         return [result for key in sorted(results) for result in results[key]]

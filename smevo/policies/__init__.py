@@ -14,6 +14,7 @@ from smevo.policies.base import Policy, PolicySpec, State
 from smevo.policies.cnn import CNN
 from smevo.policies.decoders import ActionDecoder, output_size
 from smevo.policies.mlp import MLP
+from smevo.policies.plastic import NeuromodPolicy, PlasticPolicy
 from smevo.policies.recurrent import RecurrentPolicy
 from smevo.policies.toy import Toy2W
 
@@ -34,6 +35,8 @@ for _cell in ("rnn", "gru", "lstm"):
     POLICIES.add(_cell, functools.partial(RecurrentPolicy, cell=_cell))
 POLICIES.add("cnn", CNN)
 POLICIES.add("toy2w", Toy2W)
+POLICIES.add("plastic", PlasticPolicy)
+POLICIES.add("neuromod", NeuromodPolicy)
 
 
 def policy_options(name: str) -> list[str]:

@@ -36,6 +36,9 @@ def test_every_env_of_the_package_is_registered():
         "smevo/Medium-v0",
         "smevo/GradientWashout-v0",
         "smevo/BreadcrumbHardMaze-v0",
+        "smevo/PatternCompletion-v0",
+        "smevo/GridMaze-v0",
+        "smevo/CueReward-v0",
     )
     assert gym.spec("smevo/BreadcrumbHardMaze-v0").vector_entry_point == (
         "smevo_envs.maze:BreadcrumbHardMazeVectorEnv"

@@ -1,0 +1,234 @@
+"""Plastic and neuromodulated recurrent networks: differentiable plasticity and Backpropamine.
+
+Miconi, Stanley & Clune, *Differentiable plasticity* (ICML 2018) and Miconi, Rawal, Clune &
+Stanley, *Backpropamine* (ICLR 2019); the equations are in reference/plasticity.md. One tanh
+recurrent layer of H units whose recurrent weights are a fixed part w plus a plastic part
+alpha * trace, where the trace is rewritten every step from the pre- and post-synaptic
+activity:
+
+    h_t = tanh( i2h(x_t) + h_{t-1} @ (w + alpha * trace_{t-1}) )     output_t = head(h_t)
+
+Everything that changes within an episode (h and the traces, all batched: `[B, H]` and
+`[B, H, H]`, `trace[b, pre, post]`) is the policy's `state`, zero at `initial_state`, so each
+episode starts from a clean trace and `torch.func` transforms (vmap over a population, SM-G
+through time) see through the dynamics. The step is plain tensor algebra: no in-place writes,
+no `.item()`, no branching on values.
+
+Init follows the DP code (`simple/`, `images/`): w and alpha ~ 0.01 N(0, 1) (a scalar alpha
+starts at 0.01), so the plastic and recurrent paths start small; i2h and head keep PyTorch's
+Linear init.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from smevo.policies.base import ACTIVATIONS, Policy, State, flat_box_size, pick
+from smevo.policies.decoders import output_size
+
+RULES = ("hebb", "oja")
+ALPHAS = ("per_connection", "per_neuron", "scalar")
+IOS = ("linear", "direct")
+MODULATIONS = ("simple", "retroactive")
+INIT_SCALE = 0.01
+
+
+def outer(pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
+    """Batched outer product `[B, H] x [B, H] -> [B, H, H]`, indexed [b, pre, post]."""
+    return pre[:, :, None] * post[:, None, :]
+
+
+def checked_eta(eta: float, name: str) -> None:
+    """A `ValueError` unless `eta`, a trace's rate, lies in (0, 1]."""
+    if not 0.0 < eta <= 1.0:
+        raise ValueError(f"{name} needs eta in (0, 1], got {eta}")
+
+
+class PlasticLayer(Policy):
+    """The part every plastic network shares: input path, w, alpha, readout, recurrent drive.
+
+    `io="linear"`: inputs enter through a non-plastic `Linear(obs -> H)` added to the
+    recurrent drive, and a `Linear(H -> outputs)` reads the hidden state out. `io="direct"`
+    is the DP pattern-completion network (one neuron per bit): the observation is added to
+    the drive unchanged and the output is the hidden state itself, so observation size,
+    `hidden` and output size must agree.
+    """
+
+    is_recurrent = True
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        name: str,
+        hidden: int,
+        alpha: str,
+        io: str,
+    ) -> None:
+        super().__init__(output_size(action_space))
+        if hidden < 1:
+            raise ValueError(f"{name} needs hidden >= 1, got {hidden}")
+        pick(dict.fromkeys(ALPHAS), "alpha", alpha)
+        pick(dict.fromkeys(IOS), "io", io)
+        self.input_size = flat_box_size(observation_space, name)
+        self.hidden = hidden
+        self.direct = io == "direct"
+        if self.direct and not self.input_size == hidden == self.output_size:
+            raise ValueError(
+                f"{name} with io='direct' needs observation size == hidden == output size, got "
+                f"{self.input_size}, {hidden}, {self.output_size}"
+            )
+        self.i2h = None if self.direct else nn.Linear(self.input_size, hidden)
+        self.w = nn.Parameter(INIT_SCALE * torch.randn(hidden, hidden))
+        # alpha broadcasts against a [B, H, H] trace: per connection [H, H], per post-synaptic
+        # neuron [H] (the plastic LSTM's "perneuron"), or one scalar [1].
+        if alpha == "scalar":
+            self.alpha = nn.Parameter(torch.full((1,), INIT_SCALE))
+        else:
+            shape = (hidden, hidden) if alpha == "per_connection" else (hidden,)
+            self.alpha = nn.Parameter(INIT_SCALE * torch.randn(shape))
+        self.head = None if self.direct else nn.Linear(hidden, self.output_size)
+
+    def zeros(self, *shape: int) -> torch.Tensor:
+        """A zero state tensor with the parameters' dtype and device (rollouts run in float64)."""
+        return self.w.new_zeros(shape)
+
+    def drive(self, obs: torch.Tensor, h: torch.Tensor, trace: torch.Tensor) -> torch.Tensor:
+        """The new hidden state tanh(i2h(x) + h @ (w + alpha * trace)) for a batch."""
+        x = obs.reshape(obs.shape[0], self.input_size).to(self.w.dtype)
+        inputs = x if self.i2h is None else self.i2h(x)
+        plastic = torch.einsum("bi,bij->bj", h, self.alpha * trace)
+        return torch.tanh(inputs + h @ self.w + plastic)
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        return h if self.head is None else self.head(h)
+
+
+def rate(eta: nn.Parameter | float) -> torch.Tensor | float:
+    """A learned trace rate as used: clamped to [0, 1], so a decaying trace stays within
+    [-1, 1] for any genome a mutation produces (inside the range the gradient is exact)."""
+    return eta if isinstance(eta, float) else torch.clamp(eta, 0.0, 1.0)
+
+
+class PlasticPolicy(PlasticLayer):
+    """Differentiable plasticity: a tanh RNN with a Hebbian trace on its recurrent weights.
+
+    `rule="hebb"`: trace <- (1 - eta) trace + eta * outer(h_{t-1}, h_t), bounded in [-1, 1]
+    and forgetting at rate eta (a learned eta is used clamped to [0, 1], see `rate`).
+    `rule="oja"`: trace_ij <- trace_ij + eta * h_j (h_i - h_j trace_ij), non-decaying but
+    stable. eta (init `eta`, 0.01 in the papers) is one scalar, a parameter when `learn_eta`
+    (DP's later code) or a constant (`simple/simplest.py`).
+    `alpha`: per_connection, per_neuron or scalar plasticity coefficients. State: (h, trace).
+    With a linear io, a plastic net has 2H² + H(obs + 1) + (H + 1)·outputs (+1 for eta)
+    parameters, about twice an RNN of the same width.
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        hidden: int = 50,
+        rule: str = "hebb",
+        alpha: str = "per_connection",
+        eta: float = 0.01,
+        learn_eta: bool = True,
+        io: str = "linear",
+    ) -> None:
+        super().__init__(observation_space, action_space, name="plastic", hidden=hidden,
+                         alpha=alpha, io=io)
+        pick(dict.fromkeys(RULES), "rule", rule)
+        self.rule = rule
+        checked_eta(eta, "plastic")
+        self.eta: nn.Parameter | float = (
+            nn.Parameter(torch.tensor([float(eta)])) if learn_eta else float(eta)
+        )
+
+    def initial_state(self, batch: int) -> State:
+        return self.zeros(batch, self.hidden), self.zeros(batch, self.hidden, self.hidden)
+
+    def forward(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        h, hebb = self.initial_state(obs.shape[0]) if state is None else state
+        new_h = self.drive(obs, h, hebb)
+        eta = rate(self.eta)
+        if self.rule == "hebb":
+            hebb = (1 - eta) * hebb + eta * outer(h, new_h)
+        else:
+            hebb = hebb + eta * new_h[:, None, :] * (h[:, :, None] - new_h[:, None, :] * hebb)
+        return self.readout(new_h), (new_h, hebb)
+
+
+class NeuromodPolicy(PlasticLayer):
+    """Backpropamine: the network itself sets its plasticity rate through a modulator M(t).
+
+    M_t = act(h2mod(h_t)) is one neuron (`modulator_activation` tanh by default, so M may be
+    negative and erase or reverse traces); with `fanout` a trainable Linear(1 -> H) gives
+    each post-synaptic neuron its own rate a_j M_t + b_j, without it M_t is shared.
+
+    `modulation="simple"`: trace <- clip(trace + M_t * outer(h_{t-1}, h_t), ±clip);
+    state (h, trace). `modulation="retroactive"`: an eligibility trace
+    E <- (1 - eta) E + eta * outer(h_{t-1}, h_t) (eta a learned scalar, init `eta`) and the
+    plastic weights PW <- clip(PW + M_t * E_{t-1}, ±clip), updated with the *old* E as in
+    the reference's step order; state (h, E, PW), and PW is what alpha multiplies. `eta` is
+    used (and a parameter) only with retroactive modulation.
+    `clip` bounds the trace (2 in `simplemaze/`, 1 in `maze/batch.py` and `sr/`).
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        hidden: int = 50,
+        modulation: str = "simple",
+        fanout: bool = True,
+        clip: float = 2.0,
+        modulator_activation: str = "tanh",
+        alpha: str = "per_connection",
+        eta: float = 0.01,
+        io: str = "linear",
+    ) -> None:
+        super().__init__(observation_space, action_space, name="neuromod", hidden=hidden,
+                         alpha=alpha, io=io)
+        pick(dict.fromkeys(MODULATIONS), "modulation", modulation)
+        if not (math.isfinite(clip) and clip > 0):
+            raise ValueError(f"neuromod needs a finite clip > 0, got {clip}")
+        self.retroactive = modulation == "retroactive"
+        self.clip = float(clip)
+        self.h2mod = nn.Linear(hidden, 1)
+        self.modulator_activation = pick(ACTIVATIONS, "modulator activation",
+                                         modulator_activation)()
+        self.fanout = nn.Linear(1, hidden) if fanout else None
+        checked_eta(eta, "neuromod")
+        if self.retroactive:
+            self.eta = nn.Parameter(torch.tensor([float(eta)]))
+
+    def initial_state(self, batch: int) -> State:
+        traces = 2 if self.retroactive else 1
+        return (
+            self.zeros(batch, self.hidden),
+            *(self.zeros(batch, self.hidden, self.hidden) for _ in range(traces)),
+        )
+
+    def forward(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        if state is None:
+            state = self.initial_state(obs.shape[0])
+        h, *traces = state
+        plastic = traces[-1]  # the simple trace, or PW
+        new_h = self.drive(obs, h, plastic)
+        modulator = self.modulator_activation(self.h2mod(new_h))  # [B, 1]
+        change = modulator if self.fanout is None else self.fanout(modulator)  # [B, 1] or [B, H]
+        change = change[:, None, :]  # broadcast over the pre-synaptic axis
+        if self.retroactive:
+            eligibility = traces[0]
+            plastic = torch.clamp(plastic + change * eligibility, -self.clip, self.clip)
+            eta = rate(self.eta)
+            eligibility = (1 - eta) * eligibility + eta * outer(h, new_h)
+            return self.readout(new_h), (new_h, eligibility, plastic)
+        plastic = torch.clamp(plastic + change * outer(h, new_h), -self.clip, self.clip)
+        return self.readout(new_h), (new_h, plastic)

@@ -1,0 +1,161 @@
+"""The ray backend on a real local Ray instance (2 CPUs): same run as the serial backend, and
+an actor killed in the middle of a generation loses nothing."""
+
+import json
+import logging
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from smevo import functional, train
+from smevo.config import Config, apply_overrides
+from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, make_backend
+from smevo.evaluation.backends import SerialBackend
+from smevo.policies import make_policy
+from smevo.seeding import EVALUATION, INIT, derive_seed, episode_seeds
+
+ray = pytest.importorskip("ray")
+from smevo.evaluation.ray_backend import RayBackend  # noqa: E402 - needs ray
+
+SEED = 11
+SPEC = EvalSpec(env_id="CartPole-v1", env_kwargs={}, policy_name="mlp",
+                policy_options={"hidden": 16, "depth": 1}, archive_size=20)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray instance with 2 CPUs for the whole module (backends reuse it)."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)
+    yield
+    ray.shutdown()
+
+
+def population(count: int) -> torch.Tensor:
+    """`count` initialised genomes, individual i from its own seed stream (as the trainer)."""
+    env = gym.make(SPEC.env_id)
+    genomes = []
+    for i in range(count):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(SEED, INIT, i))
+            policy = make_policy(SPEC.policy_name, env.observation_space, env.action_space,
+                                 **SPEC.policy_options)
+            genomes.append(functional.get_flat(policy))
+    env.close()
+    return torch.stack(genomes)
+
+
+def tasks(count: int, generation: int, episodes: int = 2) -> list[EvalTask]:
+    """Generation `generation`'s evaluation tasks, seeded as `SearchContext.evaluate` does."""
+    return [EvalTask(index=i,
+                     seeds=tuple(episode_seeds(SEED, episodes, EVALUATION, generation, i)),
+                     sample_seed=derive_seed(SEED, EVALUATION, generation, i, 1))
+            for i in range(count)]
+
+
+def same(a, b) -> bool:
+    """Two result lists agree on everything, experiences included."""
+    return len(a) == len(b) and all(
+        (x.index, x.fitness, x.returns, x.steps, x.solved, x.broken)
+        == (y.index, y.fitness, y.returns, y.steps, y.solved, y.broken)
+        and np.array_equal(x.experiences, y.experiences)
+        for x, y in zip(a, b, strict=True))
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if not k.startswith("perf/")}
+            for line in lines]
+
+
+def test_starts_and_stops_its_own_local_ray():
+    # First in the module, before `local_ray` starts the shared instance.
+    if ray.is_initialized():
+        pytest.skip("needs a process without a running Ray")
+    params, normalizer, work = population(6), ObsNormalizer(), tasks(6, 0)
+    serial = SerialBackend(SPEC)
+    expected = serial.evaluate(params, work, normalizer)
+    serial.close()
+    backend = RayBackend(SPEC, workers=2)
+    try:
+        assert ray.is_initialized() and ray.cluster_resources()["CPU"] == 2
+        assert same(backend.evaluate(params, work, normalizer), expected)
+        assert backend.events() == []
+    finally:
+        backend.close()
+    assert not ray.is_initialized()
+
+
+def test_unreachable_address_is_a_clear_error():
+    if ray.is_initialized():
+        pytest.skip("needs a process without a running Ray")
+    with pytest.raises(ValueError, match="no Ray cluster answers at '127.0.0.1:1'"):
+        make_backend("ray", SPEC, workers=1, address="127.0.0.1:1")
+    assert not ray.is_initialized()
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_short_run_matches_serial(tmp_path):
+    def run(backend: str):
+        config = apply_overrides(Config(), [
+            f"logging.logdir={tmp_path / backend}", "logging.quiet=true", "seed=3",
+            "env.id=CartPole-v1", "env.episodes=2", "policy.name=mlp",
+            "policy.options={hidden: 16, depth: 1, activation: tanh}",
+            "mutation.name=SM-G-SUM", "mutation.magnitude=0.1",
+            "algorithm.population=16", "algorithm.parents=4", "algorithm.elite_episodes=2",
+            "budget.generations=3", "budget.stop_when_solved=false",
+            f"evaluation.backend={backend}", "evaluation.workers=2"])
+        result = train(config)
+        return metrics(result.run_dir), result.best_params
+
+    serial_metrics, serial_best = run("serial")
+    ray_metrics, ray_best = run("ray")
+    assert len(serial_metrics) == 3
+    assert ray_metrics == serial_metrics
+    assert torch.equal(ray_best, serial_best)
+    assert ray.is_initialized()  # the backend used the module's Ray and left it running
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_actor_killed_mid_generation_loses_nothing():
+    # 64 individuals: enough for more groups than actors.
+    params, normalizer, work = population(64), ObsNormalizer(), tasks(64, 0)
+    serial = SerialBackend(SPEC)
+    expected = serial.evaluate(params, work, normalizer)
+    serial.close()
+    backend = make_backend("ray", SPEC, workers=2)
+    submit, submitted, killed = backend._submit, [], []
+
+    def kill_then_submit(slot, *args):
+        # Mid-generation: the third group goes to the actor that returned the first result,
+        # while other groups are still running or waiting. Kill that actor (and wait until
+        # Ray reports it dead), so that this group is certainly lost and must be re-run.
+        submitted.append(slot)
+        if len(submitted) == 3:
+            actor = backend._actors[slot]
+            ray.kill(actor)
+            with pytest.raises(ray.exceptions.RayActorError):
+                for _ in range(100):
+                    ray.get(actor.ready.remote())
+            killed.append(actor)
+        return submit(slot, *args)
+
+    backend._submit = kill_then_submit
+    try:
+        results = backend.evaluate(params, work, normalizer)
+        assert same(results, expected)
+        assert killed and killed[0] not in backend._actors
+        events = backend.events()
+        assert len(events) == 1 and "Ray actor died" in events[0], events
+        assert backend.events() == []
+        # The replacement works like any actor; without a death one submission fewer.
+        with_death = len(submitted)
+        assert same(backend.evaluate(params, work, normalizer), expected)
+        assert len(submitted) - with_death == with_death - 1
+        assert backend.events() == []
+    finally:
+        backend.close()
+    assert ray.is_initialized()
