@@ -247,7 +247,6 @@ WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_sigkill_during_saves_never_leaves_a_broken_checkpoint(tmp_path):
     """Kill a writer at random moments; every checkpoint left under a final name loads."""
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))

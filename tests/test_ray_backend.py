@@ -8,17 +8,16 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import ray
 import torch
 
 from smevo import functional, train
 from smevo.config import Config, apply_overrides
 from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, make_backend
 from smevo.evaluation.backends import SerialBackend
+from smevo.evaluation.ray_backend import RayBackend
 from smevo.policies import make_policy
 from smevo.seeding import EVALUATION, INIT, derive_seed, episode_seeds
-
-ray = pytest.importorskip("ray")
-from smevo.evaluation.ray_backend import RayBackend  # noqa: E402 - needs ray
 
 SEED = 11
 SPEC = EvalSpec(env_id="CartPole-v1", env_kwargs={}, policy_name="mlp",
@@ -73,8 +72,7 @@ def metrics(run_dir: Path) -> list[dict]:
 
 def test_starts_and_stops_its_own_local_ray():
     # First in the module, before `local_ray` starts the shared instance.
-    if ray.is_initialized():
-        pytest.skip("needs a process without a running Ray")
+    assert not ray.is_initialized(), "must run before the module's shared Ray instance"
     params, normalizer, work = population(6), ObsNormalizer(), tasks(6, 0)
     serial = SerialBackend(SPEC)
     expected = serial.evaluate(params, work, normalizer)
@@ -90,8 +88,7 @@ def test_starts_and_stops_its_own_local_ray():
 
 
 def test_unreachable_address_is_a_clear_error():
-    if ray.is_initialized():
-        pytest.skip("needs a process without a running Ray")
+    assert not ray.is_initialized(), "must run before the module's shared Ray instance"
     with pytest.raises(ValueError, match="no Ray cluster answers at '127.0.0.1:1'"):
         make_backend("ray", SPEC, workers=1, address="127.0.0.1:1")
     assert not ray.is_initialized()
