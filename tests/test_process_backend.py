@@ -3,51 +3,18 @@
 import multiprocessing.connection
 import os
 import signal
+from functools import partial
 
-import gymnasium as gym
-import numpy as np
-import torch
+import backend_helpers
 
-from smevo import functional
-from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer
+from smevo.evaluation import ObsNormalizer
 from smevo.evaluation.backends import ProcessBackend, SerialBackend
-from smevo.policies import make_policy
-from smevo.seeding import EVALUATION, INIT, derive_seed, episode_seeds
 
 SEED = 7
-SPEC = EvalSpec(env_id="CartPole-v1", env_kwargs={}, policy_name="mlp",
-                policy_options={"hidden": 16, "depth": 1}, archive_size=20)
+SPEC, same = backend_helpers.SPEC, backend_helpers.same
+population = partial(backend_helpers.population, seed=SEED)
+tasks = partial(backend_helpers.tasks, seed=SEED)
 
-
-def population(count: int) -> torch.Tensor:
-    """`count` initialised genomes, individual i from its own seed stream (as the trainer)."""
-    env = gym.make(SPEC.env_id)
-    genomes = []
-    for i in range(count):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(SEED, INIT, i))
-            policy = make_policy(SPEC.policy_name, env.observation_space, env.action_space,
-                                 **SPEC.policy_options)
-            genomes.append(functional.get_flat(policy))
-    env.close()
-    return torch.stack(genomes)
-
-
-def tasks(count: int, generation: int, episodes: int = 2) -> list[EvalTask]:
-    """Generation `generation`'s evaluation tasks, seeded as `SearchContext.evaluate` does."""
-    return [EvalTask(index=i,
-                     seeds=tuple(episode_seeds(SEED, episodes, EVALUATION, generation, i)),
-                     sample_seed=derive_seed(SEED, EVALUATION, generation, i, 1))
-            for i in range(count)]
-
-
-def same(a, b) -> bool:
-    """Two result lists agree on everything, experiences included."""
-    return len(a) == len(b) and all(
-        (x.index, x.fitness, x.returns, x.steps, x.solved, x.broken)
-        == (y.index, y.fitness, y.returns, y.steps, y.solved, y.broken)
-        and np.array_equal(x.experiences, y.experiences)
-        for x, y in zip(a, b, strict=True))
 
 
 def test_worker_killed_mid_generation_loses_nothing():
