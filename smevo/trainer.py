@@ -119,6 +119,7 @@ class Trainer:
             max_steps=config.env.max_steps,
             archive_size=config.mutation.archive_size,
             index_episodes=config.env.index_episodes,
+            native=config.evaluation.native,
         )
         backend = make_backend(config.evaluation.backend, spec, config.evaluation.workers,
                                config.evaluation.ray_address)

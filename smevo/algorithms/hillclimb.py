@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from smevo.algorithms.base import Algorithm, GenerationLog, Population
 
 
@@ -17,9 +19,6 @@ class HillClimber(Algorithm):
             params = context.initial_params(1)
             return Population.from_results(params, context.evaluate(params, 0, log))
         current = self.population
-        child, stats = context.mutate(current.params[0], current.experiences[0],
-                                      self.generation, 0)
-        log.mutations.append(stats)
-        params = child.cpu()[None]
+        params = context.breed(current, np.zeros(1, dtype=np.int64), self.generation, log)
         candidate = Population.from_results(params, context.evaluate(params, self.generation, log))
         return candidate if candidate.fitness[0] > current.fitness[0] else current

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from smevo.algorithms.base import Algorithm, GenerationLog, Population
 from smevo.seeding import SELECTION, numpy_rng
@@ -27,15 +26,11 @@ class SteadyStateGA(Algorithm):
         population = self.population
         rng = numpy_rng(context.seed, SELECTION, self.generation)
         size = len(population)
-        children = []
-        for i in range(config.batch):
+        parents = []
+        for _ in range(config.batch):
             contestants = rng.choice(size, size=min(config.tournament, size), replace=False)
-            parent = contestants[np.argmax(population.fitness[contestants])]
-            child, stats = context.mutate(population.params[parent],
-                                          population.experiences[parent], self.generation, i)
-            children.append(child.cpu())
-            log.mutations.append(stats)
-        params = torch.stack(children)
+            parents.append(contestants[np.argmax(population.fitness[contestants])])
+        params = context.breed(population, np.array(parents), self.generation, log)
         offspring = Population.from_results(params, context.evaluate(params, self.generation, log))
         survivors = population.take(np.arange(size))  # a copy to replace into
         for i in range(config.batch):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from smevo.algorithms.base import Algorithm, GenerationLog, Population
 from smevo.config import truncation_parents
@@ -28,14 +27,7 @@ class TruncationGA(Algorithm):
         count = config.population - config.elites
         rng = numpy_rng(context.seed, SELECTION, self.generation)
         chosen = parents[rng.integers(0, len(parents), size=count)]
-        children = []
-        for i, parent in enumerate(chosen):
-            child, stats = context.mutate(self.population.params[parent],
-                                          self.population.experiences[parent],
-                                          self.generation, i)
-            children.append(child.cpu())
-            log.mutations.append(stats)
-        params = torch.stack(children)
+        params = context.breed(self.population, chosen, self.generation, log)
         results = context.evaluate(params, self.generation, log, offset=config.elites)
         return Population.concat([elites, Population.from_results(params, results)])
 

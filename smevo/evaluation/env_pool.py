@@ -66,13 +66,18 @@ class SingleEnvPool:
             env.close()
 
 
+def cartpole_start_states(seeds: Sequence[int]) -> np.ndarray:
+    """`[n, 4]` float64: the state a single `CartPole-v1` reset with each seed draws."""
+    return np.stack([seeding.np_random(int(s))[0].uniform(-0.05, 0.05, size=(4,))
+                     for s in seeds])
+
+
 def _seed_cartpole(env: gym.vector.VectorEnv, seeds: Sequence[int]) -> np.ndarray:
     """CartPole's vector env seeds one generator for all sub-envs; give each sub-env the start
     state a single `CartPole-v1` reset with its own seed would draw."""
     env.reset(seed=int(seeds[0]))
     unwrapped = env.unwrapped
-    states = [seeding.np_random(int(s))[0].uniform(-0.05, 0.05, size=(4,)) for s in seeds]
-    unwrapped.state = np.stack(states, axis=1)
+    unwrapped.state = cartpole_start_states(seeds).T.copy()
     return unwrapped.state.T.astype(np.float32)
 
 

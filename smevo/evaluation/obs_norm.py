@@ -32,6 +32,12 @@ class ObsNormalizer:
             return obs
         return np.clip((obs - self.mean) / self.std, -CLIP, CLIP).astype(np.float32)
 
+    def affine(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The float64 (mean, std) that a call applies, or None while it is the identity."""
+        if not self.enabled or self.mean is None:
+            return None
+        return np.asarray(self.mean, dtype=np.float64), np.asarray(self.std, dtype=np.float64)
+
     def update(self, observations: np.ndarray) -> None:
         """Merge a batch `[n, *obs]` of raw observations into the statistics."""
         if not self.enabled or len(observations) == 0:

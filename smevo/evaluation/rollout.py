@@ -18,6 +18,7 @@ import torch
 from smevo import functional
 from smevo.envs import make_env
 from smevo.evaluation.env_pool import make_env_pool
+from smevo.evaluation.native import NativeRollout
 from smevo.evaluation.obs_norm import ObsNormalizer
 from smevo.policies import ActionDecoder, make_policy
 
@@ -33,6 +34,7 @@ class EvalSpec:
     max_steps: int | None = None
     archive_size: int = 100
     index_episodes: bool = False
+    native: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,17 +106,52 @@ class StateReservoir:
         return self.buffer[group, : min(self.seen[group], self.size)].copy()
 
 
+@dataclass
+class GroupOutcome:
+    """What a group's rollout measured per episode (`[G * E]`, genome-major) and the
+    experiences each genome kept."""
+
+    returns: np.ndarray
+    steps: np.ndarray
+    solved: np.ndarray
+    broken: np.ndarray
+    experiences: list[Any]
+
+    def results(self, tasks: list[EvalTask]) -> list[EvalResult]:
+        episodes = len(tasks[0].seeds)
+        results = []
+        for g, task in enumerate(tasks):
+            episode = slice(g * episodes, (g + 1) * episodes)
+            is_broken = bool(self.broken[episode].any())
+            results.append(EvalResult(
+                index=task.index,
+                fitness=-np.inf if is_broken else float(self.returns[episode].mean()),
+                returns=self.returns[episode].tolist(),
+                steps=int(self.steps[episode].sum()),
+                solved=bool(self.solved[episode].any()),
+                broken=is_broken,
+                experiences=self.experiences[g],
+            ))
+        return results
+
+
 class RolloutWorker:
-    """Evaluates groups of genomes; holds the env pool and a policy skeleton between calls."""
+    """Evaluates groups of genomes; holds the env pool and a policy skeleton between calls.
+
+    MLP policies in CartPole-v1 and the hard maze take the fused C++ rollout
+    (`smevo.evaluation.native`); everything else steps in lockstep here.
+    """
 
     def __init__(self, spec: EvalSpec) -> None:
         self.spec = spec
         probe = make_env(spec.env_id, spec.env_kwargs)
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
-        probe.close()
         # A float64 skeleton: rollouts compute in float64 (see the module docstring).
         self.policy = make_policy(spec.policy_name, self.observation_space, self.action_space,
                                   **spec.policy_options).double()
+        self.native = None if spec.index_episodes or not spec.native else NativeRollout.build(
+            spec.env_id, spec.env_kwargs, probe, self.policy)
+        probe.close()
         self.decoder = ActionDecoder(self.action_space)
         self.pool = make_env_pool(spec.env_id, spec.env_kwargs, spec.index_episodes)
         self._placeholder_action = np.asarray(self.action_space.sample()) * 0
@@ -126,15 +163,33 @@ class RolloutWorker:
         self, params: np.ndarray | torch.Tensor, tasks: list[EvalTask], normalizer: ObsNormalizer
     ) -> list[EvalResult]:
         """Evaluate genomes `params [G, D]` on their tasks; one result per task, same order."""
-        spec, policy = self.spec, self.policy
-        groups, episodes = len(tasks), len(tasks[0].seeds)
+        episodes = len(tasks[0].seeds)
         if any(len(task.seeds) != episodes for task in tasks):
             raise ValueError("every task of one group needs the same number of episodes")
-        n = groups * episodes
-        population = torch.as_tensor(np.asarray(params), dtype=torch.float64)
+        params = np.asarray(params)
         seeds = [seed for task in tasks for seed in task.seeds]
+        sample_seeds = np.array([task.sample_seed for task in tasks], dtype=np.uint64)
+        if self.native is not None:
+            outcome = self._native(params, seeds, episodes, normalizer, sample_seeds)
+        else:
+            outcome = self._lockstep(params, seeds, episodes, normalizer, sample_seeds)
+        return outcome.results(tasks)
+
+    def _native(self, params, seeds, episodes, normalizer, sample_seeds) -> GroupOutcome:
+        raw = self.native(params, seeds, episodes, self.spec.max_steps, normalizer,
+                          self.spec.archive_size, sample_seeds)
+        kept = np.minimum(raw["seen"], self.spec.archive_size)
+        archive = raw["archive"]
+        return GroupOutcome(raw["returns"], raw["steps"], raw["solved"], raw["broken"],
+                            [archive[g, :k].copy() for g, k in enumerate(kept)])
+
+    def _lockstep(self, params, seeds, episodes, normalizer, sample_seeds) -> GroupOutcome:
+        spec, policy = self.spec, self.policy
+        groups = len(sample_seeds)
+        n = groups * episodes
+        population = torch.as_tensor(params, dtype=torch.float64)
         options = [{"index": e} if spec.index_episodes else None
-                   for _ in tasks for e in range(episodes)]
+                   for _ in range(groups) for e in range(episodes)]
         obs = self.pool.reset(seeds, options)
         obs_shape = obs.shape[1:]
         done = np.zeros(n, dtype=bool)
@@ -143,7 +198,6 @@ class RolloutWorker:
         returns = np.zeros(n)
         steps = np.zeros(n, dtype=np.int64)
         recurrent = policy.is_recurrent
-        sample_seeds = np.array([task.sample_seed for task in tasks], dtype=np.uint64)
         reservoir = None if recurrent else StateReservoir(
             groups, spec.archive_size, obs_shape, sample_seeds)
         sequences: list[list[np.ndarray]] = [[] for _ in range(n)]
@@ -180,22 +234,12 @@ class RolloutWorker:
                 if spec.max_steps is not None:
                     ended |= steps >= spec.max_steps
                 done |= ended & active
-        results = []
-        for g, task in enumerate(tasks):
-            episode = slice(g * episodes, (g + 1) * episodes)
-            is_broken = bool(broken[episode].any())
-            if recurrent:
-                kept = sequences[episode][: spec.archive_size]
-                experiences = [np.stack(seq) for seq in kept if seq]
-            else:
-                experiences = reservoir.states(g)
-            results.append(EvalResult(
-                index=task.index,
-                fitness=-np.inf if is_broken else float(returns[episode].mean()),
-                returns=returns[episode].tolist(),
-                steps=int(steps[episode].sum()),
-                solved=bool(solved[episode].any()),
-                broken=is_broken,
-                experiences=experiences,
-            ))
-        return results
+        if recurrent:
+            experiences = [
+                [np.stack(seq) for seq in sequences[g * episodes:(g + 1) * episodes][
+                    : spec.archive_size] if seq]
+                for g in range(groups)
+            ]
+        else:
+            experiences = [reservoir.states(g) for g in range(groups)]
+        return GroupOutcome(returns, steps, solved, broken, experiences)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -55,13 +57,15 @@ class MutationStats:
 
 class Parent:
     """What an operator knows of the parent: genome, policy, experiences, and (computed once,
-    on first use) the parent's outputs on the experiences."""
+    on first use, and shared by all its children) the parent's outputs on the experiences and
+    whatever else depends on the parent alone."""
 
     def __init__(self, params: torch.Tensor, policy: Policy, experiences: Experiences | None):
         self.params = params
         self.policy = policy
         self.experiences = experiences
         self._outputs: torch.Tensor | None = None
+        self._cache: dict[str, Any] = {}
 
     @property
     def outputs(self) -> torch.Tensor:
@@ -73,6 +77,12 @@ class Parent:
     @outputs.setter
     def outputs(self, value: torch.Tensor | None) -> None:
         self._outputs = value
+
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """`compute()`, evaluated once per parent."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
     def divergence_of(self, child: torch.Tensor) -> float:
         """D between the parent and `child` on the parent's experiences."""
@@ -118,22 +128,43 @@ class Mutation(abc.ABC):
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, MutationStats]:
         """A child of `params` and the statistics of the step."""
+        return self.children(params, policy, experiences, [generator])[0]
+
+    def children(
+        self,
+        params: torch.Tensor,
+        policy: Policy,
+        experiences: Experiences | None,
+        generators: list[torch.Generator],
+        *,
+        measure: bool = True,
+    ) -> list[tuple[torch.Tensor, MutationStats]]:
+        """One child of `params` per generator, each with the statistics of its step.
+
+        Work that depends on the parent alone (its outputs; SM-G-SUM and SM-G-ABS
+        sensitivities) is done once for all of them. `measure=False` leaves the children's
+        divergence unmeasured, for callers that measure a whole generation in one batch
+        (`sensitivity.divergences`).
+        """
         if self.needs_experiences or experiences is not None:
             check_inputs(policy, params, experiences)
             experiences = experiences.to(params.device)
         else:
             check_genome(policy, params)
         parent = Parent(params.detach().to(torch.float32), policy, experiences)
-        noise = torch.randn(params.shape, generator=generator, dtype=torch.float32)
-        stats = MutationStats()
-        delta = self.perturbation(parent, noise.to(params.device), stats)
-        if self.weight_clip is not None:
-            delta = delta.clamp(-self.weight_clip, self.weight_clip)
-        child = parent.params + delta
-        stats.delta_norm = float(delta.norm())
-        if experiences is not None:
-            stats.divergence = parent.divergence_of(child)
-        return child, stats
+        results = []
+        for generator in generators:
+            noise = torch.randn(params.shape, generator=generator, dtype=torch.float32)
+            stats = MutationStats()
+            delta = self.perturbation(parent, noise.to(params.device), stats)
+            if self.weight_clip is not None:
+                delta = delta.clamp(-self.weight_clip, self.weight_clip)
+            child = parent.params + delta
+            stats.delta_norm = float(delta.norm())
+            if measure and experiences is not None:
+                stats.divergence = parent.divergence_of(child)
+            results.append((child, stats))
+        return results
 
     @abc.abstractmethod
     def perturbation(
@@ -208,15 +239,22 @@ class SafeMutationGradient(Mutation):
         self.chunk_elements = int(chunk_elements)
 
     def perturbation(self, parent, noise, stats):
-        raw, parent.outputs = raw_sensitivity(
-            parent.policy,
-            parent.params,
-            parent.experiences,
-            self.kind,
-            noise / noise.norm() if self.kind == "SO" else None,
-            self.sum_reduction,
-            self.chunk_elements,
-        )
+        def sensitivity() -> tuple[torch.Tensor, torch.Tensor | None]:
+            return raw_sensitivity(
+                parent.policy,
+                parent.params,
+                parent.experiences,
+                self.kind,
+                noise / noise.norm() if self.kind == "SO" else None,
+                self.sum_reduction,
+                self.chunk_elements,
+            )
+
+        # SO's sensitivity depends on the noise direction; SUM's and ABS's on the parent only.
+        raw, outputs = sensitivity() if self.kind == "SO" else parent.cached(
+            "sensitivity", sensitivity)
+        if outputs is not None:
+            parent.outputs = outputs
         stats.sensitivity = raw
         stats.sensitivity_min = float(raw.min())
         stats.sensitivity_max = float(raw.max())

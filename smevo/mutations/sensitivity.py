@@ -238,6 +238,44 @@ def divergence(
     return divergence_of_outputs(child_outputs, parent_outputs, experiences)
 
 
+PAIR_CHUNK_ELEMENTS = 1 << 22
+"""Observation elements per batched forward in `divergences` (a memory bound)."""
+
+
+def divergences(
+    policy: Policy,
+    parents: torch.Tensor,
+    children: torch.Tensor,
+    experiences: list[Experiences],
+) -> list[float]:
+    """D of each child `children[i]` against its parent `parents[i]` on that parent's
+    experiences: for states, batched population forwards over all pairs (archives padded to
+    the largest and masked); for sequences, one pair at a time."""
+    if any(e.is_sequential for e in experiences):
+        return [divergence(policy, p, c, e)
+                for p, c, e in zip(parents, children, experiences, strict=True)]
+    device = parents.device
+    sizes = torch.tensor([len(e) for e in experiences], device=device)
+    longest = int(sizes.max())
+    obs_shape = experiences[0].observations.shape[1:]
+    obs = torch.zeros(len(experiences), longest, *obs_shape, device=device)
+    for i, e in enumerate(experiences):
+        obs[i, : len(e)] = e.observations.to(device)
+    chunk = max(1, PAIR_CHUNK_ELEMENTS // max(1, obs[0].numel()))
+    values = []
+    with torch.no_grad():
+        for start in range(0, len(experiences), chunk):
+            part = slice(start, start + chunk)
+            genomes = torch.cat([parents[part], children[part]])
+            outputs, _ = functional.population_forward(policy, genomes)(
+                torch.cat([obs[part], obs[part]]), None)
+            pairs = len(genomes) // 2
+            squared = (outputs[pairs:] - outputs[:pairs]).double().square().sum(dim=-1)
+            valid = torch.arange(longest, device=device)[None, :] < sizes[part, None]
+            values.append((squared * valid).sum(dim=1) / sizes[part])
+    return [v if math.isfinite(v) else math.inf for v in torch.cat(values).tolist()]
+
+
 def check_genome(policy: Policy, params: torch.Tensor) -> None:
     """A `ValueError` for a genome of the wrong length or with NaN/inf entries."""
     functional.check_genome(policy, params)

@@ -1,0 +1,81 @@
+// Fused population rollouts: an MLP genome acting in a natively simulated env, in one C++ call.
+//
+// This is the fast path of smevo's lockstep rollout (smevo/evaluation/rollout.py) for the
+// cases where both the policy and the env exist in C++: the `mlp` policy in CartPole-v1 or in
+// the breadcrumb hard maze. It computes what the Python loop computes, step for step: the
+// forward in double precision from the float32 genome, outputs rounded to float32 before the
+// action is decoded, a non-finite output ends the individual as broken, and each individual
+// keeps a uniform sample of the observations it saw (Algorithm R with the same hash-derived
+// uniforms as the Python reservoir). Individuals are independent, so the result of one never
+// depends on which others share its call.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "maze.hpp"
+
+namespace smevo::rollout {
+
+enum class Activation { kLinear, kRelu, kTanh, kSigmoid, kSelu };
+
+// A multilayer perceptron as smevo's `mlp` policy builds it: Linear layers of `sizes`
+// (input, hidden..., output), `hidden` after every Linear but the last, `output` after it.
+struct MlpSpec {
+  std::vector<int> sizes;
+  Activation hidden = Activation::kTanh;
+  Activation output = Activation::kLinear;
+
+  // Genome length: each layer's weight [out, in] row-major, then its bias (nn.Linear order).
+  std::size_t num_params() const;
+};
+
+// Gymnasium's CartPole-v1 (Euler integrator, +1 per step, 500-step limit), in double.
+struct CartPoleState {
+  double x = 0.0, x_dot = 0.0, theta = 0.0, theta_dot = 0.0;
+  std::int64_t steps = 0;
+};
+
+// What one env step reports.
+struct StepOutcome {
+  double reward = 0.0;
+  bool ended = false;  // terminated or truncated
+  bool solved = false;
+};
+
+// One call's work: `groups` genomes, each run on `episodes` episodes in lockstep.
+struct RolloutInput {
+  const float* genomes = nullptr;  // [groups, num_params]
+  std::size_t groups = 0;
+  std::size_t episodes = 0;
+  std::int64_t max_steps = -1;           // < 0: only the env's own limit
+  const double* obs_mean = nullptr;      // [obs] or null: no observation normalisation
+  const double* obs_std = nullptr;       // [obs]
+  std::size_t archive_size = 0;          // observations kept per individual
+  const std::uint64_t* sample_seeds = nullptr;  // [groups]
+};
+
+// Buffers the caller owns, sized for the input.
+struct RolloutOutput {
+  double* returns = nullptr;     // [groups * episodes]
+  std::int64_t* steps = nullptr; // [groups * episodes]
+  std::uint8_t* solved = nullptr;
+  std::uint8_t* broken = nullptr;
+  float* archive = nullptr;      // [groups, archive_size, obs]
+  std::int64_t* seen = nullptr;  // [groups]: observations offered to each archive
+};
+
+// CartPole episodes start from `initial_states` [groups * episodes, 4] (x, x_dot, theta,
+// theta_dot), the states single CartPole-v1 envs reset with the episodes' seeds would draw.
+void rollout_cartpole(const MlpSpec& mlp, const double* initial_states, const RolloutInput& in,
+                      const RolloutOutput& out);
+
+// Maze episodes start at the maze's start; each action is held for `frame_skip` simulator
+// steps; the reward at the end is minus the breadcrumb (or, with `euclidean`, the straight
+// line) distance to the goal.
+void rollout_maze(const MlpSpec& mlp, const maze::Maze& maze, std::int64_t frame_skip,
+                  bool euclidean, const RolloutInput& in, const RolloutOutput& out);
+
+}  // namespace smevo::rollout

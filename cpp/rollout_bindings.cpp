@@ -1,0 +1,164 @@
+// pybind11 binding of the fused rollouts: smevo.evaluation._rollout.
+//
+// smevo/evaluation/native.py is its only caller and prepares every argument; the checks here
+// guard the memory the C++ code touches (shapes and sizes), then the rollout runs with the GIL
+// released. The maze argument is smevo_envs._maze.Maze: pybind11 shares registered types
+// between extension modules, so the maze and its breadcrumb map are built once, by smevo_envs.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "maze.hpp"
+#include "rollout.hpp"
+
+namespace py = pybind11;
+using smevo::rollout::Activation;
+using smevo::rollout::MlpSpec;
+using smevo::rollout::RolloutInput;
+using smevo::rollout::RolloutOutput;
+
+namespace {
+
+template <class T>
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+Activation activation(const std::string& name) {
+  static const std::map<std::string, Activation> kByName{
+      {"linear", Activation::kLinear}, {"relu", Activation::kRelu},
+      {"tanh", Activation::kTanh},     {"sigmoid", Activation::kSigmoid},
+      {"selu", Activation::kSelu}};
+  const auto found = kByName.find(name);
+  if (found == kByName.end()) throw std::invalid_argument("unsupported activation " + name);
+  return found->second;
+}
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+// Checked inputs and fresh output arrays for one call.
+struct Call {
+  MlpSpec mlp;
+  Array<float> genomes;
+  Array<std::uint64_t> sample_seeds;
+  std::optional<Array<double>> mean, std;
+  RolloutInput in;
+  Array<double> returns;
+  Array<std::int64_t> steps;
+  Array<bool> solved, broken;
+  Array<float> archive;
+  Array<std::int64_t> seen;
+
+  Call(const std::vector<int>& sizes, const std::string& hidden, const std::string& output,
+       Array<float> genomes_, std::size_t episodes, std::int64_t max_steps,
+       std::optional<Array<double>> mean_, std::optional<Array<double>> std_,
+       std::size_t archive_size, Array<std::uint64_t> seeds)
+      : mlp{sizes, activation(hidden), activation(output)},
+        genomes(std::move(genomes_)),
+        sample_seeds(std::move(seeds)),
+        mean(std::move(mean_)),
+        std(std::move(std_)) {
+    require(sizes.size() >= 2, "sizes needs an input and an output size");
+    for (int size : sizes) require(size >= 1, "layer sizes must be positive");
+    require(genomes.ndim() == 2 && genomes.shape(1) == static_cast<py::ssize_t>(mlp.num_params()),
+            "genomes must have shape (groups, " + std::to_string(mlp.num_params()) + ")");
+    const auto groups = genomes.shape(0);
+    require(episodes >= 1, "episodes must be >= 1");
+    require(sample_seeds.ndim() == 1 && sample_seeds.shape(0) == groups,
+            "sample_seeds must have one seed per genome");
+    require(mean.has_value() == std.has_value(), "give both obs_mean and obs_std, or neither");
+    if (mean) {
+      require(mean->ndim() == 1 && mean->shape(0) == sizes.front() && std->ndim() == 1 &&
+                  std->shape(0) == sizes.front(),
+              "obs_mean and obs_std must have one entry per observation");
+    }
+    const auto n = groups * static_cast<py::ssize_t>(episodes);
+    returns = Array<double>(n);
+    steps = Array<std::int64_t>(n);
+    solved = Array<bool>(n);
+    broken = Array<bool>(n);
+    archive = Array<float>({groups, static_cast<py::ssize_t>(archive_size),
+                            static_cast<py::ssize_t>(sizes.front())});
+    seen = Array<std::int64_t>(groups);
+    in = RolloutInput{genomes.data(), static_cast<std::size_t>(groups), episodes, max_steps,
+                      mean ? mean->data() : nullptr, std ? std->data() : nullptr, archive_size,
+                      sample_seeds.data()};
+  }
+
+  RolloutOutput output() {
+    return RolloutOutput{returns.mutable_data(),
+                         steps.mutable_data(),
+                         reinterpret_cast<std::uint8_t*>(solved.mutable_data()),
+                         reinterpret_cast<std::uint8_t*>(broken.mutable_data()),
+                         archive.mutable_data(),
+                         seen.mutable_data()};
+  }
+
+  py::dict result() const {
+    py::dict d;
+    d["returns"] = returns;
+    d["steps"] = steps;
+    d["solved"] = solved;
+    d["broken"] = broken;
+    d["archive"] = archive;
+    d["seen"] = seen;
+    return d;
+  }
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_rollout, m) {
+  m.doc() = "Fused MLP rollouts in CartPole-v1 and the hard maze. Use smevo.evaluation.native.";
+
+  m.def(
+      "cartpole",
+      [](const std::vector<int>& sizes, const std::string& hidden, const std::string& output,
+         Array<float> genomes, Array<double> initial_states, std::size_t episodes,
+         std::int64_t max_steps, std::optional<Array<double>> obs_mean,
+         std::optional<Array<double>> obs_std, std::size_t archive_size,
+         Array<std::uint64_t> sample_seeds) {
+        Call call(sizes, hidden, output, std::move(genomes), episodes, max_steps,
+                  std::move(obs_mean), std::move(obs_std), archive_size, std::move(sample_seeds));
+        require(initial_states.ndim() == 2 && initial_states.shape(1) == 4 &&
+                    initial_states.shape(0) == call.returns.shape(0),
+                "initial_states must have shape (groups * episodes, 4)");
+        const RolloutOutput out = call.output();
+        {
+          py::gil_scoped_release release;
+          smevo::rollout::rollout_cartpole(call.mlp, initial_states.data(), call.in, out);
+        }
+        return call.result();
+      },
+      py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("genomes"),
+      py::arg("initial_states"), py::arg("episodes"), py::arg("max_steps"), py::arg("obs_mean"),
+      py::arg("obs_std"), py::arg("archive_size"), py::arg("sample_seeds"));
+
+  m.def(
+      "maze",
+      [](const std::vector<int>& sizes, const std::string& hidden, const std::string& output,
+         Array<float> genomes, const smevo::maze::Maze& maze, std::int64_t frame_skip,
+         bool euclidean, std::size_t episodes, std::int64_t max_steps,
+         std::optional<Array<double>> obs_mean, std::optional<Array<double>> obs_std,
+         std::size_t archive_size, Array<std::uint64_t> sample_seeds) {
+        Call call(sizes, hidden, output, std::move(genomes), episodes, max_steps,
+                  std::move(obs_mean), std::move(obs_std), archive_size, std::move(sample_seeds));
+        const RolloutOutput out = call.output();
+        {
+          py::gil_scoped_release release;
+          smevo::rollout::rollout_maze(call.mlp, maze, frame_skip, euclidean, call.in, out);
+        }
+        return call.result();
+      },
+      py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("genomes"),
+      py::arg("maze"), py::arg("frame_skip"), py::arg("euclidean"), py::arg("episodes"),
+      py::arg("max_steps"), py::arg("obs_mean"), py::arg("obs_std"), py::arg("archive_size"),
+      py::arg("sample_seeds"));
+}

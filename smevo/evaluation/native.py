@@ -1,0 +1,132 @@
+"""The fused C++ rollout: an `mlp` policy in CartPole-v1 or the hard maze, in one native call.
+
+The lockstep loop of `rollout.py` pays a fixed Python cost per step however few individuals
+are still running; here the whole rollout of a group (forward, env step, observation sample)
+runs in C++ (`smevo.evaluation._rollout`, built with the maze simulator). It computes what the
+Python loop computes: the same float64 forward rounded to float32, the same action decoding,
+the same env arithmetic, the same reservoir sample. Which path a rollout takes depends only on
+the env id, its kwargs and the policy, never on the backend, so every backend still returns
+the same results; `tests/test_native_rollout.py` checks the two paths against each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from torch import nn
+
+from smevo.evaluation.env_pool import cartpole_start_states
+from smevo.evaluation.obs_norm import ObsNormalizer
+from smevo.policies import MLP, Policy
+from smevo.policies.base import ACTIVATIONS, OUTPUT_ACTIVATIONS
+
+NativeCall = Callable[..., dict[str, np.ndarray]]
+
+_NATIVE_OUTPUTS = ("linear", "sigmoid", "tanh")
+"""Output activations the C++ MLP applies (softmax heads take the Python path)."""
+
+
+def mlp_layout(policy: Policy) -> tuple[list[int], str, str] | None:
+    """(layer sizes, hidden activation, output activation) of an `mlp` policy the C++ forward
+    can apply, or None."""
+    if type(policy) is not MLP:
+        return None
+    linears = [m for m in policy.body if isinstance(m, nn.Linear)]
+    sizes = [linears[0].in_features] + [layer.out_features for layer in linears]
+    activations = [m for m in policy.body if not isinstance(m, nn.Linear)]
+    hidden = next((name for name, cls in ACTIVATIONS.items()
+                   if activations and type(activations[0]) is cls), "linear")
+    output = next((name for name, module in OUTPUT_ACTIVATIONS.items()
+                   if module is policy.output_activation), None)
+    if output not in _NATIVE_OUTPUTS:
+        return None
+    return sizes, hidden, output
+
+
+def _cartpole(env: gym.Env, kwargs: dict[str, Any]) -> NativeCall | None:
+    """CartPole-v1 exactly as registered (any kwarg changes it: take the Python path)."""
+    from smevo.evaluation import _rollout
+
+    if kwargs:
+        return None
+
+    def call(seeds: list[int], **common: Any) -> dict[str, np.ndarray]:
+        return _rollout.cartpole(initial_states=cartpole_start_states(seeds), **common)
+
+    return call
+
+
+def _maze(env: gym.Env, kwargs: dict[str, Any]) -> NativeCall | None:
+    """The hard maze with the env's own (validated) frame skip, reward and maze file."""
+    from smevo.evaluation import _rollout
+    from smevo_envs.maze import core_maze
+
+    if "render_mode" in kwargs:
+        return None
+    maze_env = env.unwrapped
+    core = core_maze(maze_env.maze)
+    frame_skip, euclidean = maze_env.frame_skip, maze_env.reward == "euclidean"
+
+    def call(seeds: list[int], **common: Any) -> dict[str, np.ndarray]:
+        return _rollout.maze(maze=core, frame_skip=frame_skip, euclidean=euclidean, **common)
+
+    return call
+
+
+NATIVE_ENVS: dict[str, Callable[[gym.Env, dict[str, Any]], NativeCall | None]] = {
+    "CartPole-v1": _cartpole,
+    "smevo/BreadcrumbHardMaze-v0": _maze,
+}
+
+
+class NativeRollout:
+    """Rolls out groups of MLP genomes in a native env; see the module docstring."""
+
+    def __init__(self, call: NativeCall, layout: tuple[list[int], str, str]) -> None:
+        self._call = call
+        self.sizes, self.hidden, self.output = layout
+
+    @classmethod
+    def build(
+        cls, env_id: str, kwargs: dict[str, Any], env: gym.Env, policy: Policy
+    ) -> NativeRollout | None:
+        """The native rollout for this env (a probe instance of it) and policy, if one
+        exists."""
+        layout = mlp_layout(policy)
+        make_call = NATIVE_ENVS.get(env_id)
+        if layout is None or make_call is None:
+            return None
+        call = make_call(env, kwargs)
+        return None if call is None else cls(call, layout)
+
+    def __call__(
+        self,
+        params: np.ndarray,
+        seeds: list[int],
+        episodes: int,
+        max_steps: int | None,
+        normalizer: ObsNormalizer,
+        archive_size: int,
+        sample_seeds: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Returns, steps, solved and broken flags per episode (`[G * E]`, genome-major), each
+        genome's observation archive `[G, archive_size, obs]` and how many observations it
+        was offered (`seen [G]`)."""
+        stats = normalizer.affine()
+        mean, std = (None, None) if stats is None else stats
+        return self._call(
+            seeds,
+            sizes=self.sizes,
+            hidden=self.hidden,
+            output=self.output,
+            genomes=np.ascontiguousarray(params, dtype=np.float32),
+            episodes=episodes,
+            max_steps=-1 if max_steps is None else int(max_steps),
+            obs_mean=mean,
+            obs_std=std,
+            archive_size=archive_size,
+            sample_seeds=sample_seeds,
+        )

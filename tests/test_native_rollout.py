@@ -1,0 +1,154 @@
+"""The fused C++ rollout computes exactly what the Python lockstep loop computes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from smevo.envs import make_env
+from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker, _rollout
+from smevo.functional import get_flat
+from smevo.policies import make_policy
+
+MAZE = "smevo/BreadcrumbHardMaze-v0"
+REFERENCE_MAZE_NET = {"hidden": 15, "depth": 7, "activation": "relu", "init": "xavier",
+                      "output_activation": "sigmoid"}
+
+
+def genomes(env_id: str, options: dict, count: int, scale: float) -> np.ndarray:
+    """`count` seeded genomes of the policy, weights scaled by `scale` (larger: bolder)."""
+    env = make_env(env_id, {})
+    params = []
+    for i in range(count):
+        torch.manual_seed(i)
+        policy = make_policy("mlp", env.observation_space, env.action_space, **options)
+        params.append(get_flat(policy) * scale)
+    return torch.stack(params).numpy()
+
+
+def both_paths(spec: EvalSpec, params: np.ndarray, episodes: int,
+               normalizer: ObsNormalizer | None = None) -> tuple[list, list]:
+    fast = RolloutWorker(spec)
+    slow = RolloutWorker(dataclasses.replace(spec, native=False))
+    assert fast.native is not None and slow.native is None
+    tasks = [EvalTask(i, tuple(range(1000 + i * episodes, 1000 + (i + 1) * episodes)), 77 + i)
+             for i in range(len(params))]
+    normalizer = normalizer or ObsNormalizer()
+    return fast.evaluate(params, tasks, normalizer), slow.evaluate(params, tasks, normalizer)
+
+
+def assert_same(native: list, python: list) -> None:
+    for a, b in zip(native, python, strict=True):
+        assert (a.index, a.fitness, a.returns, a.steps, a.solved, a.broken) == (
+            b.index, b.fitness, b.returns, b.steps, b.solved, b.broken)
+        np.testing.assert_array_equal(a.experiences, b.experiences)
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 4.0])
+@pytest.mark.parametrize("episodes", [1, 3])
+def test_cartpole_matches_the_python_loop(scale, episodes):
+    spec = EvalSpec("CartPole-v1", {}, "mlp", {"hidden": 16, "depth": 1}, archive_size=40)
+    native, python = both_paths(spec, genomes("CartPole-v1", {"hidden": 16, "depth": 1}, 24,
+                                              scale), episodes)
+    assert_same(native, python)
+    lengths = [r.steps // episodes for r in native]
+    assert max(lengths) > 100 and min(lengths) < 60  # short and long episodes both covered
+
+
+def test_cartpole_matches_single_gymnasium_envs():
+    """Returns equal those of gym.make("CartPole-v1") stepped one env at a time."""
+    options = {"hidden": 8, "depth": 2, "activation": "relu"}
+    params = genomes("CartPole-v1", options, 6, 2.0)
+    spec = EvalSpec("CartPole-v1", {}, "mlp", options)
+    worker = RolloutWorker(spec)
+    results = worker.evaluate(params, [EvalTask(i, (50 + i,), i) for i in range(6)],
+                              ObsNormalizer())
+    env = gym.make("CartPole-v1")
+    policy = make_policy("mlp", env.observation_space, env.action_space, **options).double()
+    for genome, result in zip(params, results, strict=True):
+        torch.nn.utils.vector_to_parameters(torch.as_tensor(genome, dtype=torch.float64),
+                                            policy.parameters())
+        obs, _ = env.reset(seed=50 + result.index)
+        total, done = 0.0, False
+        while not done:
+            with torch.no_grad():
+                out = policy(torch.as_tensor(obs[None], dtype=torch.float64))[0]
+            action = int(out.to(torch.float32).argmax())
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total, done = total + reward, terminated or truncated
+        assert total == result.fitness
+
+
+def test_cartpole_max_steps_and_normalisation_match():
+    options = {"hidden": 16, "depth": 1}
+    normalizer = ObsNormalizer(enabled=True)
+    normalizer.update(np.random.default_rng(0).normal(0, 0.5, size=(64, 4)).astype(np.float32))
+    spec = EvalSpec("CartPole-v1", {}, "mlp", options, max_steps=37, archive_size=25)
+    native, python = both_paths(spec, genomes("CartPole-v1", options, 16, 2.0), 2, normalizer)
+    assert_same(native, python)
+    assert max(r.steps for r in native) == 2 * 37
+
+
+@pytest.mark.parametrize(("options", "kwargs", "scale"), [
+    (REFERENCE_MAZE_NET, {}, 1.0),
+    (REFERENCE_MAZE_NET, {"frame_skip": 1}, 3.0),
+    ({"hidden": 12, "depth": 3, "activation": "tanh"}, {"frame_skip": 7, "reward": "euclidean"},
+     2.0),
+    ({"hidden": 6, "depth": 1, "activation": "selu", "output_activation": "tanh"}, {}, 1.0),
+    ({"hidden": 4, "depth": 0}, {}, 1.0),
+])
+def test_maze_matches_the_python_loop(options, kwargs, scale):
+    spec = EvalSpec(MAZE, kwargs, "mlp", options, archive_size=30)
+    native, python = both_paths(spec, genomes(MAZE, options, 12, scale), 1)
+    assert_same(native, python)
+    assert len({r.fitness for r in native}) > 3  # the genomes really behave differently
+
+
+def test_a_non_finite_output_breaks_the_individual_on_both_paths():
+    options = {"hidden": 16, "depth": 1}
+    params = genomes("CartPole-v1", options, 4, 1.0)
+    params[1, 0] = np.nan
+    params[2, :] = 3e38  # finite weights whose outputs overflow to inf
+    native, python = both_paths(EvalSpec("CartPole-v1", {}, "mlp", options), params, 2)
+    assert_same(native, python)
+    assert [r.broken for r in native] == [False, True, True, False]
+    assert native[1].fitness == -np.inf
+
+
+def test_results_do_not_depend_on_the_group():
+    options = {"hidden": 16, "depth": 1}
+    params = genomes("CartPole-v1", options, 8, 2.0)
+    worker = RolloutWorker(EvalSpec("CartPole-v1", {}, "mlp", options))
+    tasks = [EvalTask(i, (i, i + 100), 5 * i) for i in range(8)]
+    together = worker.evaluate(params, tasks, ObsNormalizer())
+    alone = [worker.evaluate(params[i:i + 1], [t], ObsNormalizer())[0]
+             for i, t in enumerate(tasks)]
+    assert_same(together, alone)
+
+
+@pytest.mark.parametrize(("env_id", "kwargs", "policy", "options"), [
+    ("CartPole-v1", {"sutton_barto_reward": True}, "mlp", {}),    # a changed CartPole
+    ("CartPole-v1", {}, "mlp", {"output_activation": "softmax"}),  # no C++ softmax head
+    ("CartPole-v1", {}, "gru", {}),                                # recurrent
+    ("LunarLander-v3", {}, "mlp", {}),                              # no native env
+])
+def test_other_cases_take_the_python_loop(env_id, kwargs, policy, options):
+    assert RolloutWorker(EvalSpec(env_id, kwargs, policy, options)).native is None
+
+
+def test_the_config_can_turn_the_native_path_off():
+    spec = EvalSpec("CartPole-v1", {}, "mlp", {}, native=False)
+    assert RolloutWorker(spec).native is None
+
+
+def test_the_binding_rejects_a_genome_of_the_wrong_length():
+    with pytest.raises(ValueError, match="genomes must have shape"):
+        _rollout.cartpole(sizes=[4, 2], hidden="tanh", output="linear",
+                          genomes=np.zeros((1, 9), np.float32),
+                          initial_states=np.zeros((1, 4)), episodes=1, max_steps=-1,
+                          obs_mean=None, obs_std=None, archive_size=4,
+                          sample_seeds=np.zeros(1, np.uint64))
