@@ -13,12 +13,13 @@ Then the driver's cost of mutating one child of this net (control, SM-G-SUM, SM-
 Part 2 — the reference's deep maze net: `mlp` hidden=125, depth=65 (64 hidden 125x125
 layers), tanh, xavier init, sigmoid outputs (1,009,752 parameters) on
 smevo/BreadcrumbHardMaze-v0 (one deterministic 400-step episode), per operator (SM-G-ABS,
-SM-G-SUM). A truncation-GA generation is run by hand: evaluate the population with the
-`process` backend, then mutate P-1 children of the top fifth in this process, as the trainer
-does (archive of 100 parent states, `weight_clip` 0.2). Prints seconds per generation spent
-in evaluation and in mutation (the first generation's evaluation and the first mutation are
-warm-ups and not counted), the peak RSS of this process (the driver, which mutates; a
-maximum over the whole script so far) and that of the largest worker.
+SM-G-SUM). The trainer's own truncation GA runs the generations (parents: the top fifth, one
+elite, archives of 100 parent states, `weight_clip` 0.2) with the `process` backend; the time
+inside `backend.evaluate` is evaluation, the rest of each generation is mutation (with
+selection and bookkeeping, which are negligible). The first generation, which only evaluates
+the initial population, is a warm-up. Prints seconds per generation of each, the peak RSS of
+this process (the driver, which mutates; a maximum over the whole script so far) and that of
+the largest worker.
 
     python scripts/bench_scale.py [--generations 5] [--repeats 3] [--deep-pop 16]
                                   [--deep-generations 2] [--skip-scaling] [--skip-deep]
@@ -32,10 +33,10 @@ import math
 import resource
 import time
 
-import numpy as np
 import torch
 
 from smevo import functional
+from smevo.config import Config, apply_overrides
 from smevo.envs import make_env
 from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker, make_backend
 from smevo.evaluation.backends import Backend
@@ -43,6 +44,7 @@ from smevo.experiences import Experiences
 from smevo.mutations import make_mutation
 from smevo.policies import Policy, make_policy
 from smevo.seeding import EVALUATION, INIT, MUTATION, derive_seed, episode_seeds, torch_generator
+from smevo.trainer import Trainer
 
 SEED = 0
 TARGET_SPEEDUP = 1.7
@@ -163,44 +165,46 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def bench_deep(operator: str, pop: int, generations: int, workers: int) -> None:
-    """Truncation-GA generations of the deep maze net: evaluation vs mutation time."""
-    policy = policy_of(DEEP)
-    mutation = make_mutation(operator, 0.1, weight_clip=0.2)
-    params = population(DEEP, pop)
-    normalizer = ObsNormalizer()
-    backend = make_backend("process", DEEP, workers)
-    evaluate_s, mutate_s, mutations, worker_mb = 0.0, 0.0, 0, math.nan
+    """The trainer's own truncation-GA generations of the deep maze net, split into the time
+    in `backend.evaluate` and the rest (mutation in the driver, selection, bookkeeping)."""
+    options = DEEP.policy_options
+    config = apply_overrides(Config(), [
+        f"seed={SEED}", f"env.id={DEEP.env_id}", "policy.name=mlp",
+        f"policy.options={{hidden: {options['hidden']}, depth: {options['depth']}, "
+        "activation: tanh, init: xavier, output_activation: sigmoid}",
+        f"mutation.name={operator}", "mutation.magnitude=0.1",
+        "mutation.options={weight_clip: 0.2}", "algorithm.name=truncation",
+        f"algorithm.population={pop}", "algorithm.elites=1",
+        "algorithm.elite_episodes=0",  # one deterministic episode: nothing to re-check
+        "evaluation.backend=process", f"evaluation.workers={workers}",
+    ])
+    trainer = Trainer(config)
+    backend = trainer.context.backend
+    evaluate, evaluate_s = backend.evaluate, [0.0]
+
+    def timed_evaluate(*args, **kwargs):
+        start = time.perf_counter()
+        results = evaluate(*args, **kwargs)
+        evaluate_s[0] += time.perf_counter() - start
+        return results
+
+    backend.evaluate = timed_evaluate
     try:
-        for generation in range(generations + 1):
+        trainer.algorithm.step()  # generation 0 evaluates the initial population: a warm-up
+        evaluate_s[0], total = 0.0, 0.0
+        for _ in range(generations):
             start = time.perf_counter()
-            results = backend.evaluate(params, tasks(pop, generation), normalizer)
-            if generation > 0:
-                evaluate_s += time.perf_counter() - start
-            if generation == generations:
-                break
-            fitness = np.array([r.fitness for r in results])
-            parents = np.argsort(-fitness, kind="stable")[: max(1, pop // 5)]
-            children = [params[parents[0]]]  # the elite
-            for i in range(1, pop):
-                parent = int(parents[i % len(parents)])
-                batch = Experiences.from_states(results[parent].experiences)
-                generator = torch_generator(SEED, MUTATION, generation, i)
-                start = time.perf_counter()
-                child, _ = mutation(params[parent], policy, batch, generator)
-                if generation > 0 or i > 1:  # the very first call warms torch.func up
-                    mutate_s += time.perf_counter() - start
-                    mutations += 1
-                children.append(child)
-            params = torch.stack(children)
+            trainer.algorithm.step()
+            total += time.perf_counter() - start
         worker_mb = max(peak_rss_mb(pid) for pid in backend.worker_pids())
     finally:
         backend.close()
-    per_mutation = mutate_s / mutations
-    evaluation = evaluate_s / generations
-    mutation_per_gen = per_mutation * (pop - 1)
+    evaluation = evaluate_s[0] / generations
+    mutation = total / generations - evaluation
+    per_mutation = mutation / (pop - 1)
     driver_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{operator:<9} {evaluation:>10.2f} {mutation_per_gen:>10.2f} "
-          f"{1000 * per_mutation:>9.0f} {mutation_per_gen / evaluation:>9.2f} "
+    print(f"{operator:<9} {evaluation:>10.2f} {mutation:>10.2f} "
+          f"{1000 * per_mutation:>9.0f} {mutation / evaluation:>9.2f} "
           f"{driver_mb:>10.0f} {worker_mb:>10.0f}")
 
 

@@ -1,4 +1,8 @@
-"""Shared by the backend tests: a CartPole spec, seeded genomes and tasks, result equality."""
+"""Shared by the backend tests: a CartPole spec, seeded genomes and tasks, result equality,
+and a run's metrics."""
+
+import json
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -43,3 +47,10 @@ def same(a, b) -> bool:
         == (y.index, y.fitness, y.returns, y.steps, y.solved, y.broken)
         and np.array_equal(x.experiences, y.experiences)
         for x, y in zip(a, b, strict=True))
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    """A run's metrics.jsonl without the timing scalars (`perf/`), which no two runs share."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if not k.startswith("perf/")}
+            for line in lines]

@@ -7,7 +7,14 @@ import torch
 
 from smevo import functional as F
 from smevo.experiences import Experiences
-from smevo.mutations import MUTATIONS, divergence, make_mutation, postprocess, sensitivity
+from smevo.mutations import (
+    MUTATIONS,
+    divergence,
+    divergences,
+    make_mutation,
+    postprocess,
+    sensitivity,
+)
 from smevo.policies import make_policy
 
 TOY_ROWS = {
@@ -277,3 +284,34 @@ def test_abs_fast_path_for_linear_nets_equals_per_sample_jacobians():
     jacobian = _abs_sensitivity(policy, params, experiences, weights, 2**25)
     fast = sensitivity(policy, params, experiences, "ABS")
     assert torch.allclose(fast, jacobian, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", MUTATIONS.names())
+def test_children_of_one_parent_equal_children_made_one_at_a_time(name):
+    """`children` shares the parent's outputs and SUM/ABS sensitivities between its children;
+    each child is still exactly the one a separate call with its generator makes."""
+    policy, params, experiences = maze_net()
+    operator = make_mutation(name, 0.01)
+    seeds = [3, 4, 5]
+    together = operator.children(params, policy, experiences,
+                                 [torch.Generator().manual_seed(s) for s in seeds])
+    for (child, stats), seed in zip(together, seeds, strict=True):
+        alone, alone_stats = operator(params, policy, experiences,
+                                      torch.Generator().manual_seed(seed))
+        assert torch.equal(child, alone)
+        assert stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-6)
+    assert not torch.equal(together[0][0], together[1][0])
+
+
+def test_batched_divergences_equal_pairwise_divergences():
+    """Archives of different sizes are padded and masked: each pair's D is its own."""
+    policy, params, _ = maze_net()
+    generator = torch.Generator().manual_seed(0)
+    parents = params + 0.1 * torch.randn(4, params.numel(), generator=generator)
+    children = parents + 0.05 * torch.randn(4, params.numel(), generator=generator)
+    batches = [Experiences.from_states(torch.randn(n, 11, generator=generator))
+               for n in (1, 7, 30, 100)]
+    batched = divergences(policy, parents, children, batches)
+    for value, p, c, e in zip(batched, parents, children, batches, strict=True):
+        assert value == pytest.approx(divergence(policy, p, c, e), rel=1e-5)
+    assert len(set(batched)) == 4

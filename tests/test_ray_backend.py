@@ -1,10 +1,8 @@
 """The ray backend on a real local Ray instance (2 CPUs): same run as the serial backend, and
 an actor killed in the middle of a generation loses nothing."""
 
-import json
 import logging
 from functools import partial
-from pathlib import Path
 
 import backend_helpers
 import pytest
@@ -18,7 +16,7 @@ from smevo.evaluation.backends import SerialBackend
 from smevo.evaluation.ray_backend import RayBackend
 
 SEED = 11
-SPEC, same = backend_helpers.SPEC, backend_helpers.same
+SPEC, same, metrics = backend_helpers.SPEC, backend_helpers.same, backend_helpers.metrics
 population = partial(backend_helpers.population, seed=SEED)
 tasks = partial(backend_helpers.tasks, seed=SEED)
 
@@ -31,12 +29,6 @@ def local_ray():
     yield
     ray.shutdown()
 
-
-
-def metrics(run_dir: Path) -> list[dict]:
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if not k.startswith("perf/")}
-            for line in lines]
 
 
 def test_starts_and_stops_its_own_local_ray():

@@ -1,6 +1,5 @@
 """End-to-end training: solving CartPole, TensorBoard contents, backend equivalence, resume."""
 
-import json
 import os
 import signal
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from backend_helpers import metrics
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from smevo import resume, train
@@ -34,12 +34,6 @@ CARTPOLE = [
 
 def config(tmp_path: Path, *overrides: str) -> Config:
     return apply_overrides(Config(), [f"logging.logdir={tmp_path}", *CARTPOLE, *overrides])
-
-
-def metrics(run_dir: Path) -> list[dict]:
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if not k.startswith("perf/")}
-            for line in lines]
 
 
 def test_sm_g_sum_solves_cartpole_and_best_pt_acts(tmp_path):
@@ -78,12 +72,14 @@ def test_tensorboard_events_hold_every_tag(tmp_path):
     assert hparams_files
 
 
-def test_same_seed_same_metrics_on_every_backend(tmp_path):
+@pytest.mark.parametrize("native", [True, False], ids=["fused-cpp", "python-lockstep"])
+def test_same_seed_same_metrics_on_every_backend(tmp_path, native):
     runs = {}
     for backend in ("serial", "vectorized", "process"):
         result = train(config(tmp_path / backend, f"evaluation.backend={backend}",
                               "evaluation.workers=2", "budget.generations=4",
-                              "budget.stop_when_solved=false", "env.episodes=2", "seed=3"))
+                              "budget.stop_when_solved=false", "env.episodes=2", "seed=3",
+                              f"evaluation.native={str(native).lower()}"))
         runs[backend] = (metrics(result.run_dir), result.best_params)
     serial_metrics, serial_best = runs["serial"]
     assert len(serial_metrics) == 4

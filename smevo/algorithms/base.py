@@ -19,8 +19,7 @@ from smevo import functional
 from smevo.config import Config
 from smevo.evaluation import Backend, EvalResult, EvalTask, ObsNormalizer
 from smevo.experiences import Experiences
-from smevo.mutations import Mutation, MutationStats
-from smevo.mutations.sensitivity import divergences
+from smevo.mutations import Mutation, MutationStats, divergences
 from smevo.policies import Policy, policy_from_spec
 from smevo.seeding import (
     EVALUATION,

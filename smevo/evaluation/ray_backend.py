@@ -81,6 +81,16 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
         ) from error
 
 
+def _auth_hint() -> str:
+    """Why joining may fail although the cluster answers: Ray >= 2.59 starts clusters with
+    token authentication, and a driver sends its token only in token mode."""
+    if os.environ.get("RAY_AUTH_MODE") == "token":
+        return " (RAY_AUTH_MODE=token is set: check that the token matches the cluster's)"
+    return ("; if the cluster uses token authentication (the default of `ray start` since Ray "
+            "2.59), set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN, or the "
+            "file ~/.ray/auth_token; `ray get-auth-token` on the head node prints it)")
+
+
 def _owned(result: EvalResult) -> EvalResult:
     """`result` with its experiences copied: Ray deserialises arrays as read-only views of its
     buffers, which torch refuses to share and which would pin the object store's memory."""
@@ -126,7 +136,8 @@ class RayBackend(Backend):
                     ray.init(address=address, **quiet)
                 except ConnectionError as error:
                     raise ValueError(
-                        f"cannot join the Ray cluster at {address!r}: {error}") from error
+                        f"cannot join the Ray cluster at {address!r}: {error}{_auth_hint()}"
+                    ) from error
         cpus = int(ray.cluster_resources().get("CPU", 0))
         self.workers = workers or max(cpus, 1)
         if self.workers > cpus:

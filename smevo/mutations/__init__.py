@@ -20,13 +20,14 @@ from smevo.mutations.operators import (
     SafeMutationSecondOrder,
     SafeMutationSum,
 )
-from smevo.mutations.sensitivity import divergence, postprocess, sensitivity
+from smevo.mutations.sensitivity import divergence, divergences, postprocess, sensitivity
 
 __all__ = [
     "MUTATIONS",
     "Mutation",
     "MutationStats",
     "divergence",
+    "divergences",
     "make_mutation",
     "mutation_options",
     "postprocess",
