@@ -16,8 +16,9 @@ smevo/BreadcrumbHardMaze-v0 (one deterministic 400-step episode), per operator (
 SM-G-SUM). The trainer's own truncation GA runs the generations (parents: the top fifth, one
 elite, archives of 100 parent states, `weight_clip` 0.2) with the `process` backend; the time
 inside `backend.evaluate` is evaluation, the rest of each generation is mutation (with
-selection and bookkeeping, which are negligible). The first generation, which only evaluates
-the initial population, is a warm-up. Prints seconds per generation of each, the peak RSS of
+selection and bookkeeping, which are negligible). The first two generations are warm-ups
+(the first only evaluates the initial population; the second's first mutation pays torch.func's
+one-off start-up). Prints seconds per generation of each, the peak RSS of
 this process (the driver, which mutates; a maximum over the whole script so far) and that of
 the largest worker.
 
@@ -190,7 +191,10 @@ def bench_deep(operator: str, pop: int, generations: int, workers: int) -> None:
 
     backend.evaluate = timed_evaluate
     try:
-        trainer.algorithm.step()  # generation 0 evaluates the initial population: a warm-up
+        # Warm-ups: generation 0 only evaluates the initial population, and generation 1's
+        # first mutation imports and compiles what torch.func needs (seconds, once a process).
+        trainer.algorithm.step()
+        trainer.algorithm.step()
         evaluate_s[0], total = 0.0, 0.0
         for _ in range(generations):
             start = time.perf_counter()

@@ -311,7 +311,12 @@ def test_batched_divergences_equal_pairwise_divergences():
     children = parents + 0.05 * torch.randn(4, params.numel(), generator=generator)
     batches = [Experiences.from_states(torch.randn(n, 11, generator=generator))
                for n in (1, 7, 30, 100)]
-    batched = divergences(policy, parents, children, batches)
+    batched = divergences(policy, parents, batches, children)
     for value, p, c, e in zip(batched, parents, children, batches, strict=True):
         assert value == pytest.approx(divergence(policy, p, c, e), rel=1e-5)
     assert len(set(batched)) == 4
+    # Several children of one parent: each against its own parent's experiences.
+    parent_of = [2, 0, 2, 3, 1]
+    many = divergences(policy, parents, batches, children[[0, 1, 2, 3, 0]], parent_of)
+    for value, c, p in zip(many, children[[0, 1, 2, 3, 0]], parent_of, strict=True):
+        assert value == pytest.approx(divergence(policy, parents[p], c, batches[p]), rel=1e-5)

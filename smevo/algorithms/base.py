@@ -187,28 +187,33 @@ class SearchContext:
         parent alone, and the divergences of all children are measured in one batch."""
         children: list[torch.Tensor | None] = [None] * len(parents)
         stats: list[MutationStats | None] = [None] * len(parents)
-        for parent in dict.fromkeys(int(p) for p in parents):
-            slots = [i for i, p in enumerate(parents) if p == parent]
+        members = list(dict.fromkeys(int(p) for p in parents))
+        batches = [self.experiences(population.experiences[m]) for m in members]
+        for member, batch in zip(members, batches, strict=True):
+            slots = [i for i, p in enumerate(parents) if p == member]
             offspring = self.mutation.children(
-                population.params[parent].to(self.device),
+                population.params[member].to(self.device),
                 self.policy,
-                self.experiences(population.experiences[parent]),
+                batch,
                 [torch_generator(self.seed, MUTATION, generation, i) for i in slots],
                 measure=False,
             )
             for i, (child, child_stats) in zip(slots, offspring, strict=True):
                 children[i], stats[i] = child, child_stats
         params = torch.stack(children)
-        batches = [self.experiences(population.experiences[p]) for p in parents]
-        known = [i for i, batch in enumerate(batches) if batch is not None]
-        if known:
-            measured = divergences(
+        # Divergences of the children whose parent recorded experiences.
+        known = [u for u, batch in enumerate(batches) if batch is not None]
+        rank = {members[u]: k for k, u in enumerate(known)}
+        measured = [i for i, p in enumerate(parents) if int(p) in rank]
+        if measured:
+            values = divergences(
                 self.policy,
-                population.params[torch.as_tensor(parents[known])].to(self.device),
-                params[known],
-                [batches[i] for i in known],
+                population.params[torch.as_tensor([members[u] for u in known])].to(self.device),
+                [batches[u] for u in known],
+                params[measured],
+                [rank[int(parents[i])] for i in measured],
             )
-            for i, value in zip(known, measured, strict=True):
+            for i, value in zip(measured, values, strict=True):
                 stats[i].divergence = value
         log.mutations.extend(stats)
         return params.cpu()

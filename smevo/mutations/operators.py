@@ -239,32 +239,31 @@ class SafeMutationGradient(Mutation):
         self.chunk_elements = int(chunk_elements)
 
     def perturbation(self, parent, noise, stats):
-        def sensitivity() -> tuple[torch.Tensor, torch.Tensor | None]:
-            return raw_sensitivity(
-                parent.policy,
-                parent.params,
-                parent.experiences,
-                self.kind,
-                noise / noise.norm() if self.kind == "SO" else None,
-                self.sum_reduction,
-                self.chunk_elements,
-            )
-
-        # SO's sensitivity depends on the noise direction; SUM's and ABS's on the parent only.
-        raw, outputs = sensitivity() if self.kind == "SO" else parent.cached(
-            "sensitivity", sensitivity)
-        if outputs is not None:
-            parent.outputs = outputs
+        if self.kind == "SO":  # SO's sensitivity depends on the very noise it rescales
+            raw, divisor = self.divisor(parent, noise / noise.norm())
+        else:  # SUM's and ABS's depend on the parent alone: its children share them
+            raw, divisor = parent.cached("divisor", lambda: self.divisor(parent, None))
         stats.sensitivity = raw
         stats.sensitivity_min = float(raw.min())
         stats.sensitivity_max = float(raw.max())
-        divisor = postprocess(raw, normalize=self.normalize, floor=self.floor)
         delta = noise.div_(divisor).mul_(self.magnitude)  # the noise is ours to overwrite
         if self.target_divergence is not None:
             if self.weight_clip is not None:
                 delta = delta.clamp(-self.weight_clip, self.weight_clip)
             delta = delta * parent.scale_to_divergence(delta, self.target_divergence, stats)
         return delta
+
+    def divisor(
+        self, parent: Parent, direction: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The raw sensitivity of the parent (SO: along `direction`) and the post-processed
+        divisor of the noise."""
+        raw, outputs = raw_sensitivity(parent.policy, parent.params, parent.experiences,
+                                       self.kind, direction, self.sum_reduction,
+                                       self.chunk_elements)
+        if outputs is not None:
+            parent.outputs = outputs
+        return raw, postprocess(raw, normalize=self.normalize, floor=self.floor)
 
 
 class SafeMutationSum(SafeMutationGradient):

@@ -245,35 +245,43 @@ PAIR_CHUNK_ELEMENTS = 1 << 22
 def divergences(
     policy: Policy,
     parents: torch.Tensor,
-    children: torch.Tensor,
     experiences: list[Experiences],
+    children: torch.Tensor,
+    parent_of: list[int] | None = None,
 ) -> list[float]:
-    """D of each child `children[i]` against its parent `parents[i]` on that parent's
-    experiences: for states, batched population forwards over all pairs (archives padded to
-    the largest and masked); for sequences, one pair at a time."""
+    """D of each child `children[c]` against its parent `parents[parent_of[c]]` (default: the
+    parent of the same row) on that parent's `experiences`.
+
+    For states, batched population forwards: each parent's outputs once, all children's in
+    chunks (archives padded to the largest and masked). Sequences go one pair at a time.
+    """
+    parent_of = list(range(len(children))) if parent_of is None else list(parent_of)
     if any(e.is_sequential for e in experiences):
-        return [divergence(policy, p, c, e)
-                for p, c, e in zip(parents, children, experiences, strict=True)]
+        return [divergence(policy, parents[p], child, experiences[p])
+                for child, p in zip(children, parent_of, strict=True)]
     device = parents.device
     sizes = torch.tensor([len(e) for e in experiences], device=device)
     longest = int(sizes.max())
-    obs_shape = experiences[0].observations.shape[1:]
-    obs = torch.zeros(len(experiences), longest, *obs_shape, device=device)
+    obs = torch.zeros(len(experiences), longest, *experiences[0].observations.shape[1:],
+                      device=device)
     for i, e in enumerate(experiences):
         obs[i, : len(e)] = e.observations.to(device)
+    valid = torch.arange(longest, device=device)[None, :] < sizes[:, None]
     chunk = max(1, PAIR_CHUNK_ELEMENTS // max(1, obs[0].numel()))
-    values = []
+
+    def outputs(genomes: torch.Tensor, rows: list[int]) -> torch.Tensor:
+        return torch.cat([
+            functional.population_forward(policy, genomes[start:start + chunk])(
+                obs[rows[start:start + chunk]], None)[0]
+            for start in range(0, len(rows), chunk)
+        ])
+
     with torch.no_grad():
-        for start in range(0, len(experiences), chunk):
-            part = slice(start, start + chunk)
-            genomes = torch.cat([parents[part], children[part]])
-            outputs, _ = functional.population_forward(policy, genomes)(
-                torch.cat([obs[part], obs[part]]), None)
-            pairs = len(genomes) // 2
-            squared = (outputs[pairs:] - outputs[:pairs]).double().square().sum(dim=-1)
-            valid = torch.arange(longest, device=device)[None, :] < sizes[part, None]
-            values.append((squared * valid).sum(dim=1) / sizes[part])
-    return [v if math.isfinite(v) else math.inf for v in torch.cat(values).tolist()]
+        parent_outputs = outputs(parents, list(range(len(parents))))
+        child_outputs = outputs(children, parent_of)
+    squared = (child_outputs - parent_outputs[parent_of]).double().square().sum(dim=-1)
+    values = (squared * valid[parent_of]).sum(dim=1) / sizes[parent_of]
+    return [v if math.isfinite(v) else math.inf for v in values.tolist()]
 
 
 def check_genome(policy: Policy, params: torch.Tensor) -> None:
