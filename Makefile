@@ -40,6 +40,7 @@ bench: $(STAMP) $(BENCH_STAMP)  ## the benchmarks, each printing ratios against 
 	$(PY) scripts/bench_mutations.py
 	$(PY) scripts/bench_envs.py
 	$(BENCH_PY) scripts/bench_trainer.py
+	$(PY) scripts/bench_scale.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build runs

@@ -2,14 +2,16 @@
 
 CartPole-v1, policy 4 -> 16 tanh -> 2 (argmax action), population 100, 10 generations, one
 process and one torch thread. Rows: smevo's `vectorized` and `serial` backends with the
-`control` operator (Gaussian noise, sigma 0.1), `vectorized` with SM-G-SUM (sigma 0.1), and
-the baseline, EvoTorch's `GymNE` + `GeneticAlgorithm` with `GaussianMutation(stdev=0.1)` and
-no Ray actors. Each row is the wall time of a whole run (set-up, evaluation, mutation and, for
-smevo, its logging to a temporary run folder), the median of `--repeats` runs taken round the
-rows in turn after an untimed one-generation warm-up of each; env steps are what each library
-counts itself (`TrainResult.env_steps`, EvoTorch's `total_interaction_count`; GymNE resets
-its env unseeded, so its count varies from run to run). Target: `vectorized` >= 20x
-EvoTorch's steps/s.
+`control` operator (Gaussian noise, sigma 0.1), `vectorized` with SM-G-SUM (sigma 0.1),
+`vectorized` with the fused C++ rollout turned off (`evaluation.native=false`: the Python
+lockstep loop, which other envs and policies take), and the baseline, EvoTorch's `GymNE` +
+`GeneticAlgorithm` with `GaussianMutation(stdev=0.1)` and no Ray actors. Each row is the
+wall time of a whole run (set-up, evaluation, mutation and, for smevo, its logging to a
+temporary run folder), the median of `--repeats` runs taken round the rows in turn after an
+untimed one-generation warm-up of each; env steps are what each library counts itself
+(`TrainResult.env_steps`, EvoTorch's `total_interaction_count`; GymNE resets its env
+unseeded, so its count varies from run to run). Target: `vectorized` >= 20x EvoTorch's
+steps/s.
 
 EvoTorch lives only in the benchmark's venv (`.venv-bench`, which also sees `.venv`):
 
@@ -62,8 +64,11 @@ def require_evotorch() -> None:
                  "with EvoTorch) or run this script with .venv-bench/bin/python")
 
 
-def smevo_run(backend: str, mutation: str, generations: int, seed: int) -> Timing:
-    """Train with smevo's Python API; the run folder goes to a temporary directory."""
+def smevo_run(
+    backend: str, mutation: str, generations: int, seed: int, native: bool = True
+) -> Timing:
+    """Train with smevo's Python API; the run folder goes to a temporary directory.
+    `native=False` turns the fused C++ rollout off (the Python lockstep loop instead)."""
     with tempfile.TemporaryDirectory(prefix="bench_trainer-") as logdir:
         config = apply_overrides(Config(), [
             f"env.id={ENV_ID}",
@@ -80,6 +85,7 @@ def smevo_run(backend: str, mutation: str, generations: int, seed: int) -> Timin
             f"budget.generations={generations}",
             "budget.stop_when_solved=false",
             f"evaluation.backend={backend}",
+            f"evaluation.native={str(native).lower()}",
             "logging.quiet=true",
             f"logging.logdir={logdir}",
         ])
@@ -156,6 +162,8 @@ def main() -> None:
         "smevo vectorized, control": lambda g: smevo_run("vectorized", "control", g, args.seed),
         "smevo serial, control": lambda g: smevo_run("serial", "control", g, args.seed),
         "smevo vectorized, SM-G-SUM": lambda g: smevo_run("vectorized", "SM-G-SUM", g, args.seed),
+        "smevo vectorized, no C++": lambda g: smevo_run("vectorized", "control", g, args.seed,
+                                                        native=False),
         "EvoTorch GymNE + GA": lambda g: evotorch_run(g, args.seed),
     }
     timings = median_timings(rows, args.generations, args.repeats)
