@@ -1,5 +1,7 @@
 """The six operators: exact sensitivities, the washout finding, targets met, safety, errors."""
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from smevo.mutations import (
     postprocess,
     sensitivity,
 )
+from smevo.mutations.sensitivity import norm_over_outputs
 from smevo.policies import make_policy
 
 TOY_ROWS = {
@@ -320,3 +323,21 @@ def test_batched_divergences_equal_pairwise_divergences():
     many = divergences(policy, parents, batches, children[[0, 1, 2, 3, 0]], parent_of)
     for value, c, p in zip(many, children[[0, 1, 2, 3, 0]], parent_of, strict=True):
         assert value == pytest.approx(divergence(policy, parents[p], c, batches[p]), rel=1e-5)
+
+
+def test_huge_gradients_give_finite_children():
+    """Gradients past ~1.8e19 overflow float32 squares; the norm is then taken in float64,
+    and an infinite sensitivity freezes its weight instead of turning the child into NaN."""
+    norms = norm_over_outputs(torch.tensor([[3e19, 1.0], [4e19, 0.0]]))
+    assert torch.allclose(norms, torch.tensor([5e19, 1.0]))
+    divisors = postprocess(torch.tensor([math.inf, 1.0, 3.0, 0.0]))
+    assert divisors.tolist() == [math.inf, 0.5, 1.5, 1.0]
+    torch.manual_seed(0)
+    policy = make_policy("mlp", BOX2, BOX2, hidden=8, depth=2, activation="linear")
+    params = F.get_flat(policy) * 1e10  # a linear net whose output gradients reach ~1e20
+    states = Experiences.from_states(torch.ones(5, 2))
+    for name in ("SM-G-SUM", "SM-G-ABS"):
+        child, stats = make_mutation(name, 0.1)(params, policy, states,
+                                                torch.Generator().manual_seed(1))
+        assert torch.isfinite(child).all(), name
+        assert not math.isnan(stats.sensitivity_max), name

@@ -186,7 +186,11 @@ def _abs_sensitivity(
 def norm_over_outputs(per_output: torch.Tensor) -> torch.Tensor:
     """L2 norm over the leading (output) axis of a `[K, D]` tensor, as a vector-matrix product:
     `norm(dim=0)` over the strided axis is ~80x slower for large D, `sum(dim=0)` ~3x."""
-    return (per_output.new_ones(per_output.shape[0]) @ per_output.square()).sqrt_()
+    norms = (per_output.new_ones(per_output.shape[0]) @ per_output.square()).sqrt_()
+    if not bool(torch.isfinite(norms).all()):  # float32 squares overflow from about 1.8e19
+        wide = per_output.double()
+        norms = (wide.new_ones(wide.shape[0]) @ wide.square()).sqrt_().to(per_output.dtype)
+    return norms
 
 
 def first_order_divergence(
@@ -205,13 +209,18 @@ def first_order_divergence(
 
 def postprocess(s: torch.Tensor, *, normalize: bool = True, floor: float = 0.01) -> torch.Tensor:
     """Turn raw sensitivities into divisors: optionally divide by the mean of the non-zero
-    entries (so 1 is an average weight), map exact zeros to 1, then floor at `floor`."""
+    entries (so 1 is an average weight), map exact zeros to 1, then floor at `floor`.
+
+    An infinite sensitivity (a weight whose effect overflowed) stays infinite, so that weight
+    does not move, and is left out of the mean, so the other weights keep their scale."""
     nonzero = s > 0
     scale = 1.0
     if normalize:
-        count = nonzero.sum()
+        finite = nonzero & torch.isfinite(s)
+        count = finite.sum()
         # The mean over non-zero entries is the plain sum over the count of non-zeros.
-        scale = torch.where(count > 0, count / s.sum().clamp(min=1e-38), 1.0)
+        total = torch.where(finite, s, 0.0).sum()
+        scale = torch.where(count > 0, count / total.clamp(min=1e-38), 1.0)
     return torch.where(nonzero, s * scale, 1.0).clamp_(min=floor)
 
 
