@@ -17,7 +17,7 @@ from smevo.mutations import (
     postprocess,
     sensitivity,
 )
-from smevo.mutations.sensitivity import norm_over_outputs
+from smevo.mutations.sensitivity import norm_over_outputs, parents_sensitivity
 from smevo.policies import make_policy
 
 TOY_ROWS = {
@@ -341,3 +341,40 @@ def test_huge_gradients_give_finite_children():
                                                 torch.Generator().manual_seed(1))
         assert torch.isfinite(child).all(), name
         assert not math.isnan(stats.sensitivity_max), name
+
+
+@pytest.mark.parametrize("kind", ["SUM", "ABS"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_sensitivities_batched_over_parents_equal_one_parent_at_a_time(kind, reduction):
+    """Archives of different sizes are padded with zero weight: each parent's sensitivity
+    and outputs are its own."""
+    policy, params, _ = maze_net()
+    generator = torch.Generator().manual_seed(1)
+    parents = params + 0.2 * torch.randn(5, params.numel(), generator=generator)
+    batches = [Experiences.from_states(torch.rand(n, 11, generator=generator))
+               for n in (100, 3, 64, 1, 100)]
+    batched = parents_sensitivity(policy, parents, batches, kind, reduction,
+                                  chunk_elements=2 * 3 * params.numel())
+    for (raw, outputs), p, e in zip(batched, parents, batches, strict=True):
+        alone = sensitivity(policy, p, e, kind, sum_reduction=reduction)
+        torch.testing.assert_close(raw, alone, rtol=1e-5, atol=1e-9)
+        torch.testing.assert_close(outputs, F.forward(policy, p, e), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", MUTATIONS.names())
+def test_offspring_of_several_parents_match_their_children_alone(name):
+    policy, params, _ = maze_net()
+    generator = torch.Generator().manual_seed(2)
+    parents = params + 0.2 * torch.randn(3, params.numel(), generator=generator)
+    batches = [Experiences.from_states(torch.rand(n, 11, generator=generator))
+               for n in (40, 9, 100)]
+    seeds = [[1, 2], [3], [4, 5, 6]]
+    operator = make_mutation(name, 0.01)
+    together = operator.offspring(parents, policy, batches,
+                                  [[torch.Generator().manual_seed(s) for s in g] for g in seeds])
+    assert [len(c) for c in together] == [2, 1, 3]
+    for p, e, group, kids in zip(parents, batches, seeds, together, strict=True):
+        for seed, (child, stats) in zip(group, kids, strict=True):
+            alone, alone_stats = operator(p, policy, e, torch.Generator().manual_seed(seed))
+            torch.testing.assert_close(child, alone, rtol=1e-4, atol=1e-6)
+            assert stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-3)

@@ -189,16 +189,16 @@ class SearchContext:
         stats: list[MutationStats | None] = [None] * len(parents)
         members = list(dict.fromkeys(int(p) for p in parents))
         batches = [self.experiences(population.experiences[m]) for m in members]
-        for member, batch in zip(members, batches, strict=True):
-            slots = [i for i, p in enumerate(parents) if p == member]
-            offspring = self.mutation.children(
-                population.params[member].to(self.device),
-                self.policy,
-                batch,
-                [torch_generator(self.seed, MUTATION, generation, i) for i in slots],
-                measure=False,
-            )
-            for i, (child, child_stats) in zip(slots, offspring, strict=True):
+        slots = [[i for i, p in enumerate(parents) if p == member] for member in members]
+        offspring = self.mutation.offspring(
+            population.params[torch.as_tensor(members)].to(self.device),
+            self.policy,
+            batches,
+            [[torch_generator(self.seed, MUTATION, generation, i) for i in s] for s in slots],
+            measure=False,
+        )
+        for member_slots, member_offspring in zip(slots, offspring, strict=True):
+            for i, (child, child_stats) in zip(member_slots, member_offspring, strict=True):
                 children[i], stats[i] = child, child_stats
         params = torch.stack(children)
         # Divergences of the children whose parent recorded experiences.

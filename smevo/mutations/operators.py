@@ -21,10 +21,12 @@ from smevo.mutations.line_search import scale_to_divergence
 from smevo.mutations.sensitivity import (
     DEFAULT_CHUNK_ELEMENTS,
     REDUCTIONS,
+    batchable,
     check_genome,
     check_inputs,
     divergence_of_outputs,
     first_order_divergence,
+    parents_sensitivity,
     postprocess,
     raw_sensitivity,
 )
@@ -139,32 +141,64 @@ class Mutation(abc.ABC):
         *,
         measure: bool = True,
     ) -> list[tuple[torch.Tensor, MutationStats]]:
-        """One child of `params` per generator, each with the statistics of its step.
+        """One child of `params` per generator, each with the statistics of its step (see
+        `offspring`)."""
+        return self.offspring(params[None], policy, [experiences], [generators],
+                              measure=measure)[0]
 
-        Work that depends on the parent alone (its outputs; SM-G-SUM and SM-G-ABS
-        sensitivities) is done once for all of them. `measure=False` leaves the children's
-        divergence unmeasured, for callers that measure a whole generation in one batch
+    def offspring(
+        self,
+        parents: torch.Tensor,
+        policy: Policy,
+        experiences: list[Experiences | None],
+        generators: list[list[torch.Generator]],
+        *,
+        measure: bool = True,
+    ) -> list[list[tuple[torch.Tensor, MutationStats]]]:
+        """The children of several parents `[U, D]`: parent u (with `experiences[u]`) gets
+        one child per generator of `generators[u]`, each with the statistics of its step.
+
+        Work that depends on a parent alone (its outputs; SM-G-SUM and SM-G-ABS
+        sensitivities) is done once for all its children, and batched across the parents
+        where the operator can (`prepare`). `measure=False` leaves the children's divergence
+        unmeasured, for callers that measure a whole generation in one batch
         (`sensitivity.divergences`).
         """
+        prepared = [self.parent(params, policy, batch)
+                    for params, batch in zip(parents, experiences, strict=True)]
+        self.prepare(prepared)
+        return [[self.child(parent, generator, measure) for generator in parent_generators]
+                for parent, parent_generators in zip(prepared, generators, strict=True)]
+
+    def parent(
+        self, params: torch.Tensor, policy: Policy, experiences: Experiences | None
+    ) -> Parent:
+        """A checked `Parent` (clear errors for a bad genome or experiences)."""
         if self.needs_experiences or experiences is not None:
             check_inputs(policy, params, experiences)
             experiences = experiences.to(params.device)
         else:
             check_genome(policy, params)
-        parent = Parent(params.detach().to(torch.float32), policy, experiences)
-        results = []
-        for generator in generators:
-            noise = torch.randn(params.shape, generator=generator, dtype=torch.float32)
-            stats = MutationStats()
-            delta = self.perturbation(parent, noise.to(params.device), stats)
-            if self.weight_clip is not None:
-                delta = delta.clamp(-self.weight_clip, self.weight_clip)
-            child = parent.params + delta
-            stats.delta_norm = float(delta.norm())
-            if measure and experiences is not None:
-                stats.divergence = parent.divergence_of(child)
-            results.append((child, stats))
-        return results
+        return Parent(params.detach().to(torch.float32), policy, experiences)
+
+    def prepare(self, parents: list[Parent]) -> None:  # noqa: B027 - a hook, empty by default
+        """Compute, batched across `parents`, what their children will share (nothing by
+        default)."""
+
+    def child(
+        self, parent: Parent, generator: torch.Generator, measure: bool
+    ) -> tuple[torch.Tensor, MutationStats]:
+        """One child of `parent`, its noise drawn from `generator`."""
+        noise = torch.randn(parent.params.shape, generator=generator, dtype=torch.float32)
+        stats = MutationStats()
+        delta = self.perturbation(parent, noise.to(parent.params.device), stats)
+        if self.weight_clip is not None:
+            delta = delta.clamp(-self.weight_clip, self.weight_clip)
+        child = parent.params + delta
+        stats.delta_norm = float(delta.norm())
+        if measure and parent.experiences is not None:
+            stats.divergence = parent.divergence_of(child)
+        return child, stats
 
     @abc.abstractmethod
     def perturbation(
@@ -253,6 +287,26 @@ class SafeMutationGradient(Mutation):
             delta = delta * parent.scale_to_divergence(delta, self.target_divergence, stats)
         return delta
 
+    def prepare(self, parents: list[Parent]) -> None:
+        """SUM's and ABS's divisors of all parents in a few batched passes, where
+        `parents_sensitivity` serves them (feedforward policies, experiences of states)."""
+        if self.kind == "SO" or len(parents) < 2:
+            return
+        policy = parents[0].policy
+        experiences = [parent.experiences for parent in parents]
+        if not batchable(policy, self.kind, experiences):
+            return
+        raws = parents_sensitivity(policy, torch.stack([parent.params for parent in parents]),
+                                   experiences, self.kind, self.sum_reduction,
+                                   self.chunk_elements)
+        for parent, (raw, outputs) in zip(parents, raws, strict=True):
+            parent.outputs = outputs
+            parent.cached("divisor", lambda raw=raw: (raw, self.postprocess(raw)))
+
+    def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
+        """The divisor of the noise for a raw sensitivity."""
+        return postprocess(raw, normalize=self.normalize, floor=self.floor)
+
     def divisor(
         self, parent: Parent, direction: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -263,7 +317,7 @@ class SafeMutationGradient(Mutation):
                                        self.chunk_elements)
         if outputs is not None:
             parent.outputs = outputs
-        return raw, postprocess(raw, normalize=self.normalize, floor=self.floor)
+        return raw, self.postprocess(raw)
 
 
 class SafeMutationSum(SafeMutationGradient):

@@ -104,17 +104,79 @@ def raw_sensitivity(
     return hd.abs().sqrt(), y.detach()
 
 
-def _summed_gradient_norm(
+def _summed_gradients(
     outputs, params: torch.Tensor, weights: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Norm over outputs k of Σ_m w_m ∂y_mk/∂θ: one forward, one vjp vmapped over the K
+    """Σ_m w_m ∂y_mk/∂θ for every output k, `[K, D]`: one forward, one vjp vmapped over the K
     one-hot cotangents. Also returns the outputs y."""
     y, pullback = vjp(outputs, params)
     k = y.shape[-1]
     eye = torch.eye(k, dtype=y.dtype, device=y.device)
     cotangents = weights[None, ..., None] * eye.reshape(k, *([1] * weights.ndim), k)
-    (gradients,) = vmap(pullback)(cotangents)  # [K, D]
+    (gradients,) = vmap(pullback)(cotangents)
+    return gradients, y
+
+
+def _summed_gradient_norm(
+    outputs, params: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Norm over outputs k of Σ_m w_m ∂y_mk/∂θ, and the outputs y."""
+    gradients, y = _summed_gradients(outputs, params, weights)
     return norm_over_outputs(gradients), y.detach()
+
+
+def batchable(policy: Policy, kind: str, experiences: list[Experiences]) -> bool:
+    """Whether `parents_sensitivity` serves these parents: SUM on any feedforward policy, ABS
+    on the linear-only ones (its fast path), experiences of states."""
+    return (
+        kind in ("SUM", "ABS")
+        and not policy.is_recurrent
+        and not any(e.is_sequential for e in experiences)
+        and (kind == "SUM" or functional.linear_layers_only(policy))
+    )
+
+
+def parents_sensitivity(
+    policy: Policy,
+    parents: torch.Tensor,
+    experiences: list[Experiences],
+    kind: str,
+    sum_reduction: str,
+    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`raw_sensitivity` (SUM or ABS) of several parents `[P, D]`, each on its own states,
+    vmapped over the parents (archives padded to the largest, padding weighted 0): the same
+    values in a few batched passes instead of one pass per parent. Needs `batchable`.
+    Returns (raw sensitivity `[D]`, outputs on the parent's states) per parent."""
+    device = parents.device
+    sizes = [len(e) for e in experiences]
+    longest = max(sizes)
+    obs = torch.zeros(len(experiences), longest, *experiences[0].observations.shape[1:],
+                      device=device)
+    for i, e in enumerate(experiences):
+        obs[i, : len(e)] = e.observations.to(device)
+    counts = torch.tensor(sizes, device=device)
+    weights = (torch.arange(longest, device=device)[None, :] < counts[:, None]).to(obs.dtype)
+    if sum_reduction == "mean":
+        weights = weights / counts[:, None]
+
+    def one_parent(flat: torch.Tensor, states: torch.Tensor, w: torch.Tensor):
+        return _summed_gradients(
+            lambda p: functional.forward_observations(policy, p, states, False), flat, w)
+
+    per_parent = policy.output_size * parents.shape[1] + longest * policy.output_size
+    chunk = max(1, chunk_elements // per_parent)
+    results = []
+    for start in range(0, len(parents), chunk):
+        part = slice(start, start + chunk)
+        if kind == "ABS":
+            with AbsoluteLinearGradients():
+                gradients, outputs = vmap(one_parent)(parents[part], obs[part], weights[part])
+        else:
+            gradients, outputs = vmap(one_parent)(parents[part], obs[part], weights[part])
+        results += [(norm_over_outputs(g), y[:n].detach())
+                    for g, y, n in zip(gradients, outputs, sizes[part], strict=True)]
+    return results
 
 
 class _AbsoluteGradientLinear(torch.autograd.Function):
