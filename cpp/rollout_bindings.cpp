@@ -102,14 +102,9 @@ struct Call {
   }
 
   py::dict result() const {
-    py::dict d;
-    d["returns"] = returns;
-    d["steps"] = steps;
-    d["solved"] = solved;
-    d["broken"] = broken;
-    d["archive"] = archive;
-    d["seen"] = seen;
-    return d;
+    using namespace pybind11::literals;
+    return py::dict("returns"_a = returns, "steps"_a = steps, "solved"_a = solved,
+                    "broken"_a = broken, "archive"_a = archive, "seen"_a = seen);
   }
 };
 

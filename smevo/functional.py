@@ -7,11 +7,12 @@ row-major. Everything here is a pure function of (policy structure, genome, inpu
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.func import functional_call, vmap
+from torch.func import vmap
 
 if TYPE_CHECKING:
     from smevo.experiences import Experiences
@@ -53,9 +54,40 @@ def unflatten(policy: Policy, params: torch.Tensor) -> dict[str, torch.Tensor]:
     return {name: piece.view(p.shape) for (name, p), piece in zip(named, pieces, strict=True)}
 
 
+class _ParameterSlots:
+    """Where each of a policy's parameters lives (owning module, attribute), in genome order,
+    with the pieces' sizes and shapes: found once per policy, so that a call with a genome
+    only swaps tensors in and out (what `functional_call` does, without re-walking the
+    module tree on every call, which costs more than a small net's forward)."""
+
+    def __init__(self, policy: Policy) -> None:
+        named = list(policy.named_parameters())
+        self.owners = []
+        for name, _ in named:
+            path, _, attr = name.rpartition(".")
+            self.owners.append((policy.get_submodule(path), attr))
+        self.sizes = [p.numel() for _, p in named]
+        self.shapes = [p.shape for _, p in named]
+
+
+_SLOTS: weakref.WeakKeyDictionary[Policy, _ParameterSlots] = weakref.WeakKeyDictionary()
+
+
 def step(policy: Policy, params: torch.Tensor, obs: torch.Tensor, state: State) -> tuple[Any, Any]:
-    """One call of the policy with parameters taken from `params`."""
-    return functional_call(policy, unflatten(policy, params), (obs, state))
+    """One call of the policy with parameters taken from `params` (a pure function of them:
+    `torch.func` transforms apply, and the policy's own parameters are left as they were)."""
+    slots = _SLOTS.get(policy)
+    if slots is None:
+        slots = _SLOTS[policy] = _ParameterSlots(policy)
+    pieces = torch.split(params, slots.sizes)
+    saved = [module._parameters[attr] for module, attr in slots.owners]
+    try:
+        for (module, attr), piece, shape in zip(slots.owners, pieces, slots.shapes, strict=True):
+            module._parameters[attr] = piece.view(shape)
+        return policy(obs, state)
+    finally:
+        for (module, attr), original in zip(slots.owners, saved, strict=True):
+            module._parameters[attr] = original
 
 
 def forward(policy: Policy, params: torch.Tensor, experiences: Experiences) -> torch.Tensor:

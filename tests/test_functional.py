@@ -31,6 +31,28 @@ def test_stateless_forward_equals_module_call():
     assert torch.allclose(out, net(states)[0])
 
 
+@pytest.mark.parametrize("name", ["mlp", "gru", "cnn", "neuromod"])
+def test_step_equals_functional_call_and_leaves_the_policy_alone(name):
+    """`step` swaps the genome's pieces in and out itself; it must agree with torch's
+    `functional_call`, restore the policy's own parameters (even when the call fails) and
+    pass gradients to the genome."""
+    obs_space = gym.spaces.Box(0, 255, (32, 32, 3), np.uint8) if name == "cnn" else OBS
+    net = make_policy(name, obs_space, ACT)
+    own = [p.detach().clone() for p in net.parameters()]
+    genome = (F.get_flat(net) * 1.5).requires_grad_()
+    obs = torch.rand(4, *obs_space.shape)
+    state = net.initial_state(4)
+    out, _ = F.step(net, genome, obs, state)
+    expected, _ = torch.func.functional_call(net, F.unflatten(net, genome), (obs, state))
+    torch.testing.assert_close(out, expected)
+    (grad,) = torch.autograd.grad(out.sum(), genome)
+    assert grad.abs().sum() > 0
+    with pytest.raises(RuntimeError):
+        F.step(net, genome.detach(), obs[:, :1], state)  # a wrong input shape fails inside
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), own, strict=True))
+    assert all(isinstance(p, torch.nn.Parameter) for p in net.parameters())
+
+
 def test_sequence_forward_masks_varying_lengths():
     net = make_policy("gru", OBS, ACT, hidden=5)
     params = F.get_flat(net)

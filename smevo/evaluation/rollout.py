@@ -4,7 +4,10 @@ One code path serves every backend: a group of G genomes acts through one `vmap`
 per step over a pool of G×E sub-envs. The forward runs in float64 and its outputs are rounded
 to float32 before actions are decoded, which makes actions independent of how the population
 was split into groups (float32 kernels round differently at different batch sizes), so every
-backend and worker count returns bit-identical fitnesses for the same seed.
+backend and worker count returns bit-identical fitnesses for the same seed. Where the policy
+and the env exist in C++ (an `mlp` in CartPole-v1 or the hard maze), the group instead runs in
+one native call that computes the same thing (`smevo.evaluation.native`); which path a group
+takes depends on the spec alone, never on the backend.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ class StateReservoir:
 @dataclass
 class GroupOutcome:
     """What a group's rollout measured per episode (`[G * E]`, genome-major) and the
-    experiences each genome kept."""
+    experiences each genome kept; both rollout paths end here."""
 
     returns: np.ndarray
     steps: np.ndarray
@@ -118,6 +121,8 @@ class GroupOutcome:
     experiences: list[Any]
 
     def results(self, tasks: list[EvalTask]) -> list[EvalResult]:
+        """One result per task (the group's genomes in order): fitness is the mean return,
+        -inf for an individual with a non-finite output."""
         episodes = len(tasks[0].seeds)
         results = []
         for g, task in enumerate(tasks):
@@ -176,6 +181,7 @@ class RolloutWorker:
         return outcome.results(tasks)
 
     def _native(self, params, seeds, episodes, normalizer, sample_seeds) -> GroupOutcome:
+        """The whole group in one C++ call (`smevo.evaluation.native`)."""
         raw = self.native(params, seeds, episodes, self.spec.max_steps, normalizer,
                           self.spec.archive_size, sample_seeds)
         kept = np.minimum(raw["seen"], self.spec.archive_size)
@@ -184,6 +190,7 @@ class RolloutWorker:
                             [archive[g, :k].copy() for g, k in enumerate(kept)])
 
     def _lockstep(self, params, seeds, episodes, normalizer, sample_seeds) -> GroupOutcome:
+        """Every sub-env of the group one step at a time: one batched forward, one pool step."""
         spec, policy = self.spec, self.policy
         groups = len(sample_seeds)
         n = groups * episodes
