@@ -4,7 +4,9 @@ For each network — (a) the reference maze net 11 -> 6x15 ReLU -> 2 sigmoid wit
 (b) a 64x125 tanh MLP (~1M parameters) with N=100, (c) the parity GRU stack over the 16
 sequences — prints ms per mutation for every operator, and ms for the reference way of
 computing the sensitivities: a loop of autograd backward calls per output (SUM), per output
-and per experience with a fresh forward each (ABS), and double backprop (SO).
+and per experience with a fresh forward each (ABS), and double backprop (SO). Then (d): the
+SM-G-SUM/ABS sensitivities of a generation's 50 parents of the maze net, batched as the
+trainer computes them, against one parent at a time.
 
 Targets: SM-G-ABS >= 10x faster than the loop on (a); SM-G-SUM <= 3x one forward+backward
 over the experiences on (b).
@@ -26,7 +28,12 @@ import torch
 from smevo import functional as F
 from smevo.experiences import Experiences
 from smevo.mutations import MUTATIONS, make_mutation
-from smevo.mutations.sensitivity import norm_over_outputs
+from smevo.mutations.sensitivity import (
+    DEFAULT_CHUNK_ELEMENTS,
+    norm_over_outputs,
+    parents_sensitivity,
+    raw_sensitivity,
+)
 from smevo.policies import make_policy
 
 
@@ -92,6 +99,24 @@ def networks():
     ]
 
 
+def bench_generation(policy, repeats: int, parents: int = 50) -> None:
+    """(d) What the trainer does with a generation's parents: SM-G-SUM/ABS sensitivities of
+    `parents` maze-net parents, each on its own 100 states, batched (`parents_sensitivity`)
+    against one `raw_sensitivity` call per parent."""
+    torch.manual_seed(1)
+    genomes = F.get_flat(policy) + 0.1 * torch.randn(parents, F.num_params(policy))
+    batches = [Experiences.from_states(torch.rand(100, 11)) for _ in range(parents)]
+    print(f"\n(d) a generation's parents: {parents} maze-net parents x 100 states")
+    for kind in ("SUM", "ABS"):
+        one_by_one = timed(lambda k=kind: [
+            raw_sensitivity(policy, g, e, k, None, "mean", DEFAULT_CHUNK_ELEMENTS)
+            for g, e in zip(genomes, batches, strict=True)], repeats)
+        batched = timed(lambda k=kind: parents_sensitivity(policy, genomes, batches, k, "mean"),
+                        repeats)
+        print(f"  SM-G-{kind}: {batched:8.2f} ms batched, {one_by_one:8.2f} ms one parent at a "
+              f"time: {one_by_one / batched:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -129,6 +154,7 @@ def main() -> None:
             ratio = f"{loop / ms:8.1f}x" if loop else " " * 9
             print(f"  {name:10s} {ms:9.2f} ms {loop_text} {ratio} {ms / base:9.1f}x")
             results[label[:3], name] = (ms, loop, base)
+    bench_generation(networks()[0][1], args.repeats)
     abs_ms, abs_loop, _ = results["(a)", "SM-G-ABS"]
     sum_ms, _, sum_base = results["(b)", "SM-G-SUM"]
     print("\ntargets:")
