@@ -135,6 +135,7 @@ def test_results_do_not_depend_on_the_group():
     ("CartPole-v1", {}, "mlp", {"output_activation": "softmax"}),  # no C++ softmax head
     ("CartPole-v1", {}, "gru", {}),                                # recurrent
     ("LunarLander-v3", {}, "mlp", {}),                              # no native env
+    (MAZE, {"max_episode_steps": 50}, "mlp", {}),                   # a TimeLimit wrapper
 ])
 def test_other_cases_take_the_python_loop(env_id, kwargs, policy, options):
     assert RolloutWorker(EvalSpec(env_id, kwargs, policy, options)).native is None

@@ -185,20 +185,23 @@ class SearchContext:
         """Children `[C, D]` (on the CPU) of `generation`: child i mutates member `parents[i]`
         with noise from its own seed stream. Children of one parent share what depends on the
         parent alone, and the divergences of all children are measured in one batch."""
-        children: list[torch.Tensor | None] = [None] * len(parents)
-        stats: list[MutationStats | None] = [None] * len(parents)
-        members = list(dict.fromkeys(int(p) for p in parents))
+        slots: dict[int, list[int]] = {}  # member -> its children, in first-seen order
+        for i, member in enumerate(parents):
+            slots.setdefault(int(member), []).append(i)
+        members = list(slots)
         batches = [self.experiences(population.experiences[m]) for m in members]
-        slots = [[i for i, p in enumerate(parents) if p == member] for member in members]
         offspring = self.mutation.offspring(
             population.params[torch.as_tensor(members)].to(self.device),
             self.policy,
             batches,
-            [[torch_generator(self.seed, MUTATION, generation, i) for i in s] for s in slots],
+            [[torch_generator(self.seed, MUTATION, generation, i) for i in slots[m]]
+             for m in members],
             measure=False,
         )
-        for member_slots, member_offspring in zip(slots, offspring, strict=True):
-            for i, (child, child_stats) in zip(member_slots, member_offspring, strict=True):
+        children: list[torch.Tensor | None] = [None] * len(parents)
+        stats: list[MutationStats | None] = [None] * len(parents)
+        for member, member_offspring in zip(members, offspring, strict=True):
+            for i, (child, child_stats) in zip(slots[member], member_offspring, strict=True):
                 children[i], stats[i] = child, child_stats
         params = torch.stack(children)
         # Divergences of the children whose parent recorded experiences.

@@ -25,8 +25,10 @@ from smevo.policies.base import ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 NativeCall = Callable[..., dict[str, np.ndarray]]
 
+_NATIVE_HIDDEN = ("linear", "relu", "tanh", "sigmoid", "selu")
 _NATIVE_OUTPUTS = ("linear", "sigmoid", "tanh")
-"""Output activations the C++ MLP applies (softmax heads take the Python path)."""
+"""Activations the C++ MLP applies after hidden and output layers (others, such as softmax
+heads, take the Python path)."""
 
 
 def mlp_layout(policy: Policy) -> tuple[list[int], str, str] | None:
@@ -41,7 +43,7 @@ def mlp_layout(policy: Policy) -> tuple[list[int], str, str] | None:
                    if activations and type(activations[0]) is cls), "linear")
     output = next((name for name, module in OUTPUT_ACTIVATIONS.items()
                    if module is policy.output_activation), None)
-    if output not in _NATIVE_OUTPUTS:
+    if hidden not in _NATIVE_HIDDEN or output not in _NATIVE_OUTPUTS:
         return None
     return sizes, hidden, output
 
@@ -60,11 +62,12 @@ def _cartpole(env: gym.Env, kwargs: dict[str, Any]) -> NativeCall | None:
 
 
 def _maze(env: gym.Env, kwargs: dict[str, Any]) -> NativeCall | None:
-    """The hard maze with the env's own (validated) frame skip, reward and maze file."""
+    """The hard maze with the env's own (validated) frame skip, reward and maze file; any
+    other kwarg (a render mode, a `max_episode_steps` time limit) takes the Python path."""
     from smevo.evaluation import _rollout
     from smevo_envs.maze import core_maze
 
-    if "render_mode" in kwargs:
+    if set(kwargs) - {"frame_skip", "reward", "maze_file"}:
         return None
     maze_env = env.unwrapped
     core = core_maze(maze_env.maze)
