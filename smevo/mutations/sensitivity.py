@@ -125,6 +125,21 @@ def _summed_gradient_norm(
     return norm_over_outputs(gradients), y.detach()
 
 
+def padded_states(
+    experiences: list[Experiences], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The states of several archives in one tensor `[A, N, *obs]`, padded with zeros to the
+    largest archive, with each archive's size `[A]` and the mask of real states `[A, N]`."""
+    sizes = torch.tensor([len(e) for e in experiences], device=device)
+    longest = int(sizes.max())
+    obs = torch.zeros(len(experiences), longest, *experiences[0].observations.shape[1:],
+                      device=device)
+    for i, e in enumerate(experiences):
+        obs[i, : len(e)] = e.observations.to(device)
+    valid = torch.arange(longest, device=device)[None, :] < sizes[:, None]
+    return obs, sizes, valid
+
+
 def batchable(policy: Policy, kind: str, experiences: list[Experiences]) -> bool:
     """Whether `parents_sensitivity` serves these parents: SUM on any feedforward policy, ABS
     on the linear-only ones (its fast path), experiences of states."""
@@ -148,15 +163,9 @@ def parents_sensitivity(
     vmapped over the parents (archives padded to the largest, padding weighted 0): the same
     values in a few batched passes instead of one pass per parent. Needs `batchable`.
     Returns (raw sensitivity `[D]`, outputs on the parent's states) per parent."""
-    device = parents.device
-    sizes = [len(e) for e in experiences]
-    longest = max(sizes)
-    obs = torch.zeros(len(experiences), longest, *experiences[0].observations.shape[1:],
-                      device=device)
-    for i, e in enumerate(experiences):
-        obs[i, : len(e)] = e.observations.to(device)
-    counts = torch.tensor(sizes, device=device)
-    weights = (torch.arange(longest, device=device)[None, :] < counts[:, None]).to(obs.dtype)
+    obs, counts, valid = padded_states(experiences, parents.device)
+    sizes, longest = counts.tolist(), obs.shape[1]
+    weights = valid.to(obs.dtype)
     if sum_reduction == "mean":
         weights = weights / counts[:, None]
 
@@ -330,14 +339,7 @@ def divergences(
     if any(e.is_sequential for e in experiences):
         return [divergence(policy, parents[p], child, experiences[p])
                 for child, p in zip(children, parent_of, strict=True)]
-    device = parents.device
-    sizes = torch.tensor([len(e) for e in experiences], device=device)
-    longest = int(sizes.max())
-    obs = torch.zeros(len(experiences), longest, *experiences[0].observations.shape[1:],
-                      device=device)
-    for i, e in enumerate(experiences):
-        obs[i, : len(e)] = e.observations.to(device)
-    valid = torch.arange(longest, device=device)[None, :] < sizes[:, None]
+    obs, sizes, valid = padded_states(experiences, parents.device)
     chunk = max(1, PAIR_CHUNK_ELEMENTS // max(1, obs[0].numel()))
 
     def outputs(genomes: torch.Tensor, rows: list[int]) -> torch.Tensor:
