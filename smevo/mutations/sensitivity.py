@@ -19,6 +19,7 @@ in the same vmapped backward pass (Goodfellow's per-example-gradient trick, with
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Literal
 
@@ -178,10 +179,7 @@ def parents_sensitivity(
     results = []
     for start in range(0, len(parents), chunk):
         part = slice(start, start + chunk)
-        if kind == "ABS":
-            with AbsoluteLinearGradients():
-                gradients, outputs = vmap(one_parent)(parents[part], obs[part], weights[part])
-        else:
+        with AbsoluteLinearGradients() if kind == "ABS" else contextlib.nullcontext():
             gradients, outputs = vmap(one_parent)(parents[part], obs[part], weights[part])
         results += [(norm_over_outputs(g), y[:n].detach())
                     for g, y, n in zip(gradients, outputs, sizes[part], strict=True)]
