@@ -99,25 +99,37 @@ def test_resume_continues_exactly(tmp_path):
     assert metrics(resumed.run_dir) == metrics(whole.run_dir)
 
 
-DIE_DURING_CHECKPOINT_WRITE = """
+DIE_AT = """
 import os, signal, sys
-real_replace = os.replace
-writes = 0
-def replace(src, dst):
-    global writes
-    if "checkpoints" in str(dst) and str(dst).endswith(".pt"):
-        writes += 1
-        if writes == 3:  # the temporary file is written; die before it becomes the checkpoint
-            os.kill(os.getpid(), signal.SIGKILL)
-    return real_replace(src, dst)
-os.replace = replace
+from smevo.evaluation import rollout
+what, count = os.environ["SMEVO_TEST_DIE_AT"].split(":")
+calls = 0
+def die_at_call(real, counts):
+    def wrapper(*args, **kwargs):
+        global calls
+        if counts(*args):
+            calls += 1
+            if calls == int(count):
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    return wrapper
+if what == "checkpoint":  # the temporary file is written; die before it becomes the checkpoint
+    os.replace = die_at_call(os.replace, lambda src, dst: "checkpoints" in str(dst)
+                             and str(dst).endswith(".pt"))
+else:  # die as a generation's evaluation starts (its children are already mutated)
+    rollout.RolloutWorker.evaluate = die_at_call(rollout.RolloutWorker.evaluate,
+                                                 lambda *args: True)
 from smevo.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", DIE_DURING_CHECKPOINT_WRITE, *args]
+def dying_smevo(die_at: str, *args: str, **popen) -> subprocess.CompletedProcess:
+    """`python -m smevo ARGS` that SIGKILLs itself at the Nth checkpoint write or the Nth
+    rollout call (`die_at` "checkpoint:N" or "evaluate:N")."""
+    env = {**os.environ, "SMEVO_TEST_DIE_AT": die_at}
+    return subprocess.run([sys.executable, "-c", DIE_AT, *args], env=env, capture_output=True,
+                          timeout=300, **popen)
 
 
 def test_sigkill_mid_generation_and_mid_checkpoint_then_resume(tmp_path):
@@ -129,20 +141,18 @@ def test_sigkill_mid_generation_and_mid_checkpoint_then_resume(tmp_path):
     run_dir = tmp_path / "killed" / "run"
     common = ["train", "--logdir", str(run_dir.parent), "--name", "run", "--quiet", *sets]
     # 1. Killed by SIGKILL while writing its third checkpoint.
-    first = subprocess.run(cli(*common), capture_output=True, timeout=300)
+    first = dying_smevo("checkpoint:3", *common)
     assert first.returncode == -signal.SIGKILL
     assert latest_checkpoint(run_dir).name == "gen_000002.pt"
     assert any(p.name.endswith(".tmp") for p in (run_dir / "checkpoints").iterdir())
-    # 2. Resumed, then killed by SIGKILL in the middle of a generation.
-    second = subprocess.Popen([sys.executable, "-m", "smevo", "resume", str(run_dir)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while latest_checkpoint(run_dir).name < "gen_000004.pt" and time.monotonic() < deadline:
-        time.sleep(0.01)
-    os.kill(second.pid, signal.SIGKILL)
-    second.wait()
-    killed_at = load_checkpoint(latest_checkpoint(run_dir))["algorithm"]["generation"]
-    assert 4 <= killed_at < 8
+    # 2. Resumed after two generations, then killed by SIGKILL in the middle of its third:
+    # each generation makes two rollout calls (the children, then the elite's validation), so
+    # the fifth call evaluates generation 5's children, after generations 3 and 4 were
+    # checkpointed.
+    second = dying_smevo("evaluate:5", "resume", str(run_dir))
+    assert second.returncode == -signal.SIGKILL
+    assert load_checkpoint(latest_checkpoint(run_dir))["algorithm"]["generation"] == 4
+    assert len(metrics(run_dir)) == 4
     # 3. Resumed to the end: the same result as the run that was never interrupted.
     third = subprocess.run([sys.executable, "-m", "smevo", "resume", str(run_dir)],
                            capture_output=True, timeout=300)
