@@ -17,7 +17,12 @@ from smevo.mutations import (
     postprocess,
     sensitivity,
 )
-from smevo.mutations.sensitivity import norm_over_outputs, parents_sensitivity
+from smevo.mutations.sensitivity import (
+    directional_sensitivities,
+    first_order_divergence,
+    norm_over_outputs,
+    parents_sensitivity,
+)
 from smevo.policies import make_policy
 
 TOY_ROWS = {
@@ -378,3 +383,24 @@ def test_offspring_of_several_parents_match_their_children_alone(name):
             alone, alone_stats = operator(p, policy, e, torch.Generator().manual_seed(seed))
             torch.testing.assert_close(child, alone, rtol=1e-4, atol=1e-6)
             assert stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["SO", "FO"])
+def test_directional_sensitivities_of_many_children_equal_one_child_at_a_time(kind):
+    policy, params, _ = maze_net()
+    generator = torch.Generator().manual_seed(3)
+    parents = params + 0.2 * torch.randn(3, params.numel(), generator=generator)
+    batches = [Experiences.from_states(torch.rand(n, 11, generator=generator))
+               for n in (100, 2, 31)]
+    directions = torch.randn(5, params.numel(), generator=generator)
+    directions /= directions.norm(dim=1, keepdim=True)
+    parent_of = [0, 2, 2, 1, 0]
+    batched = directional_sensitivities(policy, parents, batches, directions, parent_of, kind,
+                                        chunk_elements=3 * params.numel())
+    for value, d, p in zip(batched, directions, parent_of, strict=True):
+        if kind == "SO":
+            expected = sensitivity(policy, parents[p], batches[p], "SO", d)
+            torch.testing.assert_close(value, expected, rtol=1e-4, atol=1e-7)
+        else:
+            expected = first_order_divergence(policy, parents[p], d, batches[p])
+            assert value == pytest.approx(expected, rel=1e-5)

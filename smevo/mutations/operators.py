@@ -24,6 +24,7 @@ from smevo.mutations.sensitivity import (
     batchable,
     check_genome,
     check_inputs,
+    directional_sensitivities,
     divergence_of_outputs,
     first_order_divergence,
     parents_sensitivity,
@@ -166,9 +167,13 @@ class Mutation(abc.ABC):
         """
         prepared = [self.parent(params, policy, batch)
                     for params, batch in zip(parents, experiences, strict=True)]
-        self.prepare(prepared)
-        return [[self.child(parent, generator, measure) for generator in parent_generators]
-                for parent, parent_generators in zip(prepared, generators, strict=True)]
+        noises = [[torch.randn(parent.params.shape, generator=generator,
+                               dtype=torch.float32).to(parent.params.device)
+                   for generator in parent_generators]
+                  for parent, parent_generators in zip(prepared, generators, strict=True)]
+        self.prepare(prepared, noises)
+        return [[self.child(parent, noise, measure) for noise in parent_noises]
+                for parent, parent_noises in zip(prepared, noises, strict=True)]
 
     def parent(
         self, params: torch.Tensor, policy: Policy, experiences: Experiences | None
@@ -181,17 +186,18 @@ class Mutation(abc.ABC):
             check_genome(policy, params)
         return Parent(params.detach().to(torch.float32), policy, experiences)
 
-    def prepare(self, parents: list[Parent]) -> None:  # noqa: B027 - a hook, empty by default
-        """Compute, batched across `parents`, what their children will share (nothing by
-        default)."""
+    def prepare(  # noqa: B027 - a hook, empty by default
+        self, parents: list[Parent], noises: list[list[torch.Tensor]]
+    ) -> None:
+        """Compute, batched across `parents` and their children's `noises`, what the children
+        need (nothing by default); results go into the parents' caches."""
 
     def child(
-        self, parent: Parent, generator: torch.Generator, measure: bool
+        self, parent: Parent, noise: torch.Tensor, measure: bool
     ) -> tuple[torch.Tensor, MutationStats]:
-        """One child of `parent`, its noise drawn from `generator`."""
-        noise = torch.randn(parent.params.shape, generator=generator, dtype=torch.float32)
+        """One child of `parent` from its noise ε (which the operator may overwrite)."""
         stats = MutationStats()
-        delta = self.perturbation(parent, noise.to(parent.params.device), stats)
+        delta = self.perturbation(parent, noise, stats)
         if self.weight_clip is not None:
             delta = delta.clamp(-self.weight_clip, self.weight_clip)
         child = parent.params + delta
@@ -274,7 +280,8 @@ class SafeMutationGradient(Mutation):
 
     def perturbation(self, parent, noise, stats):
         if self.kind == "SO":  # SO's sensitivity depends on the very noise it rescales
-            raw, divisor = self.divisor(parent, noise / noise.norm())
+            raw, divisor = parent.cached(("SO", id(noise)),
+                                         lambda: self.divisor(parent, noise / noise.norm()))
         else:  # SUM's and ABS's depend on the parent alone: its children share them
             raw, divisor = parent.cached("divisor", lambda: self.divisor(parent, None))
         stats.sensitivity = raw
@@ -287,17 +294,31 @@ class SafeMutationGradient(Mutation):
             delta = delta * parent.scale_to_divergence(delta, self.target_divergence, stats)
         return delta
 
-    def prepare(self, parents: list[Parent]) -> None:
-        """SUM's and ABS's divisors of all parents in a few batched passes, where
-        `parents_sensitivity` serves them (feedforward policies, experiences of states)."""
-        if self.kind == "SO" or len(parents) < 2:
-            return
-        policy = parents[0].policy
+    def prepare(self, parents, noises):
+        """The divisors of every child in a few batched passes where the policy is
+        feedforward and the experiences are states: SUM's and ABS's per parent
+        (`parents_sensitivity`), SO's per child (`directional_sensitivities`)."""
         experiences = [parent.experiences for parent in parents]
+        policy = parents[0].policy
         if not batchable(policy, self.kind, experiences):
             return
-        raws = parents_sensitivity(policy, torch.stack([parent.params for parent in parents]),
-                                   experiences, self.kind, self.sum_reduction,
+        params = torch.stack([parent.params for parent in parents])
+        if self.kind == "SO":
+            children = [(parent, noise) for parent, ns in zip(parents, noises, strict=True)
+                        for noise in ns]
+            if len(children) < 2:
+                return
+            parent_of = [u for u, ns in enumerate(noises) for _ in ns]
+            directions = torch.stack([noise / noise.norm() for _, noise in children])
+            raws = directional_sensitivities(policy, params, experiences, directions,
+                                             parent_of, "SO", self.sum_reduction,
+                                             self.chunk_elements)
+            for (parent, noise), raw in zip(children, raws, strict=True):
+                parent.cached(("SO", id(noise)), lambda raw=raw: (raw, self.postprocess(raw)))
+            return
+        if len(parents) < 2:
+            return
+        raws = parents_sensitivity(policy, params, experiences, self.kind, self.sum_reduction,
                                    self.chunk_elements)
         for parent, (raw, outputs) in zip(parents, raws, strict=True):
             parent.outputs = outputs
@@ -347,10 +368,23 @@ class SafeMutationFirstOrder(Mutation):
 
     name = "SM-G-FO"
 
+    def prepare(self, parents, noises):
+        """D₁ of every child in batched passes (feedforward policies, states)."""
+        experiences = [parent.experiences for parent in parents]
+        children = [(parent, noise) for parent, ns in zip(parents, noises, strict=True)
+                    for noise in ns]
+        if len(children) < 2 or not batchable(parents[0].policy, "FO", experiences):
+            return
+        predicted = directional_sensitivities(
+            parents[0].policy, torch.stack([parent.params for parent in parents]),
+            experiences, torch.stack([noise for _, noise in children]),
+            [u for u, ns in enumerate(noises) for _ in ns], "FO")
+        for (parent, noise), value in zip(children, predicted, strict=True):
+            parent.cached(("FO", id(noise)), lambda value=value: value)
+
     def perturbation(self, parent, noise, stats):
-        predicted = first_order_divergence(
-            parent.policy, parent.params, noise, parent.experiences
-        )
+        predicted = parent.cached(("FO", id(noise)), lambda: first_order_divergence(
+            parent.policy, parent.params, noise, parent.experiences))
         if not predicted > 0:
             stats.reachable = False
             return noise

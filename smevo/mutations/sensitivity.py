@@ -98,11 +98,19 @@ def raw_sensitivity(
             return _summed_gradient_norm(outputs, params, weights)
     if kind == "SUM":
         return _summed_gradient_norm(outputs, params, weights)
+    raw, y = _second_order(outputs, params, weights, direction)
+    return raw, y.detach()
+
+
+def _second_order(
+    outputs, params: torch.Tensor, weights: torch.Tensor, direction: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SO's sqrt(|H d|) with H d = 2 Σ_m w_m J_mᵀ (J_m d): one jvp and one vjp. Also returns
+    the outputs y."""
     y, pullback = vjp(outputs, params)
-    # SO: H d = 2 Σ_m w_m J_mᵀ (J_m d), one jvp and one vjp.
     _, jd = jvp(outputs, (params,), (direction.to(params.dtype),))
     (hd,) = pullback(2.0 * weights[..., None] * jd)
-    return hd.abs().sqrt(), y.detach()
+    return hd.abs().sqrt(), y
 
 
 def _summed_gradients(
@@ -142,13 +150,13 @@ def padded_states(
 
 
 def batchable(policy: Policy, kind: str, experiences: list[Experiences]) -> bool:
-    """Whether `parents_sensitivity` serves these parents: SUM on any feedforward policy, ABS
-    on the linear-only ones (its fast path), experiences of states."""
+    """Whether the batched computations serve these parents (`parents_sensitivity` for SUM
+    and ABS, `directional_sensitivities` for SO and FO): feedforward policies with
+    experiences of states, and for ABS only the linear-only ones (its fast path)."""
     return (
-        kind in ("SUM", "ABS")
-        and not policy.is_recurrent
+        not policy.is_recurrent
         and not any(e.is_sequential for e in experiences)
-        and (kind == "SUM" or functional.linear_layers_only(policy))
+        and (kind != "ABS" or functional.linear_layers_only(policy))
     )
 
 
@@ -260,6 +268,46 @@ def norm_over_outputs(per_output: torch.Tensor) -> torch.Tensor:
         wide = per_output.double()
         norms = (wide.new_ones(wide.shape[0]) @ wide.square()).sqrt_().to(per_output.dtype)
     return norms
+
+
+def directional_sensitivities(
+    policy: Policy,
+    parents: torch.Tensor,
+    experiences: list[Experiences],
+    directions: torch.Tensor,
+    parent_of: list[int],
+    kind: str,
+    sum_reduction: str = "mean",
+    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+) -> list[torch.Tensor] | list[float]:
+    """What SM-G-SO and SM-G-FO compute per child, for many children at once: child c has
+    direction `directions[c]` and parent `parents[parent_of[c]]` with its `experiences`.
+    `kind="SO"`: the raw sensitivity sqrt(|H d|) `[D]` per child (as `raw_sensitivity`);
+    `kind="FO"`: D₁(d) per child (as `first_order_divergence`). Vmapped over the children in
+    chunks (archives padded with zero weight); needs feedforward policies on states."""
+    obs, counts, valid = padded_states(experiences, parents.device)
+    weights = valid.to(obs.dtype)
+    if kind == "FO" or sum_reduction == "mean":
+        weights = weights / counts[:, None]
+
+    def one_child(flat, states, w, direction):
+        def outputs(p: torch.Tensor) -> torch.Tensor:
+            return functional.forward_observations(policy, p, states, False)
+
+        if kind == "SO":
+            return _second_order(outputs, flat, w, direction)[0]
+        _, jd = jvp(outputs, (flat,), (direction,))
+        return (w[..., None] * jd.square()).sum()
+
+    chunk = max(1, chunk_elements // (2 * parents.shape[1] + obs[0].numel()))
+    rows = torch.as_tensor(parent_of, device=parents.device)
+    values = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        values.append(vmap(one_child)(parents[part], obs[part], weights[part],
+                                      directions[start:start + chunk]))
+    stacked = torch.cat(values)
+    return list(stacked) if kind == "SO" else stacked.tolist()
 
 
 def first_order_divergence(
