@@ -17,6 +17,7 @@ from smevo.mutations import (
     postprocess,
     sensitivity,
 )
+from smevo.mutations.line_search import scale_to_divergence, scales_to_divergence
 from smevo.mutations.sensitivity import (
     directional_sensitivities,
     first_order_divergence,
@@ -404,3 +405,27 @@ def test_directional_sensitivities_of_many_children_equal_one_child_at_a_time(ki
         else:
             expected = first_order_divergence(policy, parents[p], d, batches[p])
             assert value == pytest.approx(expected, rel=1e-5)
+
+
+def test_lockstep_line_search_solves_every_child_and_flags_the_unreachable():
+    """D_c(t) = a_c·t² for children with different curvatures; one saturates below the
+    target, one overflows (inf) past t = 3. Each child's search stops on its own."""
+    curvature = np.array([1e-6, 1.0, 50.0, 1e4, 1e-2, 2.0])
+    rounds = []
+
+    def divergences_at(children, scales):
+        rounds.append(len(children))
+        values = curvature[children] * scales**2
+        values[children == 4] = np.minimum(values[children == 4], 0.5)  # saturates below 1
+        values[(children == 5) & (scales > 3.0)] = np.inf
+        return values
+
+    results = scales_to_divergence(divergences_at, len(curvature), 1.0)
+    for c in (0, 1, 2, 3, 5):
+        assert results[c].reachable
+        assert curvature[c] * results[c].scale ** 2 == pytest.approx(1.0, rel=1e-3)
+    assert not results[4].reachable
+    assert all(r.evaluations <= 60 for r in results)
+    assert rounds[0] == len(curvature) and min(rounds) < len(curvature)  # finished ones drop out
+    single = scale_to_divergence(lambda t: 50.0 * t**2, 1.0)
+    assert single.scale == pytest.approx(results[2].scale, rel=1e-3)

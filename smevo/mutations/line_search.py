@@ -1,14 +1,18 @@
-"""Scale a perturbation so that the child's divergence hits a target (SM-R and "SM-G-…+R")."""
+"""Scale perturbations so that each child's divergence hits a target (SM-R and "SM-G-…+R").
+
+One search serves one child or a whole generation: the children's searches run in lockstep,
+so every round evaluates the divergences of all children still searching in one batch.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scipy.optimize import brentq
+import numpy as np
 
 MAX_CALLS = 60
+"""Divergence evaluations per child at most."""
 
 
 @dataclass(frozen=True)
@@ -21,36 +25,73 @@ class LineSearchResult:
 def scale_to_divergence(
     divergence_at: Callable[[float], float], target: float, *, rtol: float = 1e-4
 ) -> LineSearchResult:
-    """Find t > 0 with divergence_at(t) = target by Brent's method.
+    """Find t > 0 with divergence_at(t) = target (one child; see `scales_to_divergence`)."""
+    return scales_to_divergence(
+        lambda _, scales: np.array([divergence_at(float(scales[0]))]), 1, target, rtol=rtol)[0]
 
-    D(0) = 0, so the root is bracketed by growing t from 1 until D(t) ≥ target (or shrinking
-    the bracket implicitly: Brent works on [0, t]). If D never reaches the target (saturated
-    outputs), the largest t tried is returned with `reachable=False`.
+
+def scales_to_divergence(
+    divergences_at: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    count: int,
+    target: float,
+    *,
+    rtol: float = 1e-4,
+) -> list[LineSearchResult]:
+    """For each of `count` children, t > 0 with D(t) = target, where
+    `divergences_at(children, scales)` gives the divergences of those children at those
+    scales (one batched call per round for every child still searching).
+
+    D(0) = 0, so a root is bracketed by doubling t from 1 until D(t) ≥ target; a non-finite
+    D (overflowing outputs) counts as too far and is bisected away. Then the Illinois variant
+    of regula falsi narrows [low, high] until it is within `rtol` of t. If D never reaches
+    the target (saturated outputs), the largest t tried is returned with `reachable=False`.
     """
-    calls = 0
+    low, high = np.zeros(count), np.ones(count)
+    r_low = np.full(count, -target)  # D(0) - target
+    calls = np.zeros(count, dtype=np.int64)
 
-    def residual(t: float) -> float:
-        nonlocal calls
-        calls += 1
-        value = divergence_at(t)
-        # A non-finite divergence (overflowing outputs) counts as "too far".
-        return (value if math.isfinite(value) else math.inf) - target
+    def residuals(children: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        calls[children] += 1
+        values = np.asarray(divergences_at(children, scales), dtype=np.float64)
+        return np.where(np.isfinite(values), values, np.inf) - target
 
-    low, high = 0.0, 1.0
-    r_high = residual(high)
-    while r_high < 0 and calls < MAX_CALLS:
-        low, high = high, high * 2.0
-        r_high = residual(high)
-    while math.isinf(r_high) and calls < MAX_CALLS:  # bisect until the bracket end is finite
-        middle = 0.5 * (low + high)
-        r_middle = residual(middle)
-        if r_middle < 0:
-            low = middle
-        else:
-            high, r_high = middle, r_middle
-    if r_high < 0 or math.isinf(r_high):
-        return LineSearchResult(low if math.isinf(r_high) else high, calls, reachable=False)
-    if r_high == 0:
-        return LineSearchResult(high, calls, reachable=True)
-    scale = brentq(residual, low, high, xtol=1e-12 * high, rtol=rtol, maxiter=100)
-    return LineSearchResult(float(scale), calls, reachable=True)
+    everyone = np.arange(count)
+    r_high = residuals(everyone, high)
+    while (short := everyone[(r_high < 0) & (calls < MAX_CALLS)]).size:
+        low[short], r_low[short] = high[short], r_high[short]
+        high[short] *= 2.0
+        r_high[short] = residuals(short, high[short])
+    while (far := everyone[np.isinf(r_high) & (calls < MAX_CALLS)]).size:
+        middle = 0.5 * (low[far] + high[far])
+        r_middle = residuals(far, middle)
+        below = r_middle < 0
+        low[far[below]], r_low[far[below]] = middle[below], r_middle[below]
+        high[far[~below]], r_high[far[~below]] = middle[~below], r_middle[~below]
+    unreachable = (r_high < 0) | np.isinf(r_high)
+    scale = np.where(r_high == 0, high, np.nan)
+    searching = ~unreachable & (r_high != 0)
+    side = np.zeros(count, dtype=np.int64)  # which end moved last (Illinois halving)
+    while (active := everyone[searching & (calls < MAX_CALLS)]).size:
+        lo, hi, f_lo, f_hi = low[active], high[active], r_low[active], r_high[active]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        t = np.where((t > lo) & (t < hi), t, 0.5 * (lo + hi))
+        r_t = residuals(active, t)
+        done = (np.abs(r_t) <= rtol * target) | (hi - lo <= rtol * t)
+        scale[active[done]] = t[done]
+        searching[active[done]] = False
+        below = r_t < 0
+        for mask, new_side in ((below, -1), (~below, 1)):
+            moved = active[mask & ~done]
+            if new_side < 0:
+                low[moved], r_low[moved] = t[mask & ~done], r_t[mask & ~done]
+                r_high[moved] = np.where(side[moved] == -1, r_high[moved] / 2, r_high[moved])
+            else:
+                high[moved], r_high[moved] = t[mask & ~done], r_t[mask & ~done]
+                r_low[moved] = np.where(side[moved] == 1, r_low[moved] / 2, r_low[moved])
+            side[moved] = new_side
+    # Out of calls while narrowing: the bracket's midpoint.
+    scale = np.where(searching, 0.5 * (low + high), scale)
+    scale = np.where(unreachable, np.where(np.isinf(r_high), low, high), scale)
+    return [LineSearchResult(float(s), int(c), not bool(u))
+            for s, c, u in zip(scale, calls, unreachable, strict=True)]

@@ -13,14 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from smevo import functional
 from smevo.experiences import Experiences
-from smevo.mutations.line_search import scale_to_divergence
+from smevo.mutations.line_search import (
+    LineSearchResult,
+    scale_to_divergence,
+    scales_to_divergence,
+)
 from smevo.mutations.sensitivity import (
     DEFAULT_CHUNK_ELEMENTS,
     REDUCTIONS,
+    ParentOutputs,
     batchable,
     check_genome,
     check_inputs,
@@ -93,13 +99,22 @@ class Parent:
             child_outputs = functional.forward(self.policy, child, self.experiences)
         return divergence_of_outputs(child_outputs, self.outputs, self.experiences)
 
-    def scale_to_divergence(
-        self, direction: torch.Tensor, target: float, stats: MutationStats
-    ) -> float:
-        """The t for which θ + t·direction has divergence `target` (recorded in stats)."""
-        result = scale_to_divergence(
+    def line_search(self, direction: torch.Tensor, target: float) -> LineSearchResult:
+        """The search for the t at which θ + t·direction has divergence `target`."""
+        return scale_to_divergence(
             lambda t: self.divergence_of(self.params + t * direction), target
         )
+
+    def scale_to_divergence(
+        self,
+        direction: torch.Tensor,
+        target: float,
+        stats: MutationStats,
+        result: LineSearchResult | None = None,
+    ) -> float:
+        """The t for which θ + t·direction has divergence `target` (recorded in stats);
+        `result`: the search, if it was already made (batched with other children's)."""
+        result = result or self.line_search(direction, target)
         stats.line_search_evals += result.evaluations
         stats.reachable = result.reachable
         return result.scale
@@ -227,13 +242,36 @@ class Control(Mutation):
 
 
 class SafeMutationRescale(Mutation):
-    """SM-R: a random unit direction scaled by Brent line search so that D(t) = m."""
+    """SM-R: a random unit direction scaled by line search so that D(t) = m."""
 
     name = "SM-R"
 
+    def prepare(self, parents, noises):
+        """Every child's line search at once, in lockstep: one batched divergence per round
+        (feedforward policies, states)."""
+        children = [(u, noise) for u, ns in enumerate(noises) for noise in ns]
+        experiences = [parent.experiences for parent in parents]
+        if len(children) < 2 or not batchable(parents[0].policy, experiences):
+            return
+        params = torch.stack([parent.params for parent in parents])
+        directions = torch.stack([noise / noise.norm() for _, noise in children])
+        parent_of = np.array([u for u, _ in children])
+        reference = ParentOutputs(parents[0].policy, params, experiences)
+
+        def divergences_at(rows: np.ndarray, scales: np.ndarray) -> np.ndarray:
+            steps = torch.as_tensor(scales, dtype=directions.dtype, device=directions.device)
+            candidates = params[parent_of[rows]] + steps[:, None] * directions[rows]
+            return np.array(reference.divergences(candidates, parent_of[rows].tolist()))
+
+        results = scales_to_divergence(divergences_at, len(children), self.magnitude)
+        for (u, noise), result in zip(children, results, strict=True):
+            parents[u].cached(("SM-R", id(noise)), lambda result=result: result)
+
     def perturbation(self, parent, noise, stats):
         direction = noise / noise.norm()
-        return parent.scale_to_divergence(direction, self.magnitude, stats) * direction
+        result = parent.cached(("SM-R", id(noise)),
+                               lambda: parent.line_search(direction, self.magnitude))
+        return parent.scale_to_divergence(direction, self.magnitude, stats, result) * direction
 
 
 class SafeMutationGradient(Mutation):
@@ -300,7 +338,7 @@ class SafeMutationGradient(Mutation):
         (`parents_sensitivity`), SO's per child (`directional_sensitivities`)."""
         experiences = [parent.experiences for parent in parents]
         policy = parents[0].policy
-        if not batchable(policy, self.kind, experiences):
+        if not batchable(policy, experiences, linear_only=self.kind == "ABS"):
             return
         params = torch.stack([parent.params for parent in parents])
         if self.kind == "SO":
@@ -373,7 +411,7 @@ class SafeMutationFirstOrder(Mutation):
         experiences = [parent.experiences for parent in parents]
         children = [(parent, noise) for parent, ns in zip(parents, noises, strict=True)
                     for noise in ns]
-        if len(children) < 2 or not batchable(parents[0].policy, "FO", experiences):
+        if len(children) < 2 or not batchable(parents[0].policy, experiences):
             return
         predicted = directional_sensitivities(
             parents[0].policy, torch.stack([parent.params for parent in parents]),

@@ -149,14 +149,17 @@ def padded_states(
     return obs, sizes, valid
 
 
-def batchable(policy: Policy, kind: str, experiences: list[Experiences]) -> bool:
-    """Whether the batched computations serve these parents (`parents_sensitivity` for SUM
-    and ABS, `directional_sensitivities` for SO and FO): feedforward policies with
-    experiences of states, and for ABS only the linear-only ones (its fast path)."""
+def batchable(
+    policy: Policy, experiences: list[Experiences], *, linear_only: bool = False
+) -> bool:
+    """Whether the batched computations over parents and children serve these parents
+    (`parents_sensitivity`, `directional_sensitivities`, `divergences`' batched path):
+    feedforward policies with experiences of states; with `linear_only` (ABS's fast path),
+    only policies made of `nn.Linear` layers."""
     return (
         not policy.is_recurrent
         and not any(e.is_sequential for e in experiences)
-        and (kind != "ABS" or functional.linear_layers_only(policy))
+        and (not linear_only or functional.linear_layers_only(policy))
     )
 
 
@@ -378,29 +381,44 @@ def divergences(
     """D of each child `children[c]` against its parent `parents[parent_of[c]]` (default: the
     parent of the same row) on that parent's `experiences`.
 
-    For states, batched population forwards: each parent's outputs once, all children's in
-    chunks (archives padded to the largest and masked). Sequences go one pair at a time.
+    For states, batched population forwards (`ParentOutputs`); sequences go one pair at a
+    time.
     """
     parent_of = list(range(len(children))) if parent_of is None else list(parent_of)
     if any(e.is_sequential for e in experiences):
         return [divergence(policy, parents[p], child, experiences[p])
                 for child, p in zip(children, parent_of, strict=True)]
-    obs, sizes, valid = padded_states(experiences, parents.device)
-    chunk = max(1, PAIR_CHUNK_ELEMENTS // max(1, obs[0].numel()))
+    return ParentOutputs(policy, parents, experiences).divergences(children, parent_of)
 
-    def outputs(genomes: torch.Tensor, rows: list[int]) -> torch.Tensor:
-        return torch.cat([
-            functional.population_forward(policy, genomes[start:start + chunk])(
-                obs[rows[start:start + chunk]], None)[0]
-            for start in range(0, len(rows), chunk)
-        ])
 
-    with torch.no_grad():
-        parent_outputs = outputs(parents, list(range(len(parents))))
-        child_outputs = outputs(children, parent_of)
-    squared = (child_outputs - parent_outputs[parent_of]).double().square().sum(dim=-1)
-    values = (squared * valid[parent_of]).sum(dim=1) / sizes[parent_of]
-    return [v if math.isfinite(v) else math.inf for v in values.tolist()]
+class ParentOutputs:
+    """Parents' outputs on their own states (padded to the largest archive and masked),
+    computed once, against which children's divergences are measured in batched forwards:
+    for a generation's children, or for the rounds of their lockstep line searches."""
+
+    def __init__(
+        self, policy: Policy, parents: torch.Tensor, experiences: list[Experiences]
+    ) -> None:
+        self.policy = policy
+        self.obs, self.sizes, self.valid = padded_states(experiences, parents.device)
+        self.chunk = max(1, PAIR_CHUNK_ELEMENTS // max(1, self.obs[0].numel()))
+        self.outputs = self._forward(parents, list(range(len(parents))))
+
+    def _forward(self, genomes: torch.Tensor, rows: list[int]) -> torch.Tensor:
+        chunk = self.chunk
+        with torch.no_grad():
+            return torch.cat([
+                functional.population_forward(self.policy, genomes[start:start + chunk])(
+                    self.obs[rows[start:start + chunk]], None)[0]
+                for start in range(0, len(rows), chunk)
+            ])
+
+    def divergences(self, children: torch.Tensor, parent_of: list[int]) -> list[float]:
+        """D of each child against parent `parent_of[c]` on that parent's states."""
+        child_outputs = self._forward(children, parent_of)
+        squared = (child_outputs - self.outputs[parent_of]).double().square().sum(dim=-1)
+        values = (squared * self.valid[parent_of]).sum(dim=1) / self.sizes[parent_of]
+        return [v if math.isfinite(v) else math.inf for v in values.tolist()]
 
 
 def check_genome(policy: Policy, params: torch.Tensor) -> None:
