@@ -53,3 +53,30 @@ def test_hillclimb_accepts_only_strict_improvements(tmp_path):
                           "budget.stop_when_solved=false", "logging.quiet=true")
     fitness = np.array([m["fitness/best"] for m in history])
     assert result.evaluations == 60 and np.all(np.diff(fitness) >= 0) and fitness[-1] > fitness[0]
+
+
+def test_children_mutated_in_memory_bounded_chunks_equal_one_call(tmp_path, monkeypatch):
+    """A big network's generation is mutated in several `offspring` calls (a memory bound);
+    its children are the ones a single call makes (up to batched float rounding)."""
+    import torch
+
+    from smevo.algorithms import base
+
+    cartpole = ["env.id=CartPole-v1", "policy.name=mlp", "mutation.name=SM-G-SO",
+                "algorithm.population=24", "algorithm.parents=6", "budget.generations=2",
+                "budget.stop_when_solved=false", "logging.quiet=true", "seed=4"]
+    whole, _ = run(tmp_path / "whole", *cartpole)
+    genome = whole.best_params.numel()
+    monkeypatch.setattr(base, "OFFSPRING_CHUNK_ELEMENTS", 5 * genome)  # about one parent a call
+    calls = []
+    offspring = base.Mutation.offspring
+
+    def counted(self, *args, **kwargs):
+        calls.append(len(args[0]))
+        return offspring(self, *args, **kwargs)
+
+    monkeypatch.setattr(base.Mutation, "offspring", counted)
+    chunked, _ = run(tmp_path / "chunked", *cartpole)
+    assert len(calls) > 1 and max(calls) < 6
+    torch.testing.assert_close(chunked.best_params, whole.best_params, rtol=1e-3, atol=1e-3)
+    assert chunked.best_fitness == whole.best_fitness

@@ -190,14 +190,16 @@ class SearchContext:
             slots.setdefault(int(member), []).append(i)
         members = list(slots)
         batches = [self.experiences(population.experiences[m]) for m in members]
-        offspring = self.mutation.offspring(
-            population.params[torch.as_tensor(members)].to(self.device),
-            self.policy,
-            batches,
-            [[torch_generator(self.seed, MUTATION, generation, i) for i in slots[m]]
-             for m in members],
-            measure=False,
-        )
+        offspring = []
+        for part in _member_chunks([len(slots[m]) for m in members], population.params.shape[1]):
+            offspring += self.mutation.offspring(
+                population.params[torch.as_tensor(members[part])].to(self.device),
+                self.policy,
+                batches[part],
+                [[torch_generator(self.seed, MUTATION, generation, i) for i in slots[m]]
+                 for m in members[part]],
+                measure=False,
+            )
         children: list[torch.Tensor | None] = [None] * len(parents)
         stats: list[MutationStats | None] = [None] * len(parents)
         for member, member_offspring in zip(members, offspring, strict=True):
@@ -237,6 +239,25 @@ class SearchContext:
                   for e in experiences if e is not None and len(e)]
         if chunks:
             self.normalizer.update(np.concatenate(chunks))
+
+
+OFFSPRING_CHUNK_ELEMENTS = 1 << 26
+"""Genome elements of the children mutated in one `Mutation.offspring` call (256 MB of
+float32 noise): a memory bound for big networks; small ones take a generation in one call."""
+
+
+def _member_chunks(children_per_member: list[int], genome_size: int) -> list[slice]:
+    """Consecutive runs of parents whose children together stay within
+    `OFFSPRING_CHUNK_ELEMENTS` (at least one parent per run)."""
+    budget = max(1, OFFSPRING_CHUNK_ELEMENTS // genome_size)
+    chunks, start, count = [], 0, 0
+    for u, children in enumerate(children_per_member):
+        if count and count + children > budget:
+            chunks.append(slice(start, u))
+            start, count = u, 0
+        count += children
+    chunks.append(slice(start, len(children_per_member)))
+    return chunks
 
 
 class Algorithm(abc.ABC):
