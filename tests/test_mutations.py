@@ -173,6 +173,16 @@ def maze_net():
     return policy, F.get_flat(policy), Experiences.from_states(torch.rand(100, 11))
 
 
+def maze_parents(sizes, seed):
+    """The maze net, and len(sizes) parents near its genome, each with its own archive of
+    `sizes[i]` random states."""
+    policy, params, _ = maze_net()
+    generator = torch.Generator().manual_seed(seed)
+    parents = params + 0.2 * torch.randn(len(sizes), params.numel(), generator=generator)
+    batches = [Experiences.from_states(torch.rand(n, 11, generator=generator)) for n in sizes]
+    return policy, params, parents, batches
+
+
 @pytest.mark.parametrize("target", [1e-4, 1e-3, 1e-2])
 def test_sm_r_hits_the_target_divergence(target):
     policy, params, experiences = maze_net()
@@ -354,11 +364,7 @@ def test_huge_gradients_give_finite_children():
 def test_sensitivities_batched_over_parents_equal_one_parent_at_a_time(kind, reduction):
     """Archives of different sizes are padded with zero weight: each parent's sensitivity
     and outputs are its own."""
-    policy, params, _ = maze_net()
-    generator = torch.Generator().manual_seed(1)
-    parents = params + 0.2 * torch.randn(5, params.numel(), generator=generator)
-    batches = [Experiences.from_states(torch.rand(n, 11, generator=generator))
-               for n in (100, 3, 64, 1, 100)]
+    policy, params, parents, batches = maze_parents((100, 3, 64, 1, 100), seed=1)
     batched = parents_sensitivity(policy, parents, batches, kind, reduction,
                                   chunk_elements=2 * 3 * params.numel())
     for (raw, outputs), p, e in zip(batched, parents, batches, strict=True):
@@ -369,11 +375,7 @@ def test_sensitivities_batched_over_parents_equal_one_parent_at_a_time(kind, red
 
 @pytest.mark.parametrize("name", MUTATIONS.names())
 def test_offspring_of_several_parents_match_their_children_alone(name):
-    policy, params, _ = maze_net()
-    generator = torch.Generator().manual_seed(2)
-    parents = params + 0.2 * torch.randn(3, params.numel(), generator=generator)
-    batches = [Experiences.from_states(torch.rand(n, 11, generator=generator))
-               for n in (40, 9, 100)]
+    policy, _, parents, batches = maze_parents((40, 9, 100), seed=2)
     seeds = [[1, 2], [3], [4, 5, 6]]
     operator = make_mutation(name, 0.01)
     together = operator.offspring(parents, policy, batches,
@@ -388,12 +390,8 @@ def test_offspring_of_several_parents_match_their_children_alone(name):
 
 @pytest.mark.parametrize("kind", ["SO", "FO"])
 def test_directional_sensitivities_of_many_children_equal_one_child_at_a_time(kind):
-    policy, params, _ = maze_net()
-    generator = torch.Generator().manual_seed(3)
-    parents = params + 0.2 * torch.randn(3, params.numel(), generator=generator)
-    batches = [Experiences.from_states(torch.rand(n, 11, generator=generator))
-               for n in (100, 2, 31)]
-    directions = torch.randn(5, params.numel(), generator=generator)
+    policy, params, parents, batches = maze_parents((100, 2, 31), seed=3)
+    directions = torch.randn(5, params.numel(), generator=torch.Generator().manual_seed(4))
     directions /= directions.norm(dim=1, keepdim=True)
     parent_of = [0, 2, 2, 1, 0]
     batched = directional_sensitivities(policy, parents, batches, directions, parent_of, kind,
