@@ -80,16 +80,14 @@ def scales_to_divergence(
         done = (np.abs(r_t) <= rtol * target) | (hi - lo <= rtol * t)
         scale[active[done]] = t[done]
         searching[active[done]] = False
-        below = r_t < 0
-        for mask, new_side in ((below, -1), (~below, 1)):
-            moved = active[mask & ~done]
-            if new_side < 0:
-                low[moved], r_low[moved] = t[mask & ~done], r_t[mask & ~done]
-                r_high[moved] = np.where(side[moved] == -1, r_high[moved] / 2, r_high[moved])
-            else:
-                high[moved], r_high[moved] = t[mask & ~done], r_t[mask & ~done]
-                r_low[moved] = np.where(side[moved] == 1, r_low[moved] / 2, r_low[moved])
-            side[moved] = new_side
+        # The new point replaces the end of its sign; when the same end moves twice in a
+        # row, the other end's residual is halved (Illinois), so that both ends converge.
+        up, down = ~done & (r_t < 0), ~done & (r_t >= 0)
+        raised, lowered = active[up], active[down]
+        r_high[raised] = np.where(side[raised] == -1, r_high[raised] / 2, r_high[raised])
+        r_low[lowered] = np.where(side[lowered] == 1, r_low[lowered] / 2, r_low[lowered])
+        low[raised], r_low[raised], side[raised] = t[up], r_t[up], -1
+        high[lowered], r_high[lowered], side[lowered] = t[down], r_t[down], 1
     # Out of calls while narrowing: the bracket's midpoint.
     scale = np.where(searching, 0.5 * (low + high), scale)
     scale = np.where(unreachable, np.where(np.isinf(r_high), low, high), scale)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +74,7 @@ class Parent:
         self.policy = policy
         self.experiences = experiences
         self._outputs: torch.Tensor | None = None
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[Hashable, Any] = {}
 
     @property
     def outputs(self) -> torch.Tensor:
@@ -87,8 +87,9 @@ class Parent:
     def outputs(self, value: torch.Tensor | None) -> None:
         self._outputs = value
 
-    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
-        """`compute()`, evaluated once per parent."""
+    def cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """`compute()`, evaluated once per parent and key (a name, or a (name, id of a
+        child's noise) pair for what depends on the child too)."""
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
@@ -118,6 +119,45 @@ class Parent:
         stats.line_search_evals += result.evaluations
         stats.reachable = result.reachable
         return result.scale
+
+
+@dataclass
+class Brood:
+    """A generation's children flattened for batched work: child c has `noises[c]` and
+    parent `parents[parent_of[c]]` (whose genomes are stacked in `params`)."""
+
+    parents: list[Parent]
+    params: torch.Tensor
+    noises: list[torch.Tensor]
+    parent_of: list[int]
+
+    @classmethod
+    def of(cls, parents: list[Parent], noises: list[list[torch.Tensor]]) -> Brood | None:
+        """The brood, or None where batching cannot pay or serve: fewer than two children,
+        or a recurrent policy or experiences of sequences."""
+        flat = [(u, noise) for u, ns in enumerate(noises) for noise in ns]
+        experiences = [parent.experiences for parent in parents]
+        if len(flat) < 2 or not batchable(parents[0].policy, experiences):
+            return None
+        return cls(parents, torch.stack([parent.params for parent in parents]),
+                   [noise for _, noise in flat], [u for u, _ in flat])
+
+    @property
+    def policy(self) -> Policy:
+        return self.parents[0].policy
+
+    @property
+    def experiences(self) -> list[Experiences]:
+        return [parent.experiences for parent in self.parents]
+
+    def directions(self) -> torch.Tensor:
+        """Each child's unit noise direction, `[C, D]`."""
+        return torch.stack([noise / noise.norm() for noise in self.noises])
+
+    def store(self, key: str, values: list[Any]) -> None:
+        """Cache `values[c]` on child c's parent under (key, its noise), for `perturbation`."""
+        for noise, u, value in zip(self.noises, self.parent_of, values, strict=True):
+            self.parents[u].cached((key, id(noise)), lambda value=value: value)
 
 
 class Mutation(abc.ABC):
@@ -174,9 +214,11 @@ class Mutation(abc.ABC):
         """The children of several parents `[U, D]`: parent u (with `experiences[u]`) gets
         one child per generator of `generators[u]`, each with the statistics of its step.
 
-        Work that depends on a parent alone (its outputs; SM-G-SUM and SM-G-ABS
-        sensitivities) is done once for all its children, and batched across the parents
-        where the operator can (`prepare`). `measure=False` leaves the children's divergence
+        Every child's noise is drawn first; then `prepare` does, batched where the operator
+        can, what the children need: work that depends on a parent alone (SM-G-SUM/ABS
+        sensitivities) once per parent and vmapped over the parents, per-child work (SM-G-SO,
+        SM-G-FO, SM-R's line search) vmapped or in lockstep over all children.
+        `measure=False` leaves the children's divergence
         unmeasured, for callers that measure a whole generation in one batch
         (`sensitivity.divergences`).
         """
@@ -249,23 +291,18 @@ class SafeMutationRescale(Mutation):
     def prepare(self, parents, noises):
         """Every child's line search at once, in lockstep: one batched divergence per round
         (feedforward policies, states)."""
-        children = [(u, noise) for u, ns in enumerate(noises) for noise in ns]
-        experiences = [parent.experiences for parent in parents]
-        if len(children) < 2 or not batchable(parents[0].policy, experiences):
+        brood = Brood.of(parents, noises)
+        if brood is None:
             return
-        params = torch.stack([parent.params for parent in parents])
-        directions = torch.stack([noise / noise.norm() for _, noise in children])
-        parent_of = np.array([u for u, _ in children])
-        reference = ParentOutputs(parents[0].policy, params, experiences)
+        directions, parent_of = brood.directions(), np.array(brood.parent_of)
+        reference = ParentOutputs(brood.policy, brood.params, brood.experiences)
 
         def divergences_at(rows: np.ndarray, scales: np.ndarray) -> np.ndarray:
             steps = torch.as_tensor(scales, dtype=directions.dtype, device=directions.device)
-            candidates = params[parent_of[rows]] + steps[:, None] * directions[rows]
+            candidates = brood.params[parent_of[rows]] + steps[:, None] * directions[rows]
             return np.array(reference.divergences(candidates, parent_of[rows].tolist()))
 
-        results = scales_to_divergence(divergences_at, len(children), self.magnitude)
-        for (u, noise), result in zip(children, results, strict=True):
-            parents[u].cached(("SM-R", id(noise)), lambda result=result: result)
+        brood.store("SM-R", scales_to_divergence(divergences_at, len(parent_of), self.magnitude))
 
     def perturbation(self, parent, noise, stats):
         direction = noise / noise.norm()
@@ -336,27 +373,21 @@ class SafeMutationGradient(Mutation):
         """The divisors of every child in a few batched passes where the policy is
         feedforward and the experiences are states: SUM's and ABS's per parent
         (`parents_sensitivity`), SO's per child (`directional_sensitivities`)."""
+        if self.kind == "SO":
+            brood = Brood.of(parents, noises)
+            if brood is not None:
+                raws = directional_sensitivities(
+                    brood.policy, brood.params, brood.experiences, brood.directions(),
+                    brood.parent_of, "SO", self.sum_reduction, self.chunk_elements)
+                brood.store("SO", [(raw, self.postprocess(raw)) for raw in raws])
+            return
         experiences = [parent.experiences for parent in parents]
         policy = parents[0].policy
-        if not batchable(policy, experiences, linear_only=self.kind == "ABS"):
+        if len(parents) < 2 or not batchable(policy, experiences,
+                                             linear_only=self.kind == "ABS"):
             return
-        params = torch.stack([parent.params for parent in parents])
-        if self.kind == "SO":
-            children = [(parent, noise) for parent, ns in zip(parents, noises, strict=True)
-                        for noise in ns]
-            if len(children) < 2:
-                return
-            parent_of = [u for u, ns in enumerate(noises) for _ in ns]
-            directions = torch.stack([noise / noise.norm() for _, noise in children])
-            raws = directional_sensitivities(policy, params, experiences, directions,
-                                             parent_of, "SO", self.sum_reduction,
-                                             self.chunk_elements)
-            for (parent, noise), raw in zip(children, raws, strict=True):
-                parent.cached(("SO", id(noise)), lambda raw=raw: (raw, self.postprocess(raw)))
-            return
-        if len(parents) < 2:
-            return
-        raws = parents_sensitivity(policy, params, experiences, self.kind, self.sum_reduction,
+        raws = parents_sensitivity(policy, torch.stack([parent.params for parent in parents]),
+                                   experiences, self.kind, self.sum_reduction,
                                    self.chunk_elements)
         for parent, (raw, outputs) in zip(parents, raws, strict=True):
             parent.outputs = outputs
@@ -408,17 +439,11 @@ class SafeMutationFirstOrder(Mutation):
 
     def prepare(self, parents, noises):
         """D₁ of every child in batched passes (feedforward policies, states)."""
-        experiences = [parent.experiences for parent in parents]
-        children = [(parent, noise) for parent, ns in zip(parents, noises, strict=True)
-                    for noise in ns]
-        if len(children) < 2 or not batchable(parents[0].policy, experiences):
-            return
-        predicted = directional_sensitivities(
-            parents[0].policy, torch.stack([parent.params for parent in parents]),
-            experiences, torch.stack([noise for _, noise in children]),
-            [u for u, ns in enumerate(noises) for _ in ns], "FO")
-        for (parent, noise), value in zip(children, predicted, strict=True):
-            parent.cached(("FO", id(noise)), lambda value=value: value)
+        brood = Brood.of(parents, noises)
+        if brood is not None:
+            brood.store("FO", directional_sensitivities(
+                brood.policy, brood.params, brood.experiences, torch.stack(brood.noises),
+                brood.parent_of, "FO"))
 
     def perturbation(self, parent, noise, stats):
         predicted = parent.cached(("FO", id(noise)), lambda: first_order_divergence(
