@@ -148,7 +148,16 @@ class ProcessBackend(Backend):
         """The worker processes' ids (for tests that kill one)."""
         return [p.pid for p in self._pool._processes.values()]
 
+    def _restart_pool(self, why: str) -> None:
+        self._events.append(f"a worker process died; restarted the pool and {why}")
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._start_pool()
+
     def evaluate(self, params, tasks, normalizer):
+        # A worker that died while idle, or after its last group, may not have broken the
+        # pool yet (the pool only notices a death when no result is waiting): look first.
+        if any(p.exitcode is not None for p in self._pool._processes.values()):
+            self._restart_pool("re-ran nothing (it died between groups)")
         params = params.detach().cpu().numpy()
         pending = dict(enumerate(worker_groups(len(tasks), self.workers)))
         results: dict[int, list[EvalResult]] = {}
@@ -169,12 +178,7 @@ class ProcessBackend(Backend):
                     if key in pending and future.done() and future.exception() is None:
                         results[key] = future.result()
                         del pending[key]
-                self._events.append(
-                    f"a worker process died; restarted the pool and re-ran {len(pending)} "
-                    "group(s) of this generation"
-                )
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._start_pool()
+                self._restart_pool(f"re-ran {len(pending)} group(s) of this generation")
         return [result for key in sorted(results) for result in results[key]]
 
     def events(self) -> list[str]:
