@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -17,6 +17,17 @@ def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
     if close:
         message += f". Did you mean {lowered[close[0]]!r}?"
     return message
+
+
+def check_options(kind: str, name: str, options: Iterable[str], valid: list[str]) -> None:
+    """Raise `ValueError` naming any of `options` that `kind` `name` does not accept, with the
+    valid ones."""
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for {kind} {name!r}; "
+            f"valid: {', '.join(valid) or 'none'}"
+        )
 
 
 class Registry(Generic[T]):

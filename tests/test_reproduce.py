@@ -136,11 +136,13 @@ def test_washout_claim_verdicts(reproduce):
     assert reproduce.claim_washout({}).status == "not tested"
 
 
-def test_unsolved_runs_rank_after_every_solved_run(reproduce):
+def test_unsolved_runs_rank_after_every_solved_run_then_by_fitness(reproduce):
     experiment = reproduce.EXPERIMENTS["parity"]
-    slow = reproduce.score(fake("control", solved=True, evals=999), experiment)
-    never = reproduce.score(fake("control", solved=False, evals=1000), experiment)
-    assert never == -1001 < slow
+    slow = reproduce.score(fake("control", solved=True, evals=1000), experiment)
+    close, far = (reproduce.score(fake("control", fitness=f, evals=1000), experiment)
+                  for f in (-0.05, -3.0))
+    huge = reproduce.score(fake("control", fitness=1e6, evals=1000), experiment)
+    assert -1002 < far < close < huge < -1001 < slow
 
 
 def test_wilson_interval_known_values():

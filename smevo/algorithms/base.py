@@ -139,6 +139,11 @@ class SearchContext:
                 genomes.append(functional.get_flat(policy_from_spec(self.policy.spec)))
         return torch.stack(genomes)
 
+    def initial_population(self, count: int, log: GenerationLog) -> Population:
+        """Generation 0 of every algorithm: `count` fresh genomes, evaluated."""
+        params = self.initial_params(count)
+        return Population.from_results(params, self.evaluate(params, 0, log))
+
     def evaluate(
         self, params: torch.Tensor, generation: int, log: GenerationLog, offset: int = 0
     ) -> list[EvalResult]:

@@ -16,8 +16,7 @@ class HillClimber(Algorithm):
     def next_population(self, log: GenerationLog) -> Population:
         context = self.context
         if self.population is None:
-            params = context.initial_params(1)
-            return Population.from_results(params, context.evaluate(params, 0, log))
+            return context.initial_population(1, log)
         current = self.population
         params = context.breed(current, np.zeros(1, dtype=np.int64), self.generation, log)
         candidate = Population.from_results(params, context.evaluate(params, self.generation, log))

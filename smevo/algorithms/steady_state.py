@@ -21,8 +21,7 @@ class SteadyStateGA(Algorithm):
     def next_population(self, log: GenerationLog) -> Population:
         context, config = self.context, self.context.config.algorithm
         if self.population is None:
-            params = context.initial_params(config.population)
-            return Population.from_results(params, context.evaluate(params, 0, log))
+            return context.initial_population(config.population, log)
         population = self.population
         rng = numpy_rng(context.seed, SELECTION, self.generation)
         size = len(population)

@@ -19,8 +19,7 @@ class TruncationGA(Algorithm):
     def next_population(self, log: GenerationLog) -> Population:
         context, config = self.context, self.context.config.algorithm
         if self.population is None:
-            params = context.initial_params(config.population)
-            return Population.from_results(params, context.evaluate(params, 0, log))
+            return context.initial_population(config.population, log)
         ranking = self.population.ranking()
         elites = self.population.take(ranking[: config.elites])
         parents = ranking[: truncation_parents(config)]

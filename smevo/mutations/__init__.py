@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from smevo._registry import Registry
+from smevo._registry import Registry, check_options
 from smevo.mutations.operators import (
     Control,
     Mutation,
@@ -52,11 +52,5 @@ def mutation_options(name: str) -> list[str]:
 def make_mutation(name: str, magnitude: float, **options: Any) -> Mutation:
     """Build operator `name` with step `magnitude` (its meaning per operator: DESIGN.md)."""
     canonical = MUTATIONS.canonical(name)
-    valid = mutation_options(canonical)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {', '.join(unknown)} for mutation {canonical!r}; "
-            f"valid: {', '.join(valid) or 'none'}"
-        )
+    check_options("mutation", canonical, options, mutation_options(canonical))
     return MUTATIONS.get(canonical)(magnitude, **options)

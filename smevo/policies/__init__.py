@@ -9,7 +9,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from smevo._registry import Registry
+from smevo._registry import Registry, check_options
 from smevo.policies.base import Policy, PolicySpec, State
 from smevo.policies.cnn import CNN
 from smevo.policies.decoders import ActionDecoder, output_size
@@ -53,13 +53,7 @@ def make_policy(
 ) -> Policy:
     """Build policy `name` for an env's spaces; unknown names or options raise `ValueError`."""
     canonical = POLICIES.canonical(name)
-    valid = policy_options(canonical)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {', '.join(unknown)} for policy {canonical!r}; "
-            f"valid: {', '.join(valid) or 'none'}"
-        )
+    check_options("policy", canonical, options, policy_options(canonical))
     policy = POLICIES.get(canonical)(observation_space, action_space, **options)
     policy.spec = PolicySpec(canonical, observation_space, action_space, dict(options))
     return policy
