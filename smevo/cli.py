@@ -453,6 +453,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def add_agent_arguments(parser: argparse.ArgumentParser, episodes: int) -> None:
+    """The arguments of the commands that play a trained agent: which, how long, which seeds."""
+    parser.add_argument("run", metavar="RUN", help="run directory or agent .pt file")
+    parser.add_argument(
+        "--episodes", type=int, default=episodes, help=f"episodes (default {episodes})"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="episode e resets with seed+e (default 0)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``smevo`` argument parser with one subcommand per user action."""
     parser = _Parser(
@@ -506,11 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Play RUN/best.pt (or an agent .pt file) on seeded episodes and report "
         "the mean and spread of the return and the fraction solved.",
     )
-    evaluate.add_argument("run", metavar="RUN", help="run directory or agent .pt file")
-    evaluate.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
-    evaluate.add_argument(
-        "--seed", type=int, default=0, help="episode e resets with seed+e (default 0)"
-    )
+    add_agent_arguments(evaluate, episodes=20)
     evaluate.set_defaults(command=cmd_eval)
 
     watch = commands.add_parser(
@@ -518,11 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="see a run's best agent act (window, or --record a video)",
         description="Render RUN/best.pt acting, in a window, or into a .gif/.mp4 file.",
     )
-    watch.add_argument("run", metavar="RUN", help="run directory or agent .pt file")
-    watch.add_argument("--episodes", type=int, default=1, help="episodes (default 1)")
-    watch.add_argument(
-        "--seed", type=int, default=0, help="episode e resets with seed+e (default 0)"
-    )
+    add_agent_arguments(watch, episodes=1)
     watch.add_argument(
         "--record",
         metavar="FILE",
