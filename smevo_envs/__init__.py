@@ -35,12 +35,14 @@ __all__ = [
     "IllustrativeEnv",
     "PatternCompletionEnv",
     "RecurrentParityEnv",
+    "RecurrentParityVectorEnv",
 ]
 
 _SPECS: tuple[dict[str, Any], ...] = (
     {
         "id": "smevo/RecurrentParity-v0",
         "entry_point": "smevo_envs.parity:RecurrentParityEnv",
+        "vector_entry_point": "smevo_envs.parity:RecurrentParityVectorEnv",
         "reward_threshold": -0.04,
     },
     {
@@ -94,6 +96,7 @@ for _spec in _SPECS:
 # The env classes, imported on first access so that `import smevo_envs` stays light.
 _CLASSES = {
     "RecurrentParityEnv": "smevo_envs.parity",
+    "RecurrentParityVectorEnv": "smevo_envs.parity",
     "IllustrativeEnv": "smevo_envs.illustrative",
     "BreadcrumbHardMazeEnv": "smevo_envs.maze",
     "BreadcrumbHardMazeVectorEnv": "smevo_envs.maze",

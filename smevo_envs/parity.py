@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
 from smevo_envs._validation import (
     checked_box_action,
@@ -14,6 +18,26 @@ from smevo_envs._validation import (
     checked_options,
     checked_render_mode,
 )
+
+
+def sequence_bits(indices: np.ndarray, n_bits: int) -> np.ndarray:
+    """`[k, n_bits]` int64: the bits of sequences `indices`, most significant first."""
+    shifts = np.arange(n_bits - 1, -1, -1, dtype=np.int64)
+    return (np.asarray(indices, dtype=np.int64)[:, None] >> shifts) & 1
+
+
+def label_log_probabilities(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """`[k]`: log_softmax(logits[j])[labels[j]] in float64, shifted by the max for range."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return log_probabilities[np.arange(len(labels)), labels]
+
+
+def _spaces() -> tuple[spaces.Box, spaces.Box]:
+    """One sub-env's observation (the current bit) and action (two class logits) spaces."""
+    return (spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32),
+            spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32))
 
 
 class RecurrentParityEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -96,8 +120,7 @@ class RecurrentParityEnv(gym.Env[np.ndarray, np.ndarray]):
         self.render_mode = checked_render_mode(render_mode, self.metadata)
         self.n_bits = checked_int(n_bits, "n_bits", 1, 62)
         self.num_sequences = 2**self.n_bits
-        self.observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
-        self.action_space = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+        self.observation_space, self.action_space = _spaces()
 
         self.bits: np.ndarray | None = None
         self.label: int | None = None
@@ -106,9 +129,7 @@ class RecurrentParityEnv(gym.Env[np.ndarray, np.ndarray]):
     def sequence(self, index: int) -> np.ndarray:
         """The bits of sequence `index`, most significant first, as an int array."""
         index = checked_int(index, "index", 0, self.num_sequences - 1)
-        return np.array(
-            [(index >> (self.n_bits - 1 - k)) & 1 for k in range(self.n_bits)], dtype=np.int64
-        )
+        return sequence_bits(np.array([index]), self.n_bits)[0]
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -131,11 +152,116 @@ class RecurrentParityEnv(gym.Env[np.ndarray, np.ndarray]):
         self.t += 1
         if self.t < self.n_bits:
             return self._observation(), 0.0, False, False, {}
-        shifted = logits - logits.max()
-        log_probabilities = shifted - np.log(np.exp(shifted).sum())
+        reward = label_log_probabilities(logits[None], np.array([self.label]))[0]
         info = {"correct": int(np.argmax(logits)) == self.label, "label": self.label}
-        return self._observation(), float(log_probabilities[self.label]), True, False, info
+        return self._observation(), float(reward), True, False, info
 
     def _observation(self) -> np.ndarray:
         bit = self.bits[self.t] if self.bits is not None and self.t < self.n_bits else 0
         return np.array([bit], dtype=np.float32)
+
+
+class RecurrentParityVectorEnv(VectorEnv):
+    """`num_envs` recurrent parity tasks stepped by array operations.
+
+    The same task as `RecurrentParityEnv` (see its docstring), batched: observations
+    (num_envs, 1) float32, actions (num_envs, 2) finite float32 logits, rewards float64 from
+    the same arithmetic as the single env's. Infos: `index` (num_envs,) at reset; `correct`
+    and `label` with their masks `_correct`, `_label` on the step that ends an episode.
+
+    Seeding: `reset(seed=s)` gives sub-env i the seed s + i; `reset(seed=[s_0, ...])` one seed
+    per sub-env. `options={"index": [i_0, ...]}` (or one int for all) chooses the sequences;
+    without it, each sub-env draws its sequence from its own generator. Either way sub-env i
+    then behaves exactly like a single env reset with its seed and options.
+
+    Autoreset: `AutoresetMode.NEXT_STEP`. A sub-env whose episode ended on one step is reset
+    (a sequence drawn from its generator) on the next `step()`, which ignores its action and
+    returns its first observation with reward 0 and `terminated = truncated = False`.
+
+    Created by `gym.make_vec("smevo/RecurrentParity-v0", num_envs=N)` (the registered
+    `vector_entry_point`) with the single env's keyword arguments.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": [],
+        "render_fps": 1,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None, *, n_bits: int = 4):
+        self.num_envs = checked_int(num_envs, "num_envs", 1, 2**24)
+        self.render_mode = checked_render_mode(render_mode, self.metadata)
+        self.n_bits = checked_int(n_bits, "n_bits", 1, 62)
+        self.num_sequences = 2**self.n_bits
+        self.single_observation_space, self.single_action_space = _spaces()
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._rngs: list[np.random.Generator] = []
+        self._bits = np.zeros((self.num_envs, self.n_bits), dtype=np.int64)
+        self._labels = np.zeros(self.num_envs, dtype=np.int64)
+        self._t = np.zeros(self.num_envs, dtype=np.int64)
+        self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
+
+    def reset(
+        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        options = checked_options(options, ("index",))
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, int | np.integer):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"reset needs {self.num_envs} seeds, got {len(seeds)}")
+        if seed is not None or not self._rngs:
+            self._rngs = [seeding.np_random(s)[0] for s in seeds]
+        if "index" in options:
+            indices = np.broadcast_to(np.asarray(options["index"]), (self.num_envs,))
+            indices = np.array([checked_int(i, "options['index']", 0, self.num_sequences - 1)
+                                for i in indices.tolist()], dtype=np.int64)
+        else:
+            indices = np.array([rng.integers(self.num_sequences) for rng in self._rngs],
+                               dtype=np.int64)
+        self._start(np.arange(self.num_envs), indices)
+        self._autoreset[:] = False
+        return self._observations(), {"index": indices, "_index": np.ones(self.num_envs, bool)}
+
+    def step(
+        self, actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if not self._rngs:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        logits = np.asarray(actions)
+        largest = float(np.finfo(np.float32).max)
+        if (logits.shape != (self.num_envs, 2) or logits.dtype.kind not in "iuf"
+                or not np.all(np.isfinite(logits) & (np.abs(logits) <= largest))):
+            raise ValueError(
+                f"actions must be ({self.num_envs}, 2) finite float32 logits, got {actions!r}")
+        resetting = self._autoreset.copy()
+        self._t[~resetting] += 1
+        ended = ~resetting & (self._t >= self.n_bits)
+        rewards = np.zeros(self.num_envs)
+        correct = np.zeros(self.num_envs, dtype=np.bool_)
+        if ended.any():
+            rewards[ended] = label_log_probabilities(logits[ended], self._labels[ended])
+            correct[ended] = np.argmax(logits[ended], axis=1) == self._labels[ended]
+        restarted = np.flatnonzero(resetting)
+        if len(restarted):
+            self._start(restarted, np.array(
+                [self._rngs[i].integers(self.num_sequences) for i in restarted], dtype=np.int64))
+        self._autoreset = ended
+        info = {"correct": correct, "_correct": ended.copy(),
+                "label": self._labels.copy(), "_label": ended.copy()}
+        truncated = np.zeros(self.num_envs, dtype=np.bool_)
+        return self._observations(), rewards, ended.copy(), truncated, info
+
+    def _start(self, envs: np.ndarray, indices: np.ndarray) -> None:
+        self._bits[envs] = sequence_bits(indices, self.n_bits)
+        self._labels[envs] = self._bits[envs].sum(axis=1) % 2
+        self._t[envs] = 0
+
+    def _observations(self) -> np.ndarray:
+        padded = np.concatenate([self._bits, np.zeros((self.num_envs, 1), np.int64)], axis=1)
+        bits = padded[np.arange(self.num_envs), np.minimum(self._t, self.n_bits)]
+        return bits.astype(np.float32)[:, None]

@@ -2,8 +2,8 @@
 
 Which pool an env gets depends only on the env id, never on the backend, so every backend runs
 the same environment code. Envs with an exactly seedable native vector implementation (the C++
-hard maze, Gymnasium's CartPole) step all sub-envs in one call; any other env is a list of
-single envs stepped in a loop.
+hard maze, Gymnasium's CartPole, the grid maze, recurrent parity) step all sub-envs in one
+call; any other env is a list of single envs stepped in a loop.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from gymnasium.utils import seeding
 from smevo.envs import make_env
 
 StepResult = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Options = Sequence[dict | None]
+"""Each sub-env's reset options (the trainer's only one: `{"index": e}` for episode e)."""
 
 
 class EnvPool(Protocol):
     """`n` sub-envs; `solved` is each sub-env's `info["solved"]` (False where absent)."""
 
-    def reset(self, seeds: Sequence[int], options: Sequence[dict | None]) -> np.ndarray: ...
+    def reset(self, seeds: Sequence[int], options: Options) -> np.ndarray: ...
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> StepResult: ...
 
@@ -38,7 +40,7 @@ class SingleEnvPool:
         self.envs: list[gym.Env] = []
         self.n = 0
 
-    def reset(self, seeds: Sequence[int], options: Sequence[dict | None]) -> np.ndarray:
+    def reset(self, seeds: Sequence[int], options: Options) -> np.ndarray:
         self.n = len(seeds)
         while len(self.envs) < self.n:
             self.envs.append(make_env(self.env_id, self.kwargs))
@@ -72,7 +74,8 @@ def cartpole_start_states(seeds: Sequence[int]) -> np.ndarray:
                      for s in seeds])
 
 
-def _seed_cartpole(env: gym.vector.VectorEnv, seeds: Sequence[int]) -> np.ndarray:
+def _seed_cartpole(env: gym.vector.VectorEnv, seeds: Sequence[int], options: Options
+                   ) -> np.ndarray:
     """CartPole's vector env seeds one generator for all sub-envs; give each sub-env the start
     state a single `CartPole-v1` reset with its own seed would draw."""
     env.reset(seed=int(seeds[0]))
@@ -81,23 +84,31 @@ def _seed_cartpole(env: gym.vector.VectorEnv, seeds: Sequence[int]) -> np.ndarra
     return unwrapped.state.T.astype(np.float32)
 
 
-def _seed_deterministic(env: gym.vector.VectorEnv, seeds: Sequence[int]) -> np.ndarray:
+def _seed_deterministic(env: gym.vector.VectorEnv, seeds: Sequence[int], options: Options
+                        ) -> np.ndarray:
     """Envs without randomness in reset (the hard maze): one reset serves every seed."""
     return env.reset(seed=int(seeds[0]))[0]
 
 
-def _seed_per_env(env: gym.vector.VectorEnv, seeds: Sequence[int]) -> np.ndarray:
-    """Vector envs that take one seed per sub-env (the grid maze) and then behave exactly
-    like single envs reset with those seeds."""
-    return env.reset(seed=[int(s) for s in seeds])[0]
+def _seed_per_env(env: gym.vector.VectorEnv, seeds: Sequence[int], options: Options
+                  ) -> np.ndarray:
+    """Vector envs that take one seed per sub-env (the grid maze, parity) and then behave
+    exactly like single envs reset with those seeds; an `index` option (parity's sequence)
+    is passed on as one index per sub-env."""
+    indexed = {"index": [option["index"] for option in options]} if any(options) else None
+    return env.reset(seed=[int(s) for s in seeds], options=indexed)[0]
 
 
 #: Native vector envs whose every sub-env can be seeded exactly like the single env.
-NATIVE_VECTOR_SEEDERS: dict[str, Callable[[gym.vector.VectorEnv, Sequence[int]], np.ndarray]] = {
+NATIVE_VECTOR_SEEDERS: dict[str, Callable[[gym.vector.VectorEnv, Sequence[int], Options],
+                                          np.ndarray]] = {
     "CartPole-v1": _seed_cartpole,
     "smevo/BreadcrumbHardMaze-v0": _seed_deterministic,
     "smevo/GridMaze-v0": _seed_per_env,
+    "smevo/RecurrentParity-v0": _seed_per_env,
 }
+INDEXED_VECTOR_ENVS = frozenset({"smevo/RecurrentParity-v0"})
+"""The native vector envs that take the per-episode `index` option (`env.index_episodes`)."""
 
 
 class NativeVectorPool:
@@ -108,13 +119,13 @@ class NativeVectorPool:
         self.env: gym.vector.VectorEnv | None = None
         self.seeder = NATIVE_VECTOR_SEEDERS[env_id]
 
-    def reset(self, seeds: Sequence[int], options: Sequence[dict | None]) -> np.ndarray:
+    def reset(self, seeds: Sequence[int], options: Options) -> np.ndarray:
         if self.env is None or self.env.num_envs != len(seeds):
             if self.env is not None:
                 self.env.close()
             self.env = gym.make_vec(self.env_id, num_envs=len(seeds),
                                     vectorization_mode="vector_entry_point", **self.kwargs)
-        return self.seeder(self.env, seeds)
+        return self.seeder(self.env, seeds, options)
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> StepResult:
         obs, rewards, terminated, truncated, info = self.env.step(actions)
@@ -128,6 +139,6 @@ class NativeVectorPool:
 
 def make_env_pool(env_id: str, kwargs: dict[str, Any], index_episodes: bool) -> EnvPool:
     """The pool for an env id: native where exact, single envs otherwise."""
-    if env_id in NATIVE_VECTOR_SEEDERS and not index_episodes:
+    if env_id in NATIVE_VECTOR_SEEDERS and (not index_episodes or env_id in INDEXED_VECTOR_ENVS):
         return NativeVectorPool(env_id, kwargs)
     return SingleEnvPool(env_id, kwargs)

@@ -7,8 +7,12 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import data_equivalence
 
-import smevo_envs  # noqa: F401  (registers the envs)
+import smevo_envs
+from smevo import functional
+from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker
+from smevo.evaluation.env_pool import NativeVectorPool, SingleEnvPool, make_env_pool
 from smevo_envs.parity import RecurrentParityEnv
 
 
@@ -114,3 +118,103 @@ def test_extreme_finite_logits_give_finite_rewards():
     env.reset(options={"index": 1})
     _, reward, _, _, info = env.step([-big, big])
     assert reward == 0.0 and info["correct"]
+
+
+# --------------------------------------------------------------------------- vector env
+
+
+def _random_logits(rng, n):
+    """Logits over a wide range, with exact ties and float32 extremes among them."""
+    logits = rng.normal(scale=rng.choice([0.1, 3.0, 1e3], size=(n, 1)), size=(n, 2))
+    logits[::7, 1] = logits[::7, 0]
+    logits[3::11] = [float(np.finfo(np.float32).max), -float(np.finfo(np.float32).max)]
+    return logits.astype(np.float32)
+
+
+@pytest.mark.parametrize("n_bits", [1, 4])
+@pytest.mark.parametrize("indexed", [True, False])
+def test_vector_env_equals_single_envs_step_for_step(n_bits, indexed):
+    # Through autoresets too: three episodes each, with sequences then drawn from the seeds.
+    n, rng = 37, np.random.default_rng(n_bits)
+    seeds = rng.integers(0, 2**31, size=n).tolist()
+    indices = rng.integers(0, 2**n_bits, size=n).tolist()
+    vector = gym.make_vec("smevo/RecurrentParity-v0", num_envs=n, n_bits=n_bits,
+                          vectorization_mode="vector_entry_point")
+    assert isinstance(vector.unwrapped, smevo_envs.RecurrentParityVectorEnv)
+    singles = [RecurrentParityEnv(n_bits=n_bits) for _ in range(n)]
+    options = {"index": indices} if indexed else None
+    observations, info = vector.reset(seed=seeds, options=options)
+    expected = [env.reset(seed=s, options={"index": i} if indexed else None)
+                for env, s, i in zip(singles, seeds, indices, strict=True)]
+    assert np.array_equal(observations, np.stack([o for o, _ in expected]))
+    assert info["index"].tolist() == [i["index"] for _, i in expected]
+    needs_reset = [False] * n
+    for _ in range(3 * (n_bits + 1)):
+        logits = _random_logits(rng, n)
+        observations, rewards, terminated, truncated, info = vector.step(logits)
+        for k, env in enumerate(singles):
+            if needs_reset[k]:  # the vector env's autoreset step
+                obs, reward, term = env.reset()[0], 0.0, False
+            else:
+                obs, reward, term, _, single_info = env.step(logits[k])
+                if term:
+                    assert info["_correct"][k] and info["correct"][k] == single_info["correct"]
+                    assert info["label"][k] == single_info["label"]
+            assert np.array_equal(observations[k], obs)
+            assert rewards[k] == reward and terminated[k] == term and not truncated[k]
+            needs_reset[k] = term
+
+
+def test_vector_env_rejects_bad_input():
+    env = smevo_envs.RecurrentParityVectorEnv(3)
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match="3 seeds"):
+        env.reset(seed=[1, 2])
+    with pytest.raises(ValueError, match="index"):
+        env.reset(options={"index": [0, 16, 1]})
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"sequence": 1})
+    env.reset(seed=0)
+    for bad in (np.zeros((3, 3)), np.array([[0.0, np.nan]] * 3), np.full((3, 2), 1e39)):
+        with pytest.raises(ValueError, match="actions"):
+            env.step(bad)
+
+
+def test_trainer_pool_steps_parity_natively_with_identical_results():
+    native = make_env_pool("smevo/RecurrentParity-v0", {}, index_episodes=True)
+    assert isinstance(native, NativeVectorPool)
+    single = SingleEnvPool("smevo/RecurrentParity-v0", {})
+    seeds, options = list(range(40)), [{"index": e % 16} for e in range(40)]
+    assert np.array_equal(native.reset(seeds, options), single.reset(seeds, options))
+    active, rng = np.ones(40, dtype=bool), np.random.default_rng(5)
+    for _ in range(4):
+        logits = _random_logits(rng, 40)
+        assert data_equivalence(native.step(logits, active), single.step(logits, active))
+
+
+@pytest.mark.parametrize("policy", ["rnn", "gru", "lstm"])
+def test_rollouts_on_the_native_pool_equal_those_on_single_envs(policy):
+    # The trainer's parity evaluation (16 indexed episodes per genome), genomes of several
+    # scales and a broken (NaN) one: fitnesses, steps and recorded sequences all identical.
+    spec = EvalSpec("smevo/RecurrentParity-v0", {}, policy, {"hidden": 5, "layers": 2},
+                    index_episodes=True)
+    worker = RolloutWorker(spec)
+    assert isinstance(worker.pool, NativeVectorPool)
+    dimension = len(functional.get_flat(worker.policy))
+    rng = np.random.default_rng(3)
+    params = rng.normal(size=(6, dimension)) * np.array([[0.1], [1.0], [3.0], [10.0], [30.0],
+                                                         [1.0]])
+    params[5, dimension // 2] = np.nan
+    tasks = [EvalTask(i, tuple(range(100 * i, 100 * i + 16)), i) for i in range(6)]
+    native = worker.evaluate(params.astype(np.float32), tasks, ObsNormalizer())
+    worker.pool = SingleEnvPool(spec.env_id, spec.env_kwargs)
+    single = worker.evaluate(params.astype(np.float32), tasks, ObsNormalizer())
+    assert [r.fitness for r in native] == [r.fitness for r in single]
+    assert [r.steps for r in native] == [r.steps for r in single]
+    assert any(r.broken for r in native) and not all(r.broken for r in native)
+    for a, b in zip(native, single, strict=True):
+        assert a.broken == b.broken and a.solved == b.solved
+        assert len(a.experiences) == len(b.experiences)
+        assert all(np.array_equal(x, y) for x, y in zip(a.experiences, b.experiences,
+                                                         strict=True))
