@@ -186,6 +186,22 @@ def population_forward(
     return forward
 
 
+def population_outputs(
+    policy: Policy, population: torch.Tensor, obs: torch.Tensor, sequential: bool
+) -> torch.Tensor:
+    """Raw outputs of G genomes, each on its own batch: states `[G, B, *obs]` -> `[G, B, K]`,
+    or sequences `[G, B, T, *obs]` run from the initial state -> `[G, B, T, K]`."""
+    act = population_forward(policy, population)
+    if not sequential:
+        return act(obs, None)[0]
+    state = population_initial_state(policy, population.shape[0], obs.shape[1])
+    outputs = []
+    for t in range(obs.shape[2]):
+        output, state = act(obs[:, :, t], state)
+        outputs.append(output)
+    return torch.stack(outputs, dim=2)
+
+
 def population_initial_state(policy: Policy, population: int, batch: int) -> State:
     """The initial state for `population` genomes, each with `batch` parallel episodes."""
     return map_state(

@@ -1,5 +1,6 @@
 """The six operators: exact sensitivities, the washout finding, targets met, safety, errors."""
 
+import itertools
 import math
 
 import gymnasium as gym
@@ -173,14 +174,30 @@ def maze_net():
     return policy, F.get_flat(policy), Experiences.from_states(torch.rand(100, 11))
 
 
-def maze_parents(sizes, seed):
-    """The maze net, and len(sizes) parents near its genome, each with its own archive of
-    `sizes[i]` random states."""
-    policy, params, _ = maze_net()
+def maze_parents(sizes, seed, net="mlp"):
+    """A net (the maze MLP, or a 2-layer recurrent stack of `net` cells on 3 inputs) and
+    len(sizes) parents near its genome, each with its own archive of `sizes[i]` random states
+    (recurrent: sequences of 1 to 6 steps)."""
     generator = torch.Generator().manual_seed(seed)
+    if net == "mlp":
+        policy, params, _ = maze_net()
+    else:
+        torch.manual_seed(seed)
+        policy = make_policy(net, gym.spaces.Box(-1, 1, (3,)), BOX2, hidden=5, layers=2)
+        params = F.get_flat(policy)
     parents = params + 0.2 * torch.randn(len(sizes), params.numel(), generator=generator)
-    batches = [Experiences.from_states(torch.rand(n, 11, generator=generator)) for n in sizes]
+    if net == "mlp":
+        batches = [Experiences.from_states(torch.rand(n, 11, generator=generator))
+                   for n in sizes]
+    else:
+        lengths = torch.randint(1, 7, (sum(sizes),), generator=generator).tolist()
+        sequences = [torch.randn(t, 3, generator=generator) for t in lengths]
+        batches = [Experiences.from_sequences(sequences[a:b])
+                   for a, b in itertools.pairwise(np.cumsum([0, *sizes]))]
     return policy, params, parents, batches
+
+
+NETS = ["mlp", "rnn", "gru", "lstm"]
 
 
 @pytest.mark.parametrize("target", [1e-4, 1e-3, 1e-2])
@@ -341,6 +358,20 @@ def test_batched_divergences_equal_pairwise_divergences():
         assert value == pytest.approx(divergence(policy, parents[p], c, batches[p]), rel=1e-5)
 
 
+@pytest.mark.parametrize("net", NETS[1:])
+def test_batched_divergences_of_recurrent_children_equal_pairwise_divergences(net):
+    """Sequences of different counts and lengths: padding steps count for nothing."""
+    policy, _, parents, batches = maze_parents((1, 7, 30), seed=5, net=net)
+    children = parents + 0.05 * torch.randn(parents.shape,
+                                            generator=torch.Generator().manual_seed(1))
+    parent_of = [2, 0, 2, 1]
+    kids = children[[0, 1, 2, 1]]
+    batched = divergences(policy, parents, batches, kids, parent_of)
+    for value, c, p in zip(batched, kids, parent_of, strict=True):
+        assert value == pytest.approx(divergence(policy, parents[p], c, batches[p]), rel=1e-5)
+    assert len(set(batched)) == 4
+
+
 def test_huge_gradients_give_finite_children():
     """Gradients past ~1.8e19 overflow float32 squares; the norm is then taken in float64,
     and an infinite sensitivity freezes its weight instead of turning the child into NaN."""
@@ -359,23 +390,37 @@ def test_huge_gradients_give_finite_children():
         assert not math.isnan(stats.sensitivity_max), name
 
 
+@pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("kind", ["SUM", "ABS"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_sensitivities_batched_over_parents_equal_one_parent_at_a_time(kind, reduction):
-    """Archives of different sizes are padded with zero weight: each parent's sensitivity
-    and outputs are its own."""
-    policy, params, parents, batches = maze_parents((100, 3, 64, 1, 100), seed=1)
+def test_sensitivities_batched_over_parents_equal_one_parent_at_a_time(net, kind, reduction):
+    """Archives of different sizes (and sequences of different lengths) are padded with zero
+    weight: each parent's sensitivity and outputs are its own."""
+    policy, params, parents, batches = maze_parents((100, 3, 64, 1, 100), seed=1, net=net)
+    # Chunks of about three parents (recurrent ABS: of their per-sample Jacobians).
+    per_parent = 2 * (100 * 6 if net != "mlp" and kind == "ABS" else 1) * params.numel()
     batched = parents_sensitivity(policy, parents, batches, kind, reduction,
-                                  chunk_elements=2 * 3 * params.numel())
+                                  chunk_elements=3 * per_parent)
     for (raw, outputs), p, e in zip(batched, parents, batches, strict=True):
         alone = sensitivity(policy, p, e, kind, sum_reduction=reduction)
         torch.testing.assert_close(raw, alone, rtol=1e-5, atol=1e-9)
-        torch.testing.assert_close(outputs, F.forward(policy, p, e), rtol=1e-6, atol=1e-7)
+        if outputs is not None:
+            torch.testing.assert_close(outputs, F.forward(policy, p, e), rtol=1e-6, atol=1e-7)
+    assert (batched[0][1] is None) == (net != "mlp" and kind == "ABS")
 
 
+def test_parents_too_big_to_batch_fall_back_to_one_at_a_time():
+    policy, params, parents, batches = maze_parents((4, 2), seed=6, net="gru")
+    batched = parents_sensitivity(policy, parents, batches, "ABS", "mean",
+                                  chunk_elements=params.numel())
+    for (raw, _), p, e in zip(batched, parents, batches, strict=True):
+        torch.testing.assert_close(raw, sensitivity(policy, p, e, "ABS"), rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("name", MUTATIONS.names())
-def test_offspring_of_several_parents_match_their_children_alone(name):
-    policy, _, parents, batches = maze_parents((40, 9, 100), seed=2)
+def test_offspring_of_several_parents_match_their_children_alone(name, net):
+    policy, _, parents, batches = maze_parents((40, 9, 100), seed=2, net=net)
     seeds = [[1, 2], [3], [4, 5, 6]]
     operator = make_mutation(name, 0.01)
     together = operator.offspring(parents, policy, batches,
@@ -388,9 +433,10 @@ def test_offspring_of_several_parents_match_their_children_alone(name):
             assert stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-3)
 
 
+@pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("kind", ["SO", "FO"])
-def test_directional_sensitivities_of_many_children_equal_one_child_at_a_time(kind):
-    policy, params, parents, batches = maze_parents((100, 2, 31), seed=3)
+def test_directional_sensitivities_of_many_children_equal_one_child_at_a_time(kind, net):
+    policy, params, parents, batches = maze_parents((100, 2, 31), seed=3, net=net)
     directions = torch.randn(5, params.numel(), generator=torch.Generator().manual_seed(4))
     directions /= directions.norm(dim=1, keepdim=True)
     parent_of = [0, 2, 2, 1, 0]

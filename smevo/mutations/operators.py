@@ -27,7 +27,6 @@ from smevo.mutations.sensitivity import (
     DEFAULT_CHUNK_ELEMENTS,
     REDUCTIONS,
     ParentOutputs,
-    batchable,
     check_genome,
     check_inputs,
     directional_sensitivities,
@@ -133,11 +132,9 @@ class Brood:
 
     @classmethod
     def of(cls, parents: list[Parent], noises: list[list[torch.Tensor]]) -> Brood | None:
-        """The brood, or None where batching cannot pay or serve: fewer than two children,
-        or a recurrent policy or experiences of sequences."""
+        """The brood, or None where batching cannot pay: fewer than two children."""
         flat = [(u, noise) for u, ns in enumerate(noises) for noise in ns]
-        experiences = [parent.experiences for parent in parents]
-        if len(flat) < 2 or not batchable(parents[0].policy, experiences):
+        if len(flat) < 2:
             return None
         return cls(parents, torch.stack([parent.params for parent in parents]),
                    [noise for _, noise in flat], [u for u, _ in flat])
@@ -289,8 +286,7 @@ class SafeMutationRescale(Mutation):
     name = "SM-R"
 
     def prepare(self, parents, noises):
-        """Every child's line search at once, in lockstep: one batched divergence per round
-        (feedforward policies, states)."""
+        """Every child's line search at once, in lockstep: one batched divergence per round."""
         brood = Brood.of(parents, noises)
         if brood is None:
             return
@@ -370,8 +366,7 @@ class SafeMutationGradient(Mutation):
         return delta
 
     def prepare(self, parents, noises):
-        """The divisors of every child in a few batched passes where the policy is
-        feedforward and the experiences are states: SUM's and ABS's per parent
+        """The divisors of every child in a few batched passes: SUM's and ABS's per parent
         (`parents_sensitivity`), SO's per child (`directional_sensitivities`)."""
         if self.kind == "SO":
             brood = Brood.of(parents, noises)
@@ -381,16 +376,15 @@ class SafeMutationGradient(Mutation):
                     brood.parent_of, "SO", self.sum_reduction, self.chunk_elements)
                 brood.store("SO", [(raw, self.postprocess(raw)) for raw in raws])
             return
-        experiences = [parent.experiences for parent in parents]
-        policy = parents[0].policy
-        if len(parents) < 2 or not batchable(policy, experiences,
-                                             linear_only=self.kind == "ABS"):
+        if len(parents) < 2:
             return
-        raws = parents_sensitivity(policy, torch.stack([parent.params for parent in parents]),
-                                   experiences, self.kind, self.sum_reduction,
-                                   self.chunk_elements)
+        raws = parents_sensitivity(parents[0].policy,
+                                   torch.stack([parent.params for parent in parents]),
+                                   [parent.experiences for parent in parents], self.kind,
+                                   self.sum_reduction, self.chunk_elements)
         for parent, (raw, outputs) in zip(parents, raws, strict=True):
-            parent.outputs = outputs
+            if outputs is not None:
+                parent.outputs = outputs
             parent.cached("divisor", lambda raw=raw: (raw, self.postprocess(raw)))
 
     def postprocess(self, raw: torch.Tensor) -> torch.Tensor:
@@ -438,7 +432,7 @@ class SafeMutationFirstOrder(Mutation):
     name = "SM-G-FO"
 
     def prepare(self, parents, noises):
-        """D₁ of every child in batched passes (feedforward policies, states)."""
+        """D₁ of every child in batched passes."""
         brood = Brood.of(parents, noises)
         if brood is not None:
             brood.store("FO", directional_sensitivities(

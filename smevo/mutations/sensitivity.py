@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -134,33 +135,51 @@ def _summed_gradient_norm(
     return norm_over_outputs(gradients), y.detach()
 
 
-def padded_states(
-    experiences: list[Experiences], device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The states of several archives in one tensor `[A, N, *obs]`, padded with zeros to the
-    largest archive, with each archive's size `[A]` and the mask of real states `[A, N]`."""
-    sizes = torch.tensor([len(e) for e in experiences], device=device)
-    longest = int(sizes.max())
-    obs = torch.zeros(len(experiences), longest, *experiences[0].observations.shape[1:],
-                      device=device)
+@dataclass(frozen=True)
+class PaddedExperiences:
+    """Several archives in one tensor, for work batched over parents or children.
+
+    `observations [A, N, *obs]` (states) or `[A, N, T, *obs]` (sequences), zero-padded to
+    the largest archive and the longest sequence; `weights [A, N]` / `[A, N, T]`: 1 on real
+    samples, 0 on padding; `sizes` and `steps`: each archive's states or sequences and its
+    sequence length (1 for states); `samples [A]`: its number of samples M.
+    """
+
+    observations: torch.Tensor
+    weights: torch.Tensor
+    sizes: list[int]
+    steps: list[int]
+    samples: torch.Tensor
+    sequential: bool
+
+    def per_sample(self, weights: torch.Tensor, mean: bool) -> torch.Tensor:
+        """`weights` divided by each archive's M where `mean` (the 1/M of the sums)."""
+        if not mean:
+            return weights
+        return weights / self.samples.reshape(-1, *[1] * (weights.ndim - 1))
+
+    def trimmed(self, outputs: torch.Tensor, archive: int) -> torch.Tensor:
+        """One archive's rows of `[N, (T,) K]` outputs, without the padding."""
+        if self.sequential:
+            return outputs[: self.sizes[archive], : self.steps[archive]]
+        return outputs[: self.sizes[archive]]
+
+
+def padded_experiences(experiences: list[Experiences], device: torch.device) -> PaddedExperiences:
+    """The archives of several parents as one `PaddedExperiences` on `device`."""
+    sequential = experiences[0].is_sequential
+    sizes = [len(e) for e in experiences]
+    steps = [e.observations.shape[1] if sequential else 1 for e in experiences]
+    lead = (max(sizes), max(steps)) if sequential else (max(sizes),)
+    shape = experiences[0].observations.shape[len(lead):]
+    obs = torch.zeros(len(experiences), *lead, *shape, device=device)
+    weights = torch.zeros(len(experiences), *lead, device=device)
     for i, e in enumerate(experiences):
-        obs[i, : len(e)] = e.observations.to(device)
-    valid = torch.arange(longest, device=device)[None, :] < sizes[:, None]
-    return obs, sizes, valid
-
-
-def batchable(
-    policy: Policy, experiences: list[Experiences], *, linear_only: bool = False
-) -> bool:
-    """Whether the batched computations over parents and children serve these parents
-    (`parents_sensitivity`, `directional_sensitivities`, `divergences`' batched path):
-    feedforward policies with experiences of states; with `linear_only` (ABS's fast path),
-    only policies made of `nn.Linear` layers."""
-    return (
-        not policy.is_recurrent
-        and not any(e.is_sequential for e in experiences)
-        and (not linear_only or functional.linear_layers_only(policy))
-    )
+        rows = (i, slice(0, sizes[i]), *((slice(0, steps[i]),) if sequential else ()))
+        obs[rows] = e.observations.to(device)
+        weights[rows] = e.sample_weights().to(device)
+    samples = torch.tensor([float(e.num_samples) for e in experiences], device=device)
+    return PaddedExperiences(obs, weights, sizes, steps, samples, sequential)
 
 
 def parents_sensitivity(
@@ -170,30 +189,43 @@ def parents_sensitivity(
     kind: str,
     sum_reduction: str,
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """`raw_sensitivity` (SUM or ABS) of several parents `[P, D]`, each on its own states,
-    vmapped over the parents (archives padded to the largest, padding weighted 0): the same
-    values in a few batched passes instead of one pass per parent. Needs `batchable`.
-    Returns (raw sensitivity `[D]`, outputs on the parent's states) per parent."""
-    obs, counts, valid = padded_states(experiences, parents.device)
-    sizes, longest = counts.tolist(), obs.shape[1]
-    weights = valid.to(obs.dtype)
-    if sum_reduction == "mean":
-        weights = weights / counts[:, None]
+) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """`raw_sensitivity` (SUM or ABS) of several parents `[P, D]`, each on its own
+    experiences, vmapped over the parents (archives padded, padding weighted 0): the same
+    values in a few batched passes instead of one pass per parent.
+    Returns (raw sensitivity `[D]`, outputs on the parent's experiences, or None where the
+    computation does not give them) per parent."""
+    padded = padded_experiences(experiences, parents.device)
+    weights = padded.per_sample(padded.weights, sum_reduction == "mean")
+    sequential, obs = padded.sequential, padded.observations
+    outputs_per_parent = policy.output_size * int(padded.weights[0].numel())
+    if kind == "ABS" and not functional.linear_layers_only(policy):
+        per_parent = outputs_per_parent * parents.shape[1]  # the per-sample Jacobians
+        if per_parent > chunk_elements:  # one parent alone needs chunking over its samples
+            return [raw_sensitivity(policy, params, e, kind, None, sum_reduction,
+                                    chunk_elements) for params, e in zip(parents, experiences,
+                                                                         strict=True)]
 
-    def one_parent(flat: torch.Tensor, states: torch.Tensor, w: torch.Tensor):
-        return _summed_gradients(
-            lambda p: functional.forward_observations(policy, p, states, False), flat, w)
+        def one_parent(flat, samples, w):  # no outputs: the Jacobians do not keep them
+            return (_abs_per_sample_total(policy, flat, samples, w, sequential),)
+    else:
+        per_parent = policy.output_size * parents.shape[1] + outputs_per_parent
 
-    per_parent = policy.output_size * parents.shape[1] + longest * policy.output_size
+        def one_parent(flat, samples, w):
+            return _summed_gradients(
+                lambda p: functional.forward_observations(policy, p, samples, sequential),
+                flat, w)
+
     chunk = max(1, chunk_elements // per_parent)
     results = []
     for start in range(0, len(parents), chunk):
         part = slice(start, start + chunk)
-        with AbsoluteLinearGradients() if kind == "ABS" else contextlib.nullcontext():
-            gradients, outputs = vmap(one_parent)(parents[part], obs[part], weights[part])
-        results += [(norm_over_outputs(g), y[:n].detach())
-                    for g, y, n in zip(gradients, outputs, sizes[part], strict=True)]
+        with (AbsoluteLinearGradients() if kind == "ABS" and functional.linear_layers_only(policy)
+              else contextlib.nullcontext()):
+            gradients, *outputs = vmap(one_parent)(parents[part], obs[part], weights[part])
+        for offset, g in enumerate(gradients):
+            y = [padded.trimmed(y[offset], start + offset).detach() for y in outputs]
+            results.append((norm_over_outputs(g), y[0] if y else None))
     return results
 
 
@@ -237,6 +269,20 @@ class AbsoluteLinearGradients(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def _abs_per_sample_total(
+    policy: Policy, params: torch.Tensor, obs: torch.Tensor, weights: torch.Tensor,
+    sequential: bool,
+) -> torch.Tensor:
+    """Σ_m w_m |J_m| `[K, D]` over the samples `obs` (states or sequences) from per-sample
+    Jacobians (each sequence's Jacobian covers its steps)."""
+
+    def one_sample(flat: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        return functional.forward_observations(policy, flat, sample[None], sequential)[0]
+
+    jac = vmap(jacrev(one_sample), in_dims=(None, 0))(params, obs)  # [n, (T,) K, D]
+    return (jac.abs() * weights[..., None, None]).sum(dim=tuple(range(weights.ndim)))
+
+
 def _abs_sensitivity(
     policy: Policy,
     params: torch.Tensor,
@@ -246,20 +292,14 @@ def _abs_sensitivity(
 ) -> torch.Tensor:
     """Norm over outputs of the weighted sum of per-sample |Jacobians|, in bounded memory."""
     sequential = experiences.is_sequential
-
-    def one_sample(flat: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        return functional.forward_observations(policy, flat, obs[None], sequential)[0]
-
-    per_sample_jacobian = vmap(jacrev(one_sample), in_dims=(None, 0))
     obs = experiences.observations
     steps = obs.shape[1] if sequential else 1
     per_sample_elements = steps * policy.output_size * params.numel()
     chunk = max(1, chunk_elements // per_sample_elements)
     total = params.new_zeros(policy.output_size, params.numel())
     for start in range(0, len(experiences), chunk):
-        jac = per_sample_jacobian(params, obs[start : start + chunk])  # [n, (T,) K, D]
-        w = weights[start : start + chunk]
-        total += (jac.abs() * w[..., None, None]).sum(dim=tuple(range(w.ndim)))
+        total += _abs_per_sample_total(policy, params, obs[start : start + chunk],
+                                       weights[start : start + chunk], sequential)
     return norm_over_outputs(total)
 
 
@@ -287,15 +327,14 @@ def directional_sensitivities(
     direction `directions[c]` and parent `parents[parent_of[c]]` with its `experiences`.
     `kind="SO"`: the raw sensitivity sqrt(|H d|) `[D]` per child (as `raw_sensitivity`);
     `kind="FO"`: D₁(d) per child (as `first_order_divergence`). Vmapped over the children in
-    chunks (archives padded with zero weight); needs feedforward policies on states."""
-    obs, counts, valid = padded_states(experiences, parents.device)
-    weights = valid.to(obs.dtype)
-    if kind == "FO" or sum_reduction == "mean":
-        weights = weights / counts[:, None]
+    chunks (archives padded with zero weight)."""
+    padded = padded_experiences(experiences, parents.device)
+    weights = padded.per_sample(padded.weights, kind == "FO" or sum_reduction == "mean")
+    obs, sequential = padded.observations, padded.sequential
 
-    def one_child(flat, states, w, direction):
+    def one_child(flat, samples, w, direction):
         def outputs(p: torch.Tensor) -> torch.Tensor:
-            return functional.forward_observations(policy, p, states, False)
+            return functional.forward_observations(policy, p, samples, sequential)
 
         if kind == "SO":
             return _second_order(outputs, flat, w, direction)[0]
@@ -379,20 +418,14 @@ def divergences(
     parent_of: list[int] | None = None,
 ) -> list[float]:
     """D of each child `children[c]` against its parent `parents[parent_of[c]]` (default: the
-    parent of the same row) on that parent's `experiences`.
-
-    For states, batched population forwards (`ParentOutputs`); sequences go one pair at a
-    time.
-    """
+    parent of the same row) on that parent's `experiences`, in batched population forwards
+    (`ParentOutputs`)."""
     parent_of = list(range(len(children))) if parent_of is None else list(parent_of)
-    if any(e.is_sequential for e in experiences):
-        return [divergence(policy, parents[p], child, experiences[p])
-                for child, p in zip(children, parent_of, strict=True)]
     return ParentOutputs(policy, parents, experiences).divergences(children, parent_of)
 
 
 class ParentOutputs:
-    """Parents' outputs on their own states (padded to the largest archive and masked),
+    """Parents' outputs on their own experiences (padded to the largest archive and masked),
     computed once, against which children's divergences are measured in batched forwards:
     for a generation's children, or for the rounds of their lockstep line searches."""
 
@@ -400,24 +433,27 @@ class ParentOutputs:
         self, policy: Policy, parents: torch.Tensor, experiences: list[Experiences]
     ) -> None:
         self.policy = policy
-        self.obs, self.sizes, self.valid = padded_states(experiences, parents.device)
-        self.chunk = max(1, PAIR_CHUNK_ELEMENTS // max(1, self.obs[0].numel()))
+        self.padded = padded_experiences(experiences, parents.device)
+        per_genome = max(1, self.padded.observations[0].numel())
+        self.chunk = max(1, PAIR_CHUNK_ELEMENTS // per_genome)
         self.outputs = self._forward(parents, list(range(len(parents))))
 
     def _forward(self, genomes: torch.Tensor, rows: list[int]) -> torch.Tensor:
-        chunk = self.chunk
+        chunk, padded = self.chunk, self.padded
         with torch.no_grad():
             return torch.cat([
-                functional.population_forward(self.policy, genomes[start:start + chunk])(
-                    self.obs[rows[start:start + chunk]], None)[0]
+                functional.population_outputs(
+                    self.policy, genomes[start:start + chunk],
+                    padded.observations[rows[start:start + chunk]], padded.sequential)
                 for start in range(0, len(rows), chunk)
             ])
 
     def divergences(self, children: torch.Tensor, parent_of: list[int]) -> list[float]:
-        """D of each child against parent `parent_of[c]` on that parent's states."""
+        """D of each child against parent `parent_of[c]` on that parent's experiences."""
         child_outputs = self._forward(children, parent_of)
         squared = (child_outputs - self.outputs[parent_of]).double().square().sum(dim=-1)
-        values = (squared * self.valid[parent_of]).sum(dim=1) / self.sizes[parent_of]
+        weighted = squared * self.padded.weights[parent_of]
+        values = weighted.flatten(1).sum(dim=1) / self.padded.samples[parent_of]
         return [v if math.isfinite(v) else math.inf for v in values.tolist()]
 
 
