@@ -6,7 +6,8 @@ sequences — prints ms per mutation for every operator, and ms for the referenc
 computing the sensitivities: a loop of autograd backward calls per output (SUM), per output
 and per experience with a fresh forward each (ABS), and double backprop (SO). Then (d): the
 SM-G-SUM/ABS sensitivities of a generation's 50 parents of the maze net, batched as the
-trainer computes them, against one parent at a time.
+trainer computes them, against one parent at a time; the same for 50 parity-GRU parents on the
+16 sequences.
 
 Targets: SM-G-ABS >= 10x faster than the loop on (a); SM-G-SUM <= 3x one forward+backward
 over the experiences on (b).
@@ -99,14 +100,16 @@ def networks():
     ]
 
 
-def bench_generation(policy, repeats: int, parents: int = 50) -> None:
+def bench_generation(label: str, policy, archive: Callable[[], Experiences], repeats: int,
+                     parents: int = 50) -> None:
     """(d) What the trainer does with a generation's parents: SM-G-SUM/ABS sensitivities of
-    `parents` maze-net parents, each on its own 100 states, batched (`parents_sensitivity`)
-    against one `raw_sensitivity` call per parent."""
+    `parents` parents near the policy's genome, each on its own `archive()`, batched
+    (`parents_sensitivity`) against one `raw_sensitivity` call per parent."""
     torch.manual_seed(1)
     genomes = F.get_flat(policy) + 0.1 * torch.randn(parents, F.num_params(policy))
-    batches = [Experiences.from_states(torch.rand(100, 11)) for _ in range(parents)]
-    print(f"\n(d) a generation's parents: {parents} maze-net parents x 100 states")
+    batches = [archive() for _ in range(parents)]
+    print(f"\n(d) a generation's parents: {parents} {label} parents x "
+          f"{batches[0].num_samples} samples")
     for kind in ("SUM", "ABS"):
         one_by_one = timed(lambda k=kind: [
             raw_sensitivity(policy, g, e, k, None, "mean", DEFAULT_CHUNK_ELEMENTS)
@@ -154,7 +157,10 @@ def main() -> None:
             ratio = f"{loop / ms:8.1f}x" if loop else " " * 9
             print(f"  {name:10s} {ms:9.2f} ms {loop_text} {ratio} {ms / base:9.1f}x")
             results[label[:3], name] = (ms, loop, base)
-    bench_generation(networks()[0][1], args.repeats)
+    (_, maze, _), _, (_, parity, sequences) = networks()
+    bench_generation("maze-net", maze, lambda: Experiences.from_states(torch.rand(100, 11)),
+                     args.repeats)
+    bench_generation("parity-GRU", parity, lambda: sequences, args.repeats)
     abs_ms, abs_loop, _ = results["(a)", "SM-G-ABS"]
     sum_ms, _, sum_base = results["(b)", "SM-G-SUM"]
     print("\ntargets:")
