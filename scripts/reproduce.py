@@ -539,8 +539,9 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def number(value: float) -> str:
-    """A number for a table: thousands separators for big ones, 4 significant digits else."""
-    if abs(value) >= 1000 and float(value).is_integer():
+    """A number for a table: big ones rounded, with thousands separators; 4 significant
+    digits else."""
+    if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.4g}"
 
