@@ -7,7 +7,9 @@ episode seeds). For the `process` and `ray` backends with 1 and 2 workers: one u
 generation (start-up excluded), then the summed wall time of `backend.evaluate` over the
 timed generations, the fastest of `--repeats` passes (on a shared machine other load only
 ever slows a pass down). Prints evals/s, env steps/s and the 2-vs-1-worker speed-up (target:
->= 1.7x). Both worker counts of the `ray` rows share one local Ray instance with 2 CPUs.
+>= 1.7x), and where the CPU went over the passes (Linux): cores' worth used by the workers,
+the driver, Ray's own processes (raylet, GCS, agents) and anything else on the machine. Both
+worker counts of the `ray` rows share one local Ray instance with 2 CPUs.
 Then the driver's cost of mutating one child of this net (control, SM-G-SUM, SM-G-ABS).
 
 Part 2 — the reference's deep maze net: `mlp` hidden=125, depth=65 (64 hidden 125x125
@@ -31,8 +33,10 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import resource
 import time
+from pathlib import Path
 
 import torch
 
@@ -40,7 +44,7 @@ from smevo import functional
 from smevo.config import Config, apply_overrides
 from smevo.envs import make_env
 from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker, make_backend
-from smevo.evaluation.backends import Backend
+from smevo.evaluation.backends import Backend, ProcessBackend
 from smevo.experiences import Experiences
 from smevo.mutations import make_mutation
 from smevo.policies import Policy, make_policy
@@ -85,14 +89,53 @@ def tasks(count: int, generation: int) -> list[EvalTask]:
             for i in range(count)]
 
 
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """Every process's command line and CPU seconds (user + system) so far, from Linux's
+    /proc (empty elsewhere)."""
+    ticks, found = os.sysconf("SC_CLK_TCK"), {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # from field 3 (state) on
+        found[int(entry.name)] = (command, (int(fields[11]) + int(fields[12])) / ticks)
+    return found
+
+
+def role(pid: int, command: str, workers: set[int]) -> str:
+    """Whose CPU time a process's is, for the CPU-share line of the scaling table."""
+    if pid in workers or command.startswith("ray::RolloutActor"):
+        return "workers"
+    if pid == os.getpid():
+        return "driver"
+    return "Ray runtime" if "ray" in command else "other"
+
+
+def cpu_shares(before: dict[int, tuple[str, float]], wall: float,
+               workers: set[int]) -> dict[str, float]:
+    """Cores' worth of CPU each role used since the `before` snapshot, over `wall` seconds."""
+    shares: dict[str, float] = {}
+    for pid, (command, seconds) in cpu_seconds().items():
+        used = seconds - before.get(pid, (command, 0.0))[1]
+        key = role(pid, command, workers)
+        shares[key] = shares.get(key, 0.0) + used / wall
+    return shares
+
+
 def throughput(
     backend: Backend, params: torch.Tensor, generations: int, repeats: int
-) -> tuple[float, float]:
+) -> tuple[float, float, dict[str, float]]:
     """(evals/s, env steps/s) of `backend.evaluate` over generations 1..`generations`, after
-    a warm-up generation; the fastest of `repeats` passes (other load only slows a pass)."""
+    a warm-up generation; the fastest of `repeats` passes (other load only slows a pass).
+    Also the cores' worth of CPU used by workers, driver, Ray's runtime and anything else
+    over all passes."""
     normalizer = ObsNormalizer()
     backend.evaluate(params, tasks(len(params), 0), normalizer)
+    workers = set(backend.worker_pids()) if isinstance(backend, ProcessBackend) else set()
     best, steps = float("inf"), 0
+    before, started = cpu_seconds(), time.perf_counter()
     for _ in range(repeats):
         seconds, steps = 0.0, 0
         for generation in range(1, generations + 1):
@@ -102,7 +145,8 @@ def throughput(
             seconds += time.perf_counter() - start
             steps += sum(r.steps for r in results)
         best = min(best, seconds)
-    return len(params) * generations / best, steps / best
+    shares = cpu_shares(before, time.perf_counter() - started, workers)
+    return len(params) * generations / best, steps / best, shares
 
 
 def bench_scaling(generations: int, pop: int, repeats: int) -> None:
@@ -112,7 +156,8 @@ def bench_scaling(generations: int, pop: int, repeats: int) -> None:
     params = population(LUNAR, pop)
     print(f"LunarLander-v3, mlp 8->64->64->4, population {pop} x 1 episode, "
           f"{generations} timed generations after a warm-up, best of {repeats} passes")
-    print(f"{'backend':<9} {'workers':>7} {'evals/s':>9} {'steps/s':>9} {'speed-up':>9}")
+    print(f"{'backend':<9} {'workers':>7} {'evals/s':>9} {'steps/s':>9} {'speed-up':>9}   "
+          "cores used: workers / driver / Ray runtime / other")
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level=logging.ERROR)
     try:
@@ -125,8 +170,11 @@ def bench_scaling(generations: int, pop: int, repeats: int) -> None:
                 finally:
                     backend.close()
                 speedup = rates[workers][0] / rates[1][0]
+                shares = rates[workers][2]
+                used = " / ".join(f"{shares.get(k, 0.0):.2f}"
+                                  for k in ("workers", "driver", "Ray runtime", "other"))
                 print(f"{name:<9} {workers:>7} {rates[workers][0]:>9.1f} "
-                      f"{rates[workers][1]:>9.0f} {speedup:>8.2f}x")
+                      f"{rates[workers][1]:>9.0f} {speedup:>8.2f}x   {used}")
             speedup = rates[2][0] / rates[1][0]
             verdict = "meets" if speedup >= TARGET_SPEEDUP else "misses"
             print(f"  {name}: 2 workers {speedup:.3f}x one worker "
