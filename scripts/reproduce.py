@@ -911,19 +911,25 @@ def depth_of(domain: tuple[str, str]) -> int:
 
 def gap_widens(results: Results | None) -> tuple[bool | None, list[str]]:
     """Whether SM-G-SUM's and SM-G-ABS's solve-rate gap to control is larger at the deepest
-    depth than at the shallowest (None: fewer than two depths to compare), with the gaps."""
+    depth than at the shallowest (None: fewer than two depths to compare), with the gaps and,
+    for the reader (the verdict does not use them), each depth's rank effect A against
+    control on the score, which also ranks the unsolved runs."""
     verdicts, text = [], []
     for operator in ("SM-G-SUM", "SM-G-ABS"):
-        gaps = []
+        gaps, effects = [], []
         for domain in results.domains if results is not None else []:
             rate, control = (results.solve_rate(domain, operator),
                              results.solve_rate(domain, "control"))
             if rate is not None and control is not None:
                 gaps.append((results.label(domain), rate.rate - control.rate))
+                test = results.compare(domain, operator, "control")
+                effects.append(f"{results.label(domain)} "
+                               + ("—" if test is None else f"{test.effect:.2f}"))
         if len(gaps) >= 2:
             verdicts.append(gaps[-1][1] > gaps[0][1])
             text.append(f"{operator} − control solve rate: "
-                        + ", ".join(f"{label} {gap:+.2f}" for label, gap in gaps))
+                        + ", ".join(f"{label} {gap:+.2f}" for label, gap in gaps)
+                        + f" (A vs control: {', '.join(effects)})")
     return (all(verdicts) if verdicts else None), text
 
 
@@ -984,7 +990,8 @@ CLAIM_RULES = (
     "per network (maze: depth ≥ 32). Reproduced when every comparison favours the paper's "
     "side, partly when more do than go against it, else not reproduced. *Gap widens*: for "
     "SM-G-SUM and SM-G-ABS, the solve-rate gap to control at the deepest depth exceeds the "
-    "gap at the shallowest; the depth claim is reproduced only when both of its parts hold. "
+    "gap at the shallowest (each depth's A against control is shown beside it, but not used); "
+    "the depth claim is reproduced only when both of its parts hold. "
     "*SM-R*: each of SM-G-SUM/ABS/SO against SM-R per domain (illustrative, parity, maze); "
     "reproduced when SM-G wins at least half the comparisons and loses none, not reproduced "
     "when it loses at least as many as it wins."
