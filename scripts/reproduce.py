@@ -872,10 +872,24 @@ def versus(results: Results, domain: tuple[str, str], operators: Sequence[str],
         if rate is None or base is None:
             continue
         test = results.compare(domain, operator, baseline)
-        found.append((test, f"{prefix}{results.label(domain)} {operator} {rate.successes}/"
-                            f"{rate.trials} vs {baseline} {base.successes}/{base.trials} "
-                            f"solved, {rank_text(test)}"))
+        line = (f"{prefix}{results.label(domain)} {operator} {rate.successes}/{rate.trials} vs "
+                f"{baseline} {base.successes}/{base.trials} solved")
+        if unsolved_ranking(results, rate, base):
+            medians = [number(float(np.median([r["best_fitness"] for r in results.runs(
+                domain, op)]))) for op in (operator, baseline)]
+            line += f", so ranked on final fitness: median {medians[0]} vs {medians[1]}"
+        found.append((test, f"{line}, {rank_text(test)}"))
     return found
+
+
+def unsolved_ranking(results: Results, *rates: Proportion) -> bool:
+    """Whether a comparison on evaluations to solve rests on final fitness alone: no run of
+    either side solved."""
+    return results.experiment.score == "evaluations" and not any(r.successes for r in rates)
+
+
+ON_FITNESS_ONLY = " (on final fitness only: no run solved)"
+"""Appended to a verdict on evaluations to solve where no compared run solved."""
 
 
 def evidence_of(comparisons: list[Comparison]) -> str:
@@ -897,11 +911,16 @@ def claim_versus_control(found: dict[str, Results], experiment: str,
                          text: str) -> Claim:
     """SM-G-SUM/ABS/SO against control on some domains of `experiment`."""
     results = found.get(experiment)
-    compared = [c for domain in (domains(results) if results is not None else [])
-                for c in versus(results, domain, PAPER_SM_G, "control")]
+    chosen = domains(results) if results is not None else []
+    compared = [c for domain in chosen for c in versus(results, domain, PAPER_SM_G, "control")]
     if not compared:
         return Claim(text, "not tested", f"no {experiment} runs of control and SM-G")
-    return Claim(text, verdict(*tally(compared), len(compared)), evidence_of(compared))
+    status = verdict(*tally(compared), len(compared))
+    rates = [rate for domain in chosen for op in (*PAPER_SM_G, "control")
+             if (rate := results.solve_rate(domain, op)) is not None]
+    if unsolved_ranking(results, *rates):
+        status += ON_FITNESS_ONLY
+    return Claim(text, status, evidence_of(compared))
 
 
 def depth_of(domain: tuple[str, str]) -> int:
@@ -942,7 +961,8 @@ def claim_depth(found: dict[str, Results]) -> Claim:
     if deep.status == "not tested":
         evidence.append("deep maze: not run")
     else:
-        holds.append({"reproduced": 1.0, "partly": 0.5}.get(deep.status, 0.0))
+        holds.append({"reproduced": 1.0, "partly": 0.5}.get(
+            deep.status.removesuffix(ON_FITNESS_ONLY), 0.0))
         evidence.append(f"deep maze ({deep.status}): {deep.evidence}")
     if widens is None:
         evidence.append("depth sweep: not run")
@@ -992,6 +1012,8 @@ CLAIM_RULES = (
     "SM-G-SUM and SM-G-ABS, the solve-rate gap to control at the deepest depth exceeds the "
     "gap at the shallowest (each depth's A against control is shown beside it, but not used); "
     "the depth claim is reproduced only when both of its parts hold. "
+    "Where no compared run solved, a verdict on evaluations to solve rests on final fitness "
+    "alone and says so. "
     "*SM-R*: each of SM-G-SUM/ABS/SO against SM-R per domain (illustrative, parity, maze); "
     "reproduced when SM-G wins at least half the comparisons and loses none, not reproduced "
     "when it loses at least as many as it wins."

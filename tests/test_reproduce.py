@@ -167,3 +167,18 @@ def test_median_iqr_and_rank_test():
     assert tied.effect == 0.5 and not tied.significant()
     assert rank_test([], [1.0]) is None
     assert math.isclose(rank_test([1, 2], [2, 3]).effect, 0.125)
+
+
+def test_a_claim_no_run_solved_is_ranked_on_fitness_and_says_so(reproduce):
+    experiment = reproduce.EXPERIMENTS["parity"]
+    chance = [fake("control", "parity", "rnn", fitness=-0.6931 - 1e-4 * s) for s in range(5)]
+    moved = [fake(op, "parity", "rnn", fitness=-0.6 - 1e-3 * s)
+             for op in reproduce.PAPER_SM_G for s in range(5)]
+    found = {"parity": reproduce.Results(experiment, chance + moved)}
+    claim = reproduce.claims(found)[1]
+    assert claim.status == "reproduced" + reproduce.ON_FITNESS_ONLY
+    assert "rnn SM-G-SUM 0/5 vs control 0/5 solved, so ranked on final fitness: " \
+           "median -0.602 vs -0.6933" in claim.evidence
+    solved = [fake("SM-G-SUM", "parity", "rnn", solved=True, evals=500 + s) for s in range(5)]
+    claim = reproduce.claims({"parity": reproduce.Results(experiment, chance + solved)})[1]
+    assert claim.status == "reproduced" and "ranked on final fitness" not in claim.evidence
