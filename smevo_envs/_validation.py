@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import seeding
 
 
 def checked_box_action(action: Any, space: spaces.Box, what: str = "action") -> np.ndarray:
@@ -86,3 +88,20 @@ def checked_discrete_action(action: Any, space: spaces.Discrete, what: str = "ac
             f"{what} must lie in [{space.start}, {space.start + space.n - 1}], got {value}"
         )
     return value
+
+
+def sub_env_generators(
+    seed: int | Sequence[int] | None, num_envs: int
+) -> list[np.random.Generator]:
+    """One generator per sub-env of a vector env, each as a single env reset with its seed
+    would get: `seed=s` gives sub-env i the seed s + i, a sequence one seed each, None fresh
+    entropy. A sequence of the wrong length is a ValueError."""
+    if seed is None:
+        seeds: list[int | None] = [None] * num_envs
+    elif isinstance(seed, int | np.integer):
+        seeds = [int(seed) + i for i in range(num_envs)]
+    else:
+        seeds = [int(s) for s in seed]
+        if len(seeds) != num_envs:
+            raise ValueError(f"reset needs {num_envs} seeds, got {len(seeds)}")
+    return [seeding.np_random(s)[0] for s in seeds]

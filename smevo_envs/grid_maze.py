@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -22,6 +21,7 @@ from smevo_envs._validation import (
     checked_int,
     checked_options,
     checked_render_mode,
+    sub_env_generators,
 )
 
 OBSERVATION_SIZE = 17
@@ -319,16 +319,8 @@ class GridMazeVectorEnv(VectorEnv):
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         checked_options(options, ())
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, int | np.integer):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = [int(s) for s in seed]
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"reset needs {self.num_envs} seeds, got {len(seeds)}")
         if seed is not None or not self._rngs:
-            self._rngs = [seeding.np_random(s)[0] for s in seeds]
+            self._rngs = sub_env_generators(seed, self.num_envs)
         for i, rng in enumerate(self._rngs):
             self._core.reset(i, rng)
         self._autoreset[:] = False

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -17,6 +16,7 @@ from smevo_envs._validation import (
     checked_int,
     checked_options,
     checked_render_mode,
+    sub_env_generators,
 )
 
 
@@ -206,16 +206,8 @@ class RecurrentParityVectorEnv(VectorEnv):
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         options = checked_options(options, ("index",))
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, int | np.integer):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = [int(s) for s in seed]
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"reset needs {self.num_envs} seeds, got {len(seeds)}")
         if seed is not None or not self._rngs:
-            self._rngs = [seeding.np_random(s)[0] for s in seeds]
+            self._rngs = sub_env_generators(seed, self.num_envs)
         if "index" in options:
             indices = np.broadcast_to(np.asarray(options["index"]), (self.num_envs,))
             indices = np.array([checked_int(i, "options['index']", 0, self.num_sequences - 1)
