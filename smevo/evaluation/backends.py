@@ -150,6 +150,10 @@ class ProcessBackend(Backend):
 
     def _restart_pool(self, why: str) -> None:
         self._events.append(f"a worker process died; restarted the pool and {why}")
+        # Kill the old workers rather than ask them to stop: the dead one may have died
+        # holding the pool's queue lock, which would leave the others blocked for good.
+        for process in list((self._pool._processes or {}).values()):
+            process.kill()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._start_pool()
 
