@@ -152,11 +152,11 @@ class PaddedExperiences:
     samples: torch.Tensor
     sequential: bool
 
-    def per_sample(self, weights: torch.Tensor, mean: bool) -> torch.Tensor:
-        """`weights` divided by each archive's M where `mean` (the 1/M of the sums)."""
+    def sample_weights(self, mean: bool) -> torch.Tensor:
+        """`weights`, divided by each archive's M where `mean` (the 1/M of the sums)."""
         if not mean:
-            return weights
-        return weights / self.samples.reshape(-1, *[1] * (weights.ndim - 1))
+            return self.weights
+        return self.weights / self.samples.reshape(-1, *[1] * (self.weights.ndim - 1))
 
     def trimmed(self, outputs: torch.Tensor, archive: int) -> torch.Tensor:
         """One archive's rows of `[N, (T,) K]` outputs, without the padding."""
@@ -196,10 +196,11 @@ def parents_sensitivity(
     Returns (raw sensitivity `[D]`, outputs on the parent's experiences, or None where the
     computation does not give them) per parent."""
     padded = padded_experiences(experiences, parents.device)
-    weights = padded.per_sample(padded.weights, sum_reduction == "mean")
+    weights = padded.sample_weights(sum_reduction == "mean")
     sequential, obs = padded.sequential, padded.observations
     outputs_per_parent = policy.output_size * int(padded.weights[0].numel())
-    if kind == "ABS" and not functional.linear_layers_only(policy):
+    linear = functional.linear_layers_only(policy)
+    if kind == "ABS" and not linear:
         per_parent = outputs_per_parent * parents.shape[1]  # the per-sample Jacobians
         if per_parent > chunk_elements:  # one parent alone needs chunking over its samples
             return [raw_sensitivity(policy, params, e, kind, None, sum_reduction,
@@ -220,8 +221,7 @@ def parents_sensitivity(
     results = []
     for start in range(0, len(parents), chunk):
         part = slice(start, start + chunk)
-        with (AbsoluteLinearGradients() if kind == "ABS" and functional.linear_layers_only(policy)
-              else contextlib.nullcontext()):
+        with AbsoluteLinearGradients() if kind == "ABS" and linear else contextlib.nullcontext():
             gradients, *outputs = vmap(one_parent)(parents[part], obs[part], weights[part])
         for offset, g in enumerate(gradients):
             y = [padded.trimmed(y[offset], start + offset).detach() for y in outputs]
@@ -329,7 +329,7 @@ def directional_sensitivities(
     `kind="FO"`: D₁(d) per child (as `first_order_divergence`). Vmapped over the children in
     chunks (archives padded with zero weight)."""
     padded = padded_experiences(experiences, parents.device)
-    weights = padded.per_sample(padded.weights, kind == "FO" or sum_reduction == "mean")
+    weights = padded.sample_weights(kind == "FO" or sum_reduction == "mean")
     obs, sequential = padded.observations, padded.sequential
 
     def one_child(flat, samples, w, direction):
