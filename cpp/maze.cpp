@@ -100,6 +100,50 @@ bool Maze::collides(Vec2 p) const {
   return false;
 }
 
+// free_[c] = !collides(point of c), computed wall by wall: a wall can only block the cells
+// near it, so each wall visits the rows within the robot radius of it and, in each row, the
+// columns within the radius of the part of the wall near that row (widened by two cells
+// against rounding), then applies the exact test of `collides` there. The cost is the
+// walls' total length times the radius, not walls x cells (2,000 walls on the largest grid
+// took 37 s the plain way).
+void Maze::mark_free_cells() {
+  free_.assign(static_cast<std::size_t>(grid_width_) * grid_height_, 1);
+  constexpr float limit = kRobotRadius * kRobotRadius;
+  constexpr double reach = kRobotRadius + 2.0;  // the radius, widened by two cells
+  // The grid index of coordinate offset v, clamped into [0, size - 1].
+  const auto index = [](double v, int size) {
+    return static_cast<int>(std::min(std::max(v, 0.0), static_cast<double>(size - 1)));
+  };
+  for (const Segment& w : spec_.walls) {
+    const double ax = w.a.x, ay = w.a.y, bx = w.b.x, by = w.b.y;
+    const int row_lo = index(std::floor(std::min(ay, by) - reach) - grid_y0_, grid_height_);
+    const int row_hi = index(std::ceil(std::max(ay, by) + reach) - grid_y0_, grid_height_);
+    for (int row = row_lo; row <= row_hi; ++row) {
+      const double y = static_cast<double>(grid_y0_ + row);
+      // The part of the wall whose y lies within `reach` of this row: parameters [u0, u1].
+      double u0 = 0.0, u1 = 1.0;
+      if (by != ay) {
+        const double ua = (y - reach - ay) / (by - ay);
+        const double ub = (y + reach - ay) / (by - ay);
+        u0 = std::max(0.0, std::min(ua, ub));
+        u1 = std::min(1.0, std::max(ua, ub));
+        if (u0 > u1) continue;
+      } else if (std::fabs(ay - y) > reach) {
+        continue;
+      }
+      const double x0 = ax + u0 * (bx - ax), x1 = ax + u1 * (bx - ax);
+      const int col_lo = index(std::floor(std::min(x0, x1) - reach) - grid_x0_, grid_width_);
+      const int col_hi = index(std::ceil(std::max(x0, x1) + reach) - grid_x0_, grid_width_);
+      std::uint8_t* cells = &free_[static_cast<std::size_t>(row) * grid_width_];
+      for (int col = col_lo; col <= col_hi; ++col) {
+        if (!cells[col]) continue;
+        const Vec2 p{static_cast<float>(grid_x0_ + col), static_cast<float>(y)};
+        if (squared_distance_to_segment(w, p) < limit) cells[col] = 0;
+      }
+    }
+  }
+}
+
 void Maze::build_breadcrumb_map() {
   float lo_x = std::min(spec_.start.x, spec_.goal.x), hi_x = std::max(spec_.start.x, spec_.goal.x);
   float lo_y = std::min(spec_.start.y, spec_.goal.y), hi_y = std::max(spec_.start.y, spec_.goal.y);
@@ -123,13 +167,7 @@ void Maze::build_breadcrumb_map() {
   grid_height_ = static_cast<int>(height);
   const std::size_t cells = static_cast<std::size_t>(width * height);
 
-  free_.assign(cells, 0);
-  for (int row = 0; row < grid_height_; ++row) {
-    for (int col = 0; col < grid_width_; ++col) {
-      const Vec2 p{static_cast<float>(grid_x0_ + col), static_cast<float>(grid_y0_ + row)};
-      free_[static_cast<std::size_t>(row) * grid_width_ + col] = collides(p) ? 0 : 1;
-    }
-  }
+  mark_free_cells();
 
   // Visits the in-grid 4-neighbours of cell c.
   const auto for_each_neighbour = [this](std::int32_t c, auto&& visit) {

@@ -123,6 +123,7 @@ class Maze {
   void sense(const Robot& robot, float* observation) const;  // kObservationSize floats
 
  private:
+  void mark_free_cells();  // free_ from the walls
   void build_breadcrumb_map();
 
   MazeSpec spec_;

@@ -97,6 +97,9 @@ MAGNITUDE_CHOICE = (
     "against its parent on the parent's experiences (median over generations, then over runs)."
 )
 """The report's account of `MAGNITUDES`: edit the two together."""
+UNCLIPPED = {"control": {"weight_clip"}}
+"""Options an operator accepts but the reference did not give it (reference §2.6: its plain
+mutation has no final clip), left out of the paper's cells to stay faithful."""
 RUN_OVERRIDES = ("logging.quiet=true", "logging.histogram_every=0")
 """For every cell: no console progress per run (the script prints one line per run)."""
 STEADY_STATE = ("algorithm.elite_episodes=0",)
@@ -318,10 +321,10 @@ def cell_config(cell: Cell, settings: Settings) -> Config:
     the operator's settings, --quick's reductions, --backend, --set, the seed and the folder.
 
     The domain file's mutation options (e.g. weight_clip) are kept where the operator takes
-    them.
+    them, except that control runs unclipped, as the reference's plain mutation did.
     """
     config = load_config(ROOT / cell.domain.config)
-    accepted = mutation_options(cell.operator)
+    accepted = set(mutation_options(cell.operator)) - UNCLIPPED.get(cell.operator, set())
     options = {k: v for k, v in config.mutation.options.items() if k in accepted}
     run_dir = cell.run_dir(settings.runs_dir)
     return apply_overrides(config, [

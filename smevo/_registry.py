@@ -9,13 +9,36 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
-def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
-    """The one-line error for an unknown name: the valid names and the closest match."""
-    message = f"unknown {kind} {name!r}; valid: {', '.join(valid)}"
+LISTED = 12
+"""An unknown-name error lists every valid name up to this many, else only the closest."""
+CLOSEST = 5
+"""How many of the closest names an unknown-name error lists when there are many."""
+
+
+def _closest(name: str, valid: list[str], cutoff: float) -> list[str]:
+    """Up to `CLOSEST` of `valid`, most similar to `name` first (case-insensitive)."""
     lowered = {v.lower(): v for v in valid}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    matches = difflib.get_close_matches(name.lower(), list(lowered), n=CLOSEST, cutoff=cutoff)
+    return [lowered[match] for match in matches]
+
+
+def unknown_name_message(
+    kind: str, name: str, valid: list[str], listing: str | None = None
+) -> str:
+    """The one-line error for an unknown name: the valid names, or only the closest few
+    when there are more than `LISTED` (with `listing`, the command that shows them all), and
+    the closest match."""
+    if len(valid) <= LISTED:
+        message = f"unknown {kind} {name!r}; valid: {', '.join(valid)}"
+    else:
+        everything = f"{len(valid)} in all" + (f": {listing}" if listing else "")
+        message = (
+            f"unknown {kind} {name!r}; closest: {', '.join(_closest(name, valid, cutoff=0.0))} "
+            f"({everything})"
+        )
+    close = _closest(name, valid, cutoff=0.5)
     if close:
-        message += f". Did you mean {lowered[close[0]]!r}?"
+        message += f". Did you mean {close[0]!r}?"
     return message
 
 

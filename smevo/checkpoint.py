@@ -9,14 +9,19 @@ directory is fsync'ed. A kill at any moment leaves the previous checkpoint or th
 never a half-written file under a final name; leftover temporary files (``.<name>.<hex>.tmp``)
 are ignored by `latest_checkpoint` and removed by the next save.
 
-Loading uses ``torch.load(weights_only=True)``: no code from the file runs, so opening a
-checkpoint (or a ``best.pt``) that someone sent you is safe. The price is that `state` must be
-plain data: dicts, lists, tuples, sets, None, bool, int, float, complex, str, bytes,
-`torch.Tensor` (torch generator states are ByteTensors), `torch.Size`/`dtype`/`device`, and
-numpy arrays and scalars of non-object dtype (numpy's reconstruction functions are the only
-globals allowed). `save_checkpoint` checks this before writing and names the offending entry,
-so a trainer that stores, say, a `numpy.random.Generator` object instead of its
-``bit_generator.state`` fails at the first save rather than at resume.
+Loading uses ``torch.load(weights_only=True)``: unpickling runs no code from the file. The
+price is that `state` must be plain data: dicts, lists, tuples, sets, None, bool, int, float,
+complex, str, bytes, `torch.Tensor` (torch generator states are ByteTensors),
+`torch.Size`/`dtype`/`device`, and numpy arrays and scalars of non-object dtype (numpy's
+reconstruction functions are the only globals allowed). `save_checkpoint` checks this before
+writing and names the offending entry, so a trainer that stores, say, a
+`numpy.random.Generator` object instead of its ``bit_generator.state`` fails at the first
+save rather than at resume.
+
+What a file names does not run either: the env id of a checkpoint's config, a run's
+``config.yaml`` or a ``best.pt`` is made only if it names no code, unless the user says they
+trust it (``--trust-env-code``; `smevo.envs.check_env_trust`). So opening a checkpoint (or a
+``best.pt``) that someone sent you is safe.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "CheckpointError",
+    "NewerCheckpointError",
     "atomic_torch_save",
     "atomic_write_bytes",
     "checkpoint_path",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
+    "load_latest_checkpoint",
     "load_torch_file",
     "save_checkpoint",
 ]
@@ -76,6 +83,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be written or read back; the message says which and why."""
 
 
+class NewerCheckpointError(CheckpointError):
+    """A checkpoint written by a newer smevo: sound, but not readable by this one."""
+
+
 # --------------------------------------------------------------------------- atomic writes
 
 
@@ -93,7 +104,7 @@ def _fsync_directory(directory: Path) -> None:
 def _remove_temp_files(directory: Path, stem: str) -> None:
     """Delete leftover temporary files of an interrupted write whose target starts with `stem`.
 
-    Only one process writes a run directory, so any such file is an orphan.
+    Only one process writes a run directory (`smevo.run_lock`), so any such file is an orphan.
     """
     for entry in directory.iterdir():
         if entry.name.startswith(f".{stem}") and _TEMP_NAME.match(entry.name):
@@ -147,13 +158,16 @@ def load_torch_file(path: str | Path) -> Any:
         with torch.serialization.safe_globals(_NUMPY_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        if "Unsupported global" in str(error):
-            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-            reason = f"it holds an object of type {found.group(1) if found else 'unknown'}"
+        # torch's own text is not passed on: it advises loading with weights_only=False,
+        # which would run code from the file.
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        reason = (
+            f"it holds an object of type {found.group(1)}" if found
+            else f"torch: {type(error).__name__}"
+        )
         raise CheckpointError(
-            f"{path}: cannot read ({type(error).__name__}: {reason}); "
-            "the file is truncated, corrupt, or not written by smevo"
+            f"{path}: cannot read ({reason}); the file is truncated, corrupt, or not written "
+            "by smevo"
         ) from error
 
 
@@ -265,8 +279,32 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(version, int) or version < 1 or "state" not in payload:
         raise CheckpointError(f"{path}: corrupt smevo checkpoint (version {version!r})")
     if version > VERSION:
-        raise CheckpointError(
+        raise NewerCheckpointError(
             f"{path}: written by a newer smevo (checkpoint version {version}; "
             f"this smevo reads up to {VERSION}); upgrade smevo to resume it"
         )
     return payload["state"]
+
+
+def load_latest_checkpoint(
+    run_dir: str | Path,
+) -> tuple[Path, dict[str, Any], list[str]] | None:
+    """The newest checkpoint of `run_dir` that reads back: its path, its state, and the
+    error of each newer one that did not (a disk that lost its last write); None when the
+    run has no checkpoint.
+
+    Raises `CheckpointError` when no checkpoint reads back, and `NewerCheckpointError` at
+    once for one written by a newer smevo (falling back past it would discard its work).
+    """
+    unreadable: list[str] = []
+    for _, path in reversed(list_checkpoints(run_dir)):
+        try:
+            return path, load_checkpoint(path), unreadable
+        except NewerCheckpointError:
+            raise
+        except CheckpointError as error:
+            unreadable.append(str(error))
+    if unreadable:
+        raise CheckpointError(
+            f"no checkpoint of {run_dir} can be read; the newest: {unreadable[0]}")
+    return None

@@ -4,16 +4,19 @@
     smevo resume RUN                                     # continue it from its last checkpoint
     smevo eval RUN                                       # score best.pt on fresh episodes
     smevo watch RUN [--record FILE.gif]                  # see best.pt act
-    smevo list [envs|policies|mutations|algorithms|config]
+    smevo list [envs|policies|mutations|algorithms|config [SECTION]]
     smevo plot RUN... --out curves.png                   # median and IQR across seeds
     smevo fit --task pattern-completion --policy plastic # gradient training (BPTT, Adam)
 
 A config is built in one order: defaults, then ``--config FILE``, then explicit flags, then
 ``--set key=value`` in the order given. Names (env, policy, mutation, algorithm) and the
-policy's fit to the env's spaces are checked before a run starts. Every error the user can
-cause — a `ValueError` (config, checkpoint, unknown name, bad spaces) or a missing file —
-is one line ``smevo: error: <message>`` on stderr and exit status 2, never a traceback;
-Ctrl-C exits with 130 (the trainer checkpoints on its way out).
+policy's fit to the env's spaces, the device, the output folders and the run's memory are
+checked before a run starts. Every error the user can cause — a `ValueError` (config,
+checkpoint, unknown name, bad spaces, sizes beyond memory) or an `OSError` (a missing file, a
+folder that cannot be written) — is one line ``smevo: error: <message>`` on stderr and exit
+status 2, never a traceback. Anything else is a bug: one line ``smevo: error: internal
+error: ...`` and status 1 (``smevo --debug ...`` shows the traceback). Ctrl-C exits with 130
+(the trainer checkpoints on its way out).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import importlib.util
 import inspect
 import json
 import os
+import platform
+import signal
 import statistics
 import sys
 from collections.abc import Callable, Sequence
@@ -34,11 +39,13 @@ import torch
 from smevo.config import (
     Config,
     apply_overrides,
+    check_run_name,
     config_fields,
     config_from_dict,
     config_to_dict,
     load_config,
 )
+from smevo.evaluation.backends import WorkerCrashError
 
 __all__ = [
     "agent_path",
@@ -106,6 +113,13 @@ def _one_line(error: BaseException) -> str:
     return "; ".join(lines) or type(error).__name__
 
 
+def _os_error_line(error: OSError) -> str:
+    """'PATH: Is a directory' for an OS error about a file, else its message on one line."""
+    if error.strerror and error.filename is not None:
+        return f"{error.filename}: {error.strerror}"
+    return _one_line(error)
+
+
 def _first_paragraph(obj: Any) -> str:
     """The first paragraph of `obj`'s docstring, on one line."""
     doc = inspect.getdoc(obj) or ""
@@ -144,18 +158,22 @@ def check_runnable(config: Config) -> None:
     options are valid, the device exists, and the policy can serve the env's spaces.
 
     Raises `ValueError` with the registry's message (valid names and the closest match).
+    The config is the user's own (``train``), so its env id may name code.
     """
     from smevo.algorithms import ALGORITHMS
     from smevo.envs import make_env
     from smevo.mutations import make_mutation
     from smevo.policies import POLICIES, make_policy
+    from smevo.resources import check_device, check_memory
 
     make_mutation(config.mutation.name, config.mutation.magnitude, **config.mutation.options)
     ALGORITHMS.canonical(config.algorithm.name)
     POLICIES.canonical(config.policy.name)
-    _check_device(config.device)
-    env = make_env(config.env.id, config.env.kwargs)
+    check_device(config.device)
+    check_output_dir(Path(config.logging.logdir), "logging.logdir")
+    env = make_env(config.env.id, config.env.kwargs, trust_env_code=True)
     try:
+        check_memory(config, env.observation_space, env.action_space)
         make_policy(
             config.policy.name, env.observation_space, env.action_space, **config.policy.options
         )
@@ -163,31 +181,29 @@ def check_runnable(config: Config) -> None:
         env.close()
 
 
-def _check_device(name: str) -> None:
-    """A `ValueError` unless torch knows device `name` and this machine has it."""
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ValueError(f"device {name!r}: {_one_line(error)}") from None
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-    }
-    if not available.get(device.type, True):
-        raise ValueError(f"device {name!r} is not available on this machine; use --device cpu")
-
-
 def _summary(result: Any) -> str:
     """The one line a finished (or resumed) run ends with, with where to look next."""
+    from smevo.logging import champion_text
+
     run_dir = Path(result.run_dir)
     status = "solved" if result.solved else f"stopped ({result.stopped_by} budget reached)"
     return (
-        f"{status}: validated best {result.best_fitness:.6g} after {result.generations} "
-        f"generations, {result.evaluations:,} evaluations, {result.env_steps:,} env steps; "
-        f"run in {run_dir} (curves: tensorboard --logdir {run_dir.parent}; "
-        f"agent: smevo watch {run_dir})"
+        f"{status}: {champion_text(result.best_fitness, result.best_generation)} after "
+        f"{result.generations} generations, {result.evaluations:,} evaluations, "
+        f"{result.env_steps:,} env steps; run in {run_dir} (curves: tensorboard --logdir "
+        f"{run_dir.parent}; agent: {_agent_hint(run_dir, result.env_id)})"
     )
+
+
+def _agent_hint(run_dir: Path, env_id: str) -> str:
+    """The command that shows a run's agent: `watch` in a window where the env can be shown
+    and there is a display, `watch --record` where only a video can be made, else `eval`."""
+    modes = _render_modes(env_id)
+    if _unshowable(env_id, modes, record=False) is None and _display_problem() is None:
+        return f"smevo watch {run_dir}"
+    if _unshowable(env_id, modes, record=True) is None:
+        return f"smevo watch {run_dir} --record agent.gif"
+    return f"smevo eval {run_dir}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -208,7 +224,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run directory")
     overrides = None if args.generations is None else [f"budget.generations={args.generations}"]
-    _say(_summary(smevo.resume(run_dir, overrides=overrides)))
+    _say(_summary(smevo.resume(run_dir, overrides=overrides,
+                               trust_env_code=args.trust_env_code)))
     return 0
 
 
@@ -247,20 +264,49 @@ def _describe_episodes(results: list[dict[str, Any]], threshold: float | None) -
 def cmd_eval(args: argparse.Namespace) -> int:
     """`smevo eval RUN`: score the saved best agent on fresh seeded episodes."""
     from smevo.agent import load_agent
+    from smevo.resources import check_episodes
 
+    check_episodes(args.episodes, "--episodes")
     path = agent_path(args.run)
-    agent = load_agent(path)
+    agent = load_agent(path, trust_env_code=args.trust_env_code)
     try:
         results = agent.run_episodes(args.episodes, args.seed)
     finally:
         agent.close()
-    env_id = agent.config.get("env", {}).get("id", "")
+    from smevo.logging import champion_text
+
     _say(
-        f"{path} (generation {agent.generation}, training fitness {agent.fitness:.6g}) on "
-        f"{env_id}, {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}"
+        f"{path}: {champion_text(agent.fitness, agent.generation)}; {args.episodes} episodes "
+        f"of {_env_id(agent)}, seeds {args.seed}..{args.seed + args.episodes - 1}"
     )
     _say(_describe_episodes(results, agent.solve_threshold))
     return 0
+
+
+def _unwritable(directory: Path) -> str:
+    """Why files cannot be written in `directory` (made when missing), or "": its nearest
+    existing ancestor must be a directory this user may write in."""
+    existing = next(path for path in (directory, *directory.parents) if path.exists())
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no permission to write in {existing}"
+    return ""
+
+
+def check_output_dir(directory: Path, what: str) -> None:
+    """A `ValueError` unless files can be written in `directory` (made when missing), checked
+    before any work so that a run or a recording does not fail at its end."""
+    problem = _unwritable(directory)
+    if problem:
+        raise ValueError(f"{what} {directory}: {problem}")
+
+
+def check_output_file(path: Path, what: str) -> None:
+    """A `ValueError` unless the file `path` can be written (see `check_output_dir`)."""
+    problem = "is a directory; give a file name" if path.is_dir() else _unwritable(path.parent)
+    if problem:
+        raise ValueError(f"{what} {path}: {problem}")
 
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
@@ -289,15 +335,101 @@ def _video_writer(path: Path, fps: float) -> Any:
     return imageio.get_writer(path, fps=fps)
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
-    """`smevo watch RUN`: the saved best agent in a window, or recorded to a video file."""
+HEADLESS_SDL_DRIVERS = ("dummy", "offscreen")
+"""SDL video drivers that open no window (pygame draws Gymnasium's windows through SDL)."""
+
+
+def _display_problem() -> str | None:
+    """Why no window can open here, or None: SDL told to draw nowhere, or a Linux session
+    with neither an X11 nor a Wayland display."""
+    driver = os.environ.get("SDL_VIDEODRIVER", "").lower()
+    if driver in HEADLESS_SDL_DRIVERS:
+        return f"SDL_VIDEODRIVER={driver} opens no window"
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return "no display here (DISPLAY and WAYLAND_DISPLAY are unset)"
+    return None
+
+
+def _render_modes(env_id: str) -> list[str]:
+    """The render modes a registered env's class declares, read from its spec without
+    making an env; [] when unknown (an id that is not registered, e.g. a factory)."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    name = env_id.rpartition(":")[2]
+    if name not in gym.registry:
+        return []
+    entry = gym.spec(name).entry_point
+    try:
+        creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    except (ImportError, AttributeError, gym.error.Error):
+        return []
+    return list(getattr(creator, "metadata", {}).get("render_modes") or [])
+
+
+def _unshowable(env_id: str, modes: Sequence[str], record: bool) -> str | None:
+    """Why `env_id`, whose render modes are `modes`, cannot be recorded (`record`) or shown
+    in a window, or None. A window needs "human", or "rgb_array" shown by Gymnasium's
+    `HumanRendering`; a video needs "rgb_array"."""
+    needed = ("rgb_array",) if record else ("human", "rgb_array")
+    if any(mode in modes for mode in needed):
+        return None
+    return (
+        f"{env_id} cannot be {'recorded' if record else 'shown'}: it has no "
+        f"{' or '.join(needed)} render (its render modes: {', '.join(modes) or 'none'})"
+    )
+
+
+def _env_id(agent: Any) -> str:
+    """The id of the env a loaded agent acts in."""
+    spec = agent.env.spec
+    return agent.config.get("env", {}).get("id") or (spec.id if spec is not None else "its env")
+
+
+def _watch_render_mode(path: Path, args: argparse.Namespace, record: bool) -> str:
+    """The render mode `watch` makes the agent's env with: "rgb_array" to record; "human"
+    for a window, or "rgb_array" when the env has no "human" mode (`cmd_watch` shows its
+    frames). A `ValueError` naming what is missing when the env cannot be shown here."""
     from smevo.agent import load_agent
 
+    probe = load_agent(path, trust_env_code=args.trust_env_code)
+    env_id, modes = _env_id(probe), list(probe.env.metadata.get("render_modes") or [])
+    probe.close()
+    problem = _unshowable(env_id, modes, record)
+    if problem is not None:
+        raise ValueError(f"{problem}; score it without pictures: smevo eval {args.run}")
+    if record:
+        return "rgb_array"
+    problem = _display_problem()
+    if problem is not None:
+        instead = (
+            f"; record a video instead: smevo watch {args.run} --record agent.gif"
+            if "rgb_array" in modes
+            else ""
+        )
+        raise ValueError(f"cannot open a window: {problem}{instead}")
+    return "human" if "human" in modes else "rgb_array"
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """`smevo watch RUN`: the saved best agent in a window, or recorded to a video file."""
+    from gymnasium.wrappers import HumanRendering
+
+    from smevo.agent import load_agent
+    from smevo.resources import check_episodes
+
+    check_episodes(args.episodes, "--episodes")
     path = agent_path(args.run)
     record = Path(args.record) if args.record else None
     if record is not None:
         check_video_path(record)
-    agent = load_agent(path, render_mode="rgb_array" if record else "human")
+        check_output_file(record, "--record")
+    mode = _watch_render_mode(path, args, record is not None)
+    agent = load_agent(path, render_mode=mode, trust_env_code=args.trust_env_code)
+    if record is None and mode != "human":
+        agent.env = HumanRendering(agent.env)
     writer = None
     try:
         if record is not None:
@@ -340,7 +472,9 @@ def _list_envs() -> None:
 
 
 def _list_policies() -> None:
-    from smevo.policies import POLICIES, policy_options
+    """Each policy's description, then one line per option: default and meaning (set with
+    ``--set policy.options.NAME=VALUE``)."""
+    from smevo.policies import POLICIES, policy_option_help
 
     rows = []
     for name in POLICIES.names():
@@ -348,7 +482,11 @@ def _list_policies() -> None:
         fixed = getattr(factory, "keywords", {})
         doc = _first_paragraph(getattr(factory, "func", factory))
         preset = "".join(f"[{k}={v}] " for k, v in fixed.items())
-        rows.append((name, f"{preset}{doc} Options: {', '.join(policy_options(name)) or 'none'}."))
+        options = policy_option_help(name)
+        rows.append((name, f"{preset}{doc} Options:{'' if options else ' none.'}"))
+        rows.extend(("", f"  {option.name} = {json.dumps(option.default)}"
+                         + (f": {option.meaning}" if option.meaning else ""))
+                    for option in options)
     _table("policies", rows)
 
 
@@ -373,8 +511,18 @@ def _list_algorithms() -> None:
     _table("algorithms", [(name, _first_paragraph(ALGORITHMS.get(name))) for name in ALGORITHMS])
 
 
-def _list_config() -> None:
-    rows = [(f.key, f"{f.type} = {json.dumps(f.value)}: {f.help}") for f in config_fields()]
+def _list_config(section: str | None = None) -> None:
+    """Every config key, or those of one `section` (``mutation``) or key (``mutation.name``)."""
+    from smevo._registry import unknown_name_message
+
+    fields = config_fields()
+    if section is not None:
+        chosen = [f for f in fields if f.key == section or f.key.startswith(f"{section}.")]
+        if not chosen:
+            sections = list(dict.fromkeys(f.key.split(".")[0] for f in fields))
+            raise ValueError(unknown_name_message("config section", section, sections))
+        fields = chosen
+    rows = [(f.key, f"{f.type} = {json.dumps(f.value)}: {f.help}") for f in fields]
     _table("config keys (defaults; set with --set KEY=VALUE or in a --config file)", rows)
 
 
@@ -388,7 +536,15 @@ LISTINGS: dict[str, Callable[[], None]] = {
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """`smevo list [WHAT]`: registered names with a line each (everything when WHAT is left out)."""
+    """`smevo list [WHAT]`: registered names with a line each (everything when WHAT is left
+    out); `smevo list config SECTION`: the keys of one config section."""
+    if args.section is not None:
+        if args.what != "config":
+            raise UsageError(
+                f"only 'list config' takes a section (e.g. smevo list config {args.section})"
+            )
+        _list_config(args.section)
+        return 0
     for index, name in enumerate([args.what] if args.what else LISTINGS):
         if index:
             _say()
@@ -398,8 +554,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """`smevo plot RUN... --out FILE.png`: median and IQR curves across runs."""
-    from smevo.plotting import plot_runs
+    from smevo.plotting import image_path, plot_runs
 
+    check_output_file(image_path(Path(args.out)), "--out")
     out = plot_runs([Path(run) for run in args.runs], Path(args.out), metric=args.metric, x=args.x)
     _say(f"wrote {out}")
     return 0
@@ -428,6 +585,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     """`smevo fit`: gradient training of a policy on a differentiable task."""
     from smevo.fit import fit
 
+    if args.name is not None:
+        check_run_name(args.name, "--name")
+    check_output_dir(Path(args.logdir), "--logdir")
+
     def progress(update: int, metrics: dict[str, float]) -> None:
         _say(f"update {update}/{args.updates}: loss {metrics['fit/loss']:.4g}, "
              f"error {metrics['fit/error']:.4f}")
@@ -453,14 +614,64 @@ def cmd_fit(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-env-code``, for the commands that make the env a file names."""
+    parser.add_argument(
+        "--trust-env-code",
+        action="store_true",
+        help="make the env even if its id in the file names code to import or call "
+        "('module:factory'); only for files from someone you trust",
+    )
+
+
+def add_debug_argument(parser: argparse.ArgumentParser, default: Any) -> None:
+    """``--debug``, accepted before the command and after it (a command's parser leaves it
+    unset unless given, with `default` argparse.SUPPRESS, so the global one stands)."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default,
+        help="show the Python traceback of an internal error (for a bug report)",
+    )
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= `low` (argparse names the flag in the error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
 def add_agent_arguments(parser: argparse.ArgumentParser, episodes: int) -> None:
     """The arguments of the commands that play a trained agent: which, how long, which seeds."""
     parser.add_argument("run", metavar="RUN", help="run directory or agent .pt file")
     parser.add_argument(
-        "--episodes", type=int, default=episodes, help=f"episodes (default {episodes})"
+        "--episodes", type=_int_at_least(1), default=episodes,
+        help=f"episodes (default {episodes})",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="episode e resets with seed+e (default 0)"
+        "--seed", type=_int_at_least(0), default=0,
+        help="episode e resets with seed+e (default 0)",
+    )
+
+
+def _version() -> str:
+    """``smevo 0.1.0 (Python 3.11.9, torch 2.5.1, gymnasium 1.0.0)``: what a bug report needs."""
+    from importlib.metadata import version
+
+    from smevo import __version__
+
+    return (
+        f"{PROG} {__version__} (Python {platform.python_version()}, torch {torch.__version__}, "
+        f"gymnasium {version('gymnasium')})"
     )
 
 
@@ -471,6 +682,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neuroevolution for Gymnasium with the safe mutation operators of "
         "Lehman et al. (2018).",
     )
+    parser.add_argument("--version", action="version", version=_version())
+    add_debug_argument(parser, default=False)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     helps = {f.key: f.help for f in config_fields()}
 
@@ -499,8 +712,11 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser(
         "resume",
         help="continue a run from its newest checkpoint",
-        description="Continue RUN from its newest checkpoint; the result equals an "
-        "uninterrupted run with the same seed.",
+        description="Continue RUN from its newest checkpoint (an unreadable newest one is "
+        "skipped, and said so); the result equals an uninterrupted run with the same seed. "
+        "Refused while another process trains RUN, for a checkpoint copied from another "
+        "run, and when RUN/config.yaml was changed outside its budget, evaluation and "
+        "logging settings. To branch a run, copy its directory and resume the copy.",
     )
     resume.add_argument("run", metavar="RUN", help="the run directory")
     resume.add_argument(
@@ -509,6 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="raise the generation budget to N [budget.generations]",
     )
+    add_trust_argument(resume)
     resume.set_defaults(command=cmd_resume)
 
     evaluate = commands.add_parser(
@@ -518,6 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the mean and spread of the return and the fraction solved.",
     )
     add_agent_arguments(evaluate, episodes=20)
+    add_trust_argument(evaluate)
     evaluate.set_defaults(command=cmd_eval)
 
     watch = commands.add_parser(
@@ -532,6 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the frames to FILE.gif or FILE.mp4 (needs imageio-ffmpeg) instead of "
         "opening a window",
     )
+    add_trust_argument(watch)
     watch.set_defaults(command=cmd_watch)
 
     listing = commands.add_parser(
@@ -540,6 +759,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Registered names with a line each; everything when WHAT is left out.",
     )
     listing.add_argument("what", nargs="?", choices=list(LISTINGS), help="what to list")
+    listing.add_argument(
+        "section",
+        nargs="?",
+        metavar="SECTION",
+        help="with config: only this section's keys (e.g. mutation) or one key",
+    )
     listing.set_defaults(command=cmd_list)
 
     plot = commands.add_parser(
@@ -600,22 +825,47 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run folder name (default <task>-fit-<policy>-<UTC time>)")
     fit.add_argument("--quiet", action="store_true", help="no progress lines")
     fit.set_defaults(command=cmd_fit)
+    for command in commands.choices.values():
+        add_debug_argument(command, default=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``smevo`` command line; returns the exit status (2 for a user error)."""
+    """Run the ``smevo`` command line; returns the exit status: 2 for a user error (a bad
+    value, name or file), 1 for an internal error (a bug: one line, the traceback with
+    ``--debug``) or a crashed worker, 130 for Ctrl-C."""
+    args = argparse.Namespace(debug=False)
     try:
         args = build_parser().parse_args(argv)
         return args.command(args)
     except SystemExit as done:  # --help and --version exit through argparse
         return done.code if isinstance(done.code, int) else 0
     except KeyboardInterrupt:
+        if argv is None:  # this process exits now: a second Ctrl-C or SIGTERM must not
+            for signum in (signal.SIGINT, signal.SIGTERM):  # interrupt its clean-up
+                signal.signal(signum, signal.SIG_IGN)
         return 130
-    except (ValueError, FileNotFoundError) as error:
+    except WorkerCrashError as error:  # not the user's doing; the run is checkpointed
+        sys.stderr.write(f"{PROG}: error: {_one_line(error)}\n")
+        return 1
+    except ValueError as error:
         sys.stderr.write(f"{PROG}: error: {_one_line(error)}\n")
         return 2
     except BrokenPipeError:  # e.g. `smevo list envs | head`: stop writing, no traceback
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as error:  # a file or folder that is missing, not writable, not a folder
+        sys.stderr.write(f"{PROG}: error: {_os_error_line(error)}\n")
+        return 2
+    except MemoryError as error:  # a size the up-front checks do not bound (e.g. `fit`)
+        sys.stderr.write(f"{PROG}: error: out of memory ({_one_line(error)}); use smaller sizes\n")
+        return 2
+    except Exception as error:  # a bug: one line, the traceback on request
+        if args.debug:
+            raise
+        sys.stderr.write(
+            f"{PROG}: error: internal error: {type(error).__name__}: {_one_line(error)} "
+            f"(run '{PROG} --debug ...' for the traceback and report it)\n"
+        )
         return 1

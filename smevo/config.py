@@ -45,6 +45,7 @@ __all__ = [
     "MutationConfig",
     "PolicyConfig",
     "apply_overrides",
+    "check_run_name",
     "config_fields",
     "config_from_dict",
     "config_to_dict",
@@ -181,7 +182,10 @@ class BudgetConfig:
     wall_time: float | None = field(default=None, metadata=_help("stop after this many seconds"))
     solve_threshold: float | None = field(
         default=None,
-        metadata=_help("fitness that counts as solved (null: the env's reward_threshold)"),
+        metadata=_help(
+            "fitness that counts as solved (null: the env's reward_threshold, unless "
+            "env.max_steps cuts its episodes)"
+        ),
     )
     stop_when_solved: bool = field(
         default=True, metadata=_help("stop as soon as the validated elite is solved")
@@ -474,6 +478,23 @@ def _check_ranges(config: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    if config.logging.name is not None:
+        check_run_name(config.logging.name, "logging.name")
+
+
+_PATH_SEPARATORS = ("/", "\\")
+"""Characters a run name may not hold: the path separators of every OS smevo runs on."""
+
+
+def check_run_name(name: str, key: str) -> None:
+    """Raise `ConfigError` unless `name` is one folder name, so that a run lands inside its
+    logdir: no path separator (``../x``, ``/abs``, ``a/b``), not ``""``, ``.`` or ``..`` (the
+    logdir itself or its parent), no NUL."""
+    if name in ("", ".", "..") or "\0" in name or any(s in name for s in _PATH_SEPARATORS):
+        raise ConfigError(
+            f"{key} must be one folder name (no '/' or '\\', not '', '.' or '..'), "
+            f"got {_show(name)}"
+        )
 
 
 # --------------------------------------------------------------------------- public API

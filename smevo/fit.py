@@ -186,6 +186,7 @@ def fit(
     (run_dir / "config.yaml").write_text(config_text, encoding="utf-8")
     logger = RunLogger(run_dir, quiet=True)
     logger.log_config(config_text)
+    logger.log_hparams(asdict(settings), ["fit/error", "fit/loss"])
     losses: list[float] = []
     errors: list[float] = []
     start, logged = time.perf_counter(), 0
@@ -217,8 +218,7 @@ def fit(
         final_error = evaluate(net, params.detach(), spec, eval_episodes,
                                np.random.default_rng([seed, 1]))
     finally:
-        logger.close(final_hparams=asdict(settings),
-                     final_metrics={"hparams/fit/error": errors[-1] if errors else math.nan})
+        logger.close()
     save_agent(
         run_dir / "best.pt", env_id=spec.env_id, env_kwargs=spec.env_kwargs,
         policy_name=policy, policy_options=settings.policy_options, params=params.detach(),

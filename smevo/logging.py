@@ -8,9 +8,16 @@ The logger never computes metrics of its own; it fans them out (EvoTorch's ``log
 - `TensorBoardSink`: every scalar with ``add_scalar`` and every histogram with
   ``add_histogram``, all on one x-axis, the total evaluations so far
   (``metrics["progress/evaluations"]``; the generation when absent), as CleanRL keeps one
-  ``global_step``. The config goes in as text, the final hyperparameters as HParams.
+  ``global_step``. The config goes in as text, the hyperparameters that shape the search as
+  HParams (in the run's own event file).
 - `JsonlSink`: ``<run>/metrics.jsonl``, one JSON object per generation, flushed per line.
 - `ConsoleSink`: a live progress line on a terminal; a few plain lines in CI logs.
+
+One vocabulary for "best" in every output (console, `smevo` summaries, `smevo eval`):
+the *population best* is a generation's highest training fitness (``fitness/best``; a few
+episodes, so luck inflates it); the *champion* is the best individual validated on fresh
+episodes so far, what ``best.pt`` holds (``fitness/champion``). `champion_text` and
+`population_best_text` are the one spelling of each.
 
 Non-finite values never make a sink raise. TensorBoard stores NaN/inf as they are;
 ``metrics.jsonl`` writes them as ``null`` so every line is strict JSON that any parser (jq,
@@ -31,15 +38,25 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
-__all__ = ["ConsoleSink", "JsonlSink", "RunLogger", "TensorBoardSink", "flatten_hparams"]
+__all__ = [
+    "BUDGET_METRICS",
+    "ConsoleSink",
+    "JsonlSink",
+    "RunLogger",
+    "TensorBoardSink",
+    "champion_text",
+    "flatten_hparams",
+    "population_best_text",
+]
 
 Metrics = Mapping[str, float]
 Histograms = Mapping[str, np.ndarray]
@@ -118,18 +135,21 @@ class TensorBoardSink:
         """A notable moment (solved, resumed, budget reached) under the ``events`` text tag."""
         self.writer.add_text("events", text, step)
 
-    def log_hparams(
-        self, hparams: Mapping[str, Any], final_metrics: Metrics, step: int | None = None
-    ) -> None:
-        """The run's hyperparameters and final metrics for TensorBoard's HParams dashboard.
+    def log_hparams(self, hparams: Mapping[str, Any], metrics: Sequence[str]) -> None:
+        """The run's hyperparameters for TensorBoard's HParams dashboard, naming the scalar
+        tags (`metrics`) whose last values it shows beside them.
 
-        Written into the run directory itself (``run_name="."``), not a timestamped
-        subfolder, so the run and its hyperparameters are one TensorBoard run. The metric
-        tags must differ from the curves' tags (`RunLogger` prefixes them with ``hparams/``):
-        `add_hparams` also writes each metric as a scalar at `step`.
+        The plugin's experiment and session-start summaries go into this run's own event
+        file (``SummaryWriter.add_hparams`` would open another run for them and copy each
+        metric into an ``hparams`` scalar section), so the dashboard reads the metrics from
+        the curves themselves and the Scalars tab shows each curve once. No session-end
+        summary: a run that is killed or resumed has not "succeeded".
         """
-        metrics = {tag: float(value) for tag, value in final_metrics.items()}
-        self.writer.add_hparams(flatten_hparams(hparams), metrics, run_name=".", global_step=step)
+        experiment, session_start, _ = hparams_summaries(
+            flatten_hparams(hparams), dict.fromkeys(metrics, 0.0)
+        )
+        for summary in (experiment, session_start):
+            self.writer.file_writer.add_summary(summary, 0)
 
     def close(self) -> None:
         self.writer.close()
@@ -200,6 +220,24 @@ def _number(value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def champion_text(fitness: float | None, generation: int | None = None) -> str:
+    """``champion 195.60 (validated, generation 12)``: how every output names the champion.
+
+    The champion is the best individual validated on fresh episodes so far, what
+    ``best.pt`` holds and TensorBoard's ``fitness/champion`` tracks.
+    """
+    where = "validated" if generation is None else f"validated, generation {generation}"
+    return f"champion {_number(fitness)} ({where})"
+
+
+def population_best_text(fitness: float | None, generation: int | None = None) -> str:
+    """``population best 282.66 (generation 14)``: the highest training fitness in a
+    population (TensorBoard's ``fitness/best``), measured on a few episodes and so often
+    luckier than the champion's validated score."""
+    where = "" if generation is None else f" (generation {generation})"
+    return f"population best {_number(fitness)}{where}"
+
+
 def _duration(seconds: float) -> str:
     """h:mm:ss, or m:ss under an hour."""
     seconds = max(0, round(seconds))
@@ -208,27 +246,75 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+BUDGET_METRICS: dict[str, str] = {
+    "generations": "progress/generation",
+    "evaluations": "progress/evaluations",
+    "env_steps": "progress/env_steps",
+    "wall_time": "perf/wall_time",
+}
+"""Each budget of ``config.budget`` and the metric that counts what it limits."""
+
+BAR_WIDTH = 10
+"""Characters inside the progress bar's brackets."""
+
+
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal `stream` writes to: ``$COLUMNS`` when set (as for
+    `shutil.get_terminal_size`), else the stream's own terminal (stdout may be redirected
+    while progress goes to stderr), else what `shutil.get_terminal_size` says."""
+    if not os.environ.get("COLUMNS"):
+        try:
+            return os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            pass
+    return shutil.get_terminal_size().columns
+
+
+def _fit(parts: list[tuple[int, str, str]], width: int | None) -> str:
+    """`parts` (rank, separator, text) joined in order, dropping the lowest-ranked part
+    first until the line is at most `width` characters (no limit when None)."""
+
+    def join(kept: list[tuple[int, str, str]]) -> str:
+        return "".join(sep + text for _, sep, text in kept)[len(kept[0][1]):]
+
+    kept = list(parts)
+    while width is not None and len(join(kept)) > width and len(kept) > 1:
+        kept.remove(min(kept, key=lambda part: part[0]))
+    line = join(kept)
+    return line if width is None else line[:width]
+
+
 class ConsoleSink:
-    """Progress on a text stream: generation/total, best, mean, evals/s and ETA.
+    """Progress on a text stream: generation, population best and mean, champion, evals/s,
+    and the ETA of whichever budget (`budgets`, as in ``config.budget``) ends the run first.
 
     On a terminal one line is redrawn in place with ``\\r`` (at most every `tty_interval`
-    seconds). Elsewhere (CI logs, files) plain lines are written: the first generation, then
-    at most one every `line_interval` seconds, and the last generation on close, so a long
-    run leaves a short log. `close` ends with a summary line.
+    seconds), with a bar, fitted to the terminal's width by dropping the least important
+    fields first (evals/s, mean, bar, champion, population best; the generation and the ETA
+    stay). Elsewhere (CI logs, files) plain lines are written: the first generation, then at
+    most one every `line_interval` seconds, and the last generation on close, so a long run
+    leaves a short log. `close` ends with a summary line. `start` holds the ``progress/*``
+    counters a resumed run starts from, so that the rates behind the ETA count this session's
+    work only.
     """
 
     def __init__(
         self,
         stream: TextIO,
-        total: int | None = None,
-        start_generation: int = 0,
+        budgets: Mapping[str, float | None] | None = None,
+        start: Mapping[str, float] | None = None,
         *,
         line_interval: float = 2.0,
         tty_interval: float = 0.1,
     ) -> None:
         self.stream = stream
-        self.total = total
-        self.start_generation = start_generation
+        self.limits = {
+            tag: float(limit)
+            for name, tag in BUDGET_METRICS.items()
+            if (limit := (budgets or {}).get(name)) is not None and limit > 0
+        }
+        self.start = dict(start or {})
+        self.start_generation = int(self.start.get("progress/generation", 0))
         try:
             self.tty = stream.isatty()
         except (AttributeError, ValueError):
@@ -238,36 +324,70 @@ class ConsoleSink:
         self.last_write = -math.inf
         self.pending: str | None = None  # the newest line, when not yet shown
         self.shown: str | None = None  # the line on screen (terminal mode)
-        self.generation = start_generation
+        self.generation = self.start_generation
         self.evaluations: float | None = None
-        self.best: tuple[float, int] | None = None
+        self.best: tuple[float, int] | None = None  # population best of the run, generation
+        self.champion: tuple[float, int] | None = None  # champion's fitness, generation
 
-    def _line(self, generation: int, metrics: Metrics) -> str:
-        done, elapsed = generation - self.start_generation, time.monotonic() - self.started
-        if self.total:
-            width = len(str(self.total))
-            head = f"gen {generation:>{width}}/{self.total}"
-            if self.tty:
-                filled = min(20, 20 * generation // self.total)
-                head += " [" + "#" * filled + "-" * (20 - filled) + "]"
-        else:
-            head = f"gen {generation}"
-        parts = [
-            head,
-            f"best {_number(metrics.get('fitness/best'))}",
-            f"mean {_number(metrics.get('fitness/mean'))}",
+    def track(self, generation: int, metrics: Mapping[str, Any]) -> None:
+        """Note a generation's evaluations, population best and champion for the summary
+        (also fed the kept lines of a resumed run)."""
+        evaluations = metrics.get("progress/evaluations")
+        if evaluations is not None:
+            self.evaluations = evaluations
+        for attribute, tag in (("best", "fitness/best"), ("champion", "fitness/champion")):
+            value, record = metrics.get(tag), getattr(self, attribute)
+            if value is not None and math.isfinite(value) and (record is None or value > record[0]):
+                setattr(self, attribute, (float(value), generation))
+
+    def _budget(self, counters: Mapping[str, float]) -> tuple[float | None, float | None]:
+        """(fraction done, seconds left) of the budget that ends the run first; the
+        fraction is the largest one while no rate is known yet, seconds None then."""
+        elapsed = time.monotonic() - self.started
+        estimates: list[tuple[float, float]] = []
+        for tag, limit in self.limits.items():
+            used = counters.get(tag)
+            if used is None or not math.isfinite(used):
+                continue
+            if tag == BUDGET_METRICS["wall_time"]:
+                left = limit - used
+            else:
+                done = used - self.start.get(tag, 0)
+                left = elapsed / done * (limit - used) if done > 0 else math.inf
+            estimates.append((max(0.0, left), min(1.0, used / limit)))
+        if not estimates:
+            return None, None
+        left, fraction = min(estimates, key=lambda e: (e[0], -e[1]))
+        if math.isinf(left):
+            return max(fraction for _, fraction in estimates), None
+        return fraction, left
+
+    def _line(
+        self, generation: int, metrics: Metrics, budget: tuple[float | None, float | None]
+    ) -> str:
+        fraction, left = budget
+        total = self.limits.get(BUDGET_METRICS["generations"])
+        parts = [(6, "", f"gen {generation}" + (f"/{int(total)}" if total else ""))]
+        if self.tty and fraction is not None:
+            filled = int(BAR_WIDTH * fraction)
+            parts.append((3, " ", "[" + "#" * filled + "-" * (BAR_WIDTH - filled) + "]"))
+        parts += [
+            (5, " | ", f"pop best {_number(metrics.get('fitness/best'))}"),
+            (2, " | ", f"mean {_number(metrics.get('fitness/mean'))}"),
         ]
+        if "fitness/champion" in metrics:
+            parts.append((4, " | ", f"champion {_number(metrics['fitness/champion'])}"))
         rate = metrics.get("perf/evals_per_s")
         if rate is not None and math.isfinite(rate):
-            parts.append(f"{rate:,.0f} evals/s")
-        if self.total and done > 0 and generation < self.total:
-            parts.append(f"ETA {_duration(elapsed / done * (self.total - generation))}")
-        return " | ".join(parts)
+            parts.append((1, " | ", f"{rate:,.0f} evals/s"))
+        if left is not None and fraction is not None and fraction < 1:
+            parts.append((7, " | ", f"ETA {_duration(left)}"))
+        # On a terminal, the longest line that does not wrap; elsewhere no limit.
+        return _fit(parts, _columns(self.stream) - 1 if self.tty else None)
 
     def _emit(self, line: str) -> None:
         if self.tty:
-            columns = shutil.get_terminal_size().columns
-            self.stream.write("\r" + line[: columns - 1] + "\x1b[K")
+            self.stream.write("\r" + line + "\x1b[K")
             self.shown = line
         else:
             self.stream.write(line + "\n")
@@ -278,13 +398,10 @@ class ConsoleSink:
     def write(self, generation: int, metrics: Metrics) -> None:
         """Show one generation's progress (throttled; see the class docstring)."""
         self.generation = generation
-        self.evaluations = metrics.get("progress/evaluations", self.evaluations)
-        best = metrics.get("fitness/best")
-        if best is not None and math.isfinite(best) and (self.best is None or best > self.best[0]):
-            self.best = (float(best), generation)
-        line = self._line(generation, metrics)
-        last = self.total is not None and generation >= self.total
-        if last or time.monotonic() - self.last_write >= self.interval:
+        self.track(generation, metrics)
+        budget = self._budget({**metrics, BUDGET_METRICS["generations"]: generation})
+        line = self._line(generation, metrics, budget)
+        if budget[0] == 1 or time.monotonic() - self.last_write >= self.interval:
             self._emit(line)
         else:
             self.pending = line
@@ -308,8 +425,10 @@ class ConsoleSink:
         summary = f"done: {done} generations in {_duration(time.monotonic() - self.started)}"
         if self.evaluations is not None:
             summary += f", {int(self.evaluations):,} evaluations"
+        if self.champion is not None:
+            summary += f"; {champion_text(*self.champion)}"
         if self.best is not None:
-            summary += f", best fitness {_number(self.best[0])} (generation {self.best[1]})"
+            summary += f"; {population_best_text(*self.best)}"
         self.stream.write(summary + "\n")
         self.stream.flush()
 
@@ -320,9 +439,10 @@ class ConsoleSink:
 class RunLogger:
     """Fans each generation's metrics out to TensorBoard, ``metrics.jsonl`` and the console.
 
-    `total`: generations expected (for the ETA), None when the budget is not in generations.
-    `quiet`: no console output at all. `start_generation`: the generation of the checkpoint a
-    resumed run continues from (0 for a fresh run); the logs after it are dropped.
+    `budgets`: the run's ``config.budget`` as a mapping (the console's bar and ETA follow
+    whichever ends the run first). `quiet`: no console output at all. `start_generation`: the
+    generation of the checkpoint a resumed run continues from (0 for a fresh run); the logs
+    after it are dropped.
     Use as a context manager, or call `close`.
     """
 
@@ -331,7 +451,7 @@ class RunLogger:
         run_dir: str | Path,
         *,
         quiet: bool = False,
-        total: int | None = None,
+        budgets: Mapping[str, float | None] | None = None,
         stream: TextIO | None = None,
         start_generation: int = 0,
     ) -> None:
@@ -344,20 +464,24 @@ class RunLogger:
         self.tensorboard = TensorBoardSink(
             self.run_dir, purge_step=self.step + 1 if resumed else None
         )
-        self.console = (
-            None
-            if quiet
-            else ConsoleSink(stream or sys.stderr, total=total, start_generation=start_generation)
-        )
-        if self.console is not None and kept:
-            bests = [
-                (r["fitness/best"], r["generation"])
-                for r in kept
-                if isinstance(r.get("fitness/best"), int | float)
-            ]
-            self.console.best = max(bests, key=lambda b: b[0]) if bests else None
-        self.last_metrics: dict[str, int | float] = {}
+        self.console = None if quiet else self._console(stream, budgets, start_generation, kept)
         self.closed = False
+
+    @staticmethod
+    def _console(
+        stream: TextIO | None,
+        budgets: Mapping[str, float | None] | None,
+        start_generation: int,
+        kept: list[dict[str, Any]],
+    ) -> ConsoleSink:
+        """The console, told where a resumed run starts and what its kept lines recorded."""
+        start = {key: value for key, value in (kept[-1] if kept else {}).items()
+                 if key.startswith("progress/") and value is not None}
+        start[BUDGET_METRICS["generations"]] = start_generation
+        console = ConsoleSink(stream or sys.stderr, budgets, start)
+        for record in kept:
+            console.track(record["generation"], record)
+        return console
 
     def log(self, generation: int, metrics: Metrics, histograms: Histograms | None = None) -> None:
         """Record one generation: its scalar metrics and, optionally, histograms."""
@@ -367,11 +491,15 @@ class RunLogger:
         self.jsonl.write(generation, scalars)
         if self.console is not None:
             self.console.write(generation, scalars)
-        self.last_metrics = scalars
 
     def log_config(self, text: str) -> None:
         """The full resolved config (YAML text) into TensorBoard's text tab."""
         self.tensorboard.log_config(text)
+
+    def log_hparams(self, hparams: Mapping[str, Any], metrics: Sequence[str]) -> None:
+        """The run's hyperparameters for TensorBoard's HParams dashboard, which shows them
+        beside the last values of the `metrics` tags (scalars this logger writes)."""
+        self.tensorboard.log_hparams(hparams, metrics)
 
     def log_event(self, text: str) -> None:
         """A notable moment, at the current step in TensorBoard and as a console line."""
@@ -379,32 +507,15 @@ class RunLogger:
         if self.console is not None:
             self.console.event(text)
 
-    def close(
-        self,
-        final_hparams: Mapping[str, Any] | None = None,
-        final_metrics: Metrics | None = None,
-    ) -> None:
-        """Flush and close every sink; idempotent.
-
-        With `final_hparams` (e.g. the config as a dict), an HParams entry is written with
-        `final_metrics`, by default the last generation's ``fitness/*`` and ``progress/*``
-        values under ``hparams/<tag>``.
-        """
+    def close(self) -> None:
+        """Flush and close every sink; idempotent."""
         if self.closed:
             return
         self.closed = True
         try:
-            if final_hparams is not None:
-                if final_metrics is None:
-                    final_metrics = {
-                        f"hparams/{tag}": value
-                        for tag, value in self.last_metrics.items()
-                        if tag.startswith(("fitness/", "progress/"))
-                    }
-                self.tensorboard.log_hparams(final_hparams, final_metrics, self.step)
-        finally:
             if self.console is not None:
                 self.console.close()
+        finally:
             self.tensorboard.close()
             self.jsonl.close()
 

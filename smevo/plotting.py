@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
-__all__ = ["plot_runs", "read_metrics", "run_label"]
+__all__ = ["image_path", "plot_runs", "read_metrics", "run_label"]
 
 GRID_POINTS = 200
 """Points of the common x grid each group's runs are interpolated onto."""
@@ -95,6 +95,14 @@ def _band(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return grid, median, low, high
 
 
+def image_path(out: Path) -> Path:
+    """The file `plot_runs` writes for `out`: `out` itself, or `out` with ``.png`` added when it
+    has no suffix (matplotlib would add it silently), so that the path reported is the file
+    written."""
+    out = Path(out)
+    return out if out.suffix else out.with_name(f"{out.name}.png")
+
+
 def plot_runs(
     run_dirs: list[Path],
     out: Path,
@@ -104,7 +112,8 @@ def plot_runs(
 ) -> Path:
     """Draw `metric` against `x` for the runs, median and IQR band per group; write a PNG.
 
-    Runs with the same mutation and env (their seeds aside) form one group. Returns `out`.
+    Runs with the same mutation and env (their seeds aside) form one group. Returns the
+    path written (`image_path`).
     Raises `FileNotFoundError` for a run without ``metrics.jsonl`` and `ValueError` for a run
     that never logged `metric` or `x`.
     """
@@ -125,7 +134,7 @@ def plot_runs(
     axes.set_title(f"{metric}: median and interquartile range across runs")
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize="small")
-    out = Path(out)
+    out = image_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=120)
     return out

@@ -3,15 +3,24 @@
 `train(config)` starts a run in a new folder `runs/<env>-<mutation>-<UTC time>/`;
 `resume(run_dir)` continues one from its latest checkpoint so that the result equals the
 uninterrupted run's (every random draw derives from the run seed and what it is for).
+
+One process owns a run directory at a time (`smevo.run_lock`). Ctrl-C, SIGTERM or workers
+that keep dying end a run with a checkpoint of its last finished generation
+(`smevo.interrupts`). A resume continues only the run it is given: each checkpoint carries
+the run's identity (``RUN/run_id``, drawn when the run is made) and its config, and a
+checkpoint of another run or a ``config.yaml`` changed beyond `RESUMABLE_SECTIONS` is
+refused. To branch a run, copy its whole directory and resume the copy; to change how it
+searches, start a new run (``smevo train --config RUN/config.yaml``).
 """
 
 from __future__ import annotations
 
 import math
 import re
-import signal
+import secrets
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,31 +28,40 @@ from typing import Any
 import numpy as np
 import torch
 
-from smevo.agent import save_agent
+from smevo.agent import save_agent, solve_threshold
 from smevo.algorithms import ALGORITHMS, Algorithm, GenerationLog, SearchContext
-from smevo.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from smevo.checkpoint import load_latest_checkpoint, save_checkpoint
 from smevo.config import (
     Config,
+    EnvConfig,
     apply_overrides,
     config_to_dict,
     config_to_yaml,
     load_config,
     save_config,
+    truncation_parents,
     validate_config,
 )
 from smevo.envs import make_env
-from smevo.evaluation import EvalSpec, ObsNormalizer, make_backend
+from smevo.evaluation import Backend, EvalSpec, ObsNormalizer, make_backend
+from smevo.evaluation.backends import WorkerCrashError
+from smevo.interrupts import StopSignals
 from smevo.logging import RunLogger
 from smevo.mutations import make_mutation
 from smevo.policies import make_policy
+from smevo.resources import check_device, check_memory
+from smevo.run_lock import RunLock
 
 
 @dataclass
 class TrainResult:
-    """How a run ended."""
+    """How a run ended; `best_fitness` and `best_generation` are the champion's (the best
+    individual validated so far, what `best.pt` holds)."""
 
     run_dir: Path
+    env_id: str
     best_fitness: float
+    best_generation: int
     generations: int
     evaluations: int
     env_steps: int
@@ -53,28 +71,104 @@ class TrainResult:
 
 
 def train(config: Config) -> TrainResult:
-    """Run the search `config` describes in a new run folder and return how it ended."""
+    """Run the search `config` describes in a new run folder and return how it ended.
+
+    `config` is the caller's own, so its env id may name code (``module:factory``)."""
     validate_config(config)
-    trainer = Trainer(config)  # fails on bad names or spaces before any folder is made
-    run_dir = new_run_dir(config)
-    save_config(config, run_dir / "config.yaml")
-    return trainer.run(run_dir)
+    with StopSignals() as signals:
+        # fails on bad names or spaces before any folder is made
+        trainer = Trainer(config, trust_env_code=True, signals=signals)
+        run_dir = new_run_dir(config)
+        with RunLock(run_dir):
+            save_config(config, run_dir / "config.yaml")
+            return trainer.run(run_dir)
 
 
-def resume(run_dir: str | Path, overrides: list[str] | None = None) -> TrainResult:
+def resume(
+    run_dir: str | Path, overrides: list[str] | None = None, *, trust_env_code: bool = False
+) -> TrainResult:
     """Continue a run from its latest checkpoint (`overrides`, e.g. a larger budget, are
-    `--set`-style strings applied to its config.yaml)."""
+    `--set`-style strings applied to its config.yaml). The run's files may come from anyone:
+    an env id in them that names code is refused unless `trust_env_code`
+    (`smevo.envs.check_env_trust`)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ValueError(f"{run_dir} is not a smevo run (no config.yaml)")
-    checkpoint = latest_checkpoint(run_dir)
-    if checkpoint is None:
-        raise ValueError(f"{run_dir} has no checkpoint to resume from")
-    config = apply_overrides(load_config(run_dir / "config.yaml"), overrides or [])
-    trainer = Trainer(config, load_checkpoint(checkpoint))
-    if overrides:
-        save_config(config, run_dir / "config.yaml")
-    return trainer.run(run_dir)
+    with StopSignals() as signals, RunLock(run_dir):
+        found = load_latest_checkpoint(run_dir)
+        config = load_config(run_dir / "config.yaml")
+        state, notes = None, ["no checkpoint yet: the run starts over from generation 0"]
+        if found is not None:
+            checkpoint, state, unreadable = found
+            check_same_run(run_dir, checkpoint, state, config)
+            notes = [f"{len(unreadable)} newer checkpoint(s) cannot be read ({unreadable[0]}); "
+                     f"resuming from {checkpoint.name}"] if unreadable else []
+        config = apply_overrides(config, overrides or [])
+        trainer = Trainer(config, state, trust_env_code=trust_env_code, signals=signals)
+        if overrides:
+            save_config(config, run_dir / "config.yaml")
+        return trainer.run(run_dir, notes)
+
+
+RUN_ID_FILE = "run_id"
+
+RESUMABLE_SECTIONS = ("budget", "evaluation", "logging")
+"""The config sections a resume may change: when the run stops, where it is evaluated (every
+backend gives the same results) and how it is logged. A change anywhere else would make the
+resumed run differ from the one that was started."""
+
+
+def run_identity(run_dir: Path, adopt: str | None = None) -> str:
+    """The run's identity from ``RUN/run_id``, a random id written when the run is made and
+    stored in every checkpoint; a run made by an older smevo gets one now (`adopt`, its
+    checkpoint's, when there is one)."""
+    path = Path(run_dir) / RUN_ID_FILE
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    identity = adopt or secrets.token_hex(8)
+    path.write_text(identity + "\n", encoding="utf-8")
+    return identity
+
+
+def check_same_run(run_dir: Path, checkpoint: Path, state: dict[str, Any], config: Config) -> None:
+    """Refuse (`ValueError`) to resume `run_dir` from a checkpoint of another run, or with a
+    config.yaml changed since the checkpoint beyond `RESUMABLE_SECTIONS`. Checkpoints of an
+    older smevo carry no identity and pass the first test."""
+    owner = state.get("run_id")
+    identity = run_identity(run_dir, adopt=owner)
+    if owner is not None and owner != identity:
+        raise ValueError(
+            f"{checkpoint} belongs to another run (run id {owner}; {run_dir} is {identity}): a "
+            "run resumes only from its own checkpoints. To continue that run elsewhere, copy "
+            "its whole directory and resume the copy"
+        )
+    changes = config_changes(state["config"], config_to_dict(config))
+    if changes:
+        raise ValueError(
+            f"{run_dir / 'config.yaml'} was changed after the run started ({'; '.join(changes)})"
+            f"; resuming would not continue the same run (only {', '.join(RESUMABLE_SECTIONS)} "
+            "settings may change). Undo the change, or start a new run with it: smevo train "
+            f"--config {run_dir / 'config.yaml'}"
+        )
+
+
+def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for each config key outside `RESUMABLE_SECTIONS` whose value
+    differs between two `config_to_dict` trees (mappings such as ``policy.options`` compare
+    whole). Keys only one tree has are skipped: a newer smevo added or dropped them, and
+    the run has their defaults."""
+    changes = []
+    for section, old in before.items():
+        if section in RESUMABLE_SECTIONS or section not in after:
+            continue
+        new = after[section]
+        if isinstance(old, dict) and isinstance(new, dict):
+            pairs = [(f"{section}.{key}", value, new[key])
+                     for key, value in old.items() if key in new]
+        else:
+            pairs = [(section, old, new)]
+        changes += [f"{key}: {a!r} -> {b!r}" for key, a, b in pairs if a != b]
+    return changes
 
 
 def new_run_dir(config: Config) -> Path:
@@ -85,32 +179,75 @@ def new_run_dir(config: Config) -> Path:
         env = re.sub(r"[^A-Za-z0-9._-]+", "_", config.env.id)
         name = f"{env}-{config.mutation.name}-{stamp}"
     base = Path(config.logging.logdir) / name
-    run_dir, suffix = base, 1
-    while run_dir.exists():
-        run_dir, suffix = base.with_name(f"{base.name}-{suffix}"), suffix + 1
-    run_dir.mkdir(parents=True)
-    return run_dir
+    base.parent.mkdir(parents=True, exist_ok=True)
+    suffix = 0
+    while True:  # mkdir is atomic: two runs started together get two folders
+        run_dir = base.with_name(f"{base.name}-{suffix}") if suffix else base
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            suffix += 1
+
+
+END_REWARD_ENVS: dict[str, str] = {
+    "smevo/BreadcrumbHardMaze-v0": "minus the final distance to the goal, after the maze "
+    "file's number of steps",
+    "smevo/RecurrentParity-v0": "the log-probability of the parity, at the last bit",
+    "smevo/PatternCompletion-v0": "minus the completion error, at the test step",
+}
+"""Envs whose whole reward arrives at the end of their own fixed-length episode, and what it
+is. `env.max_steps` would cut every episode before its reward: every individual would score
+0, which is also above these envs' (negative) solve thresholds."""
+
+
+def check_max_steps(env: EnvConfig) -> None:
+    """Raise `ValueError` if `env.max_steps` would cut away the env's whole reward
+    (`END_REWARD_ENVS`); a shorter episode there is a different task, set in the env's own
+    kwargs."""
+    reward = END_REWARD_ENVS.get(env.id.rpartition(":")[2])
+    if env.max_steps is not None and reward is not None:
+        raise ValueError(
+            f"env.max_steps={env.max_steps} cannot be used with {env.id}: its reward ({reward}) "
+            "arrives only when its own episode ends, so every cut episode would score 0; "
+            "leave env.max_steps unset"
+        )
 
 
 class Trainer:
-    """Owns a run: the algorithm, its backend, the logger, checkpoints and `best.pt`."""
+    """Owns a run: the algorithm, its backend, the logger, checkpoints and `best.pt`.
 
-    def __init__(self, config: Config, state: dict[str, Any] | None = None) -> None:
+    `trust_env_code` lets `config.env.id` name code (`smevo.envs.check_env_trust`); the
+    workers make the env the driver allowed. `signals`: the stop signals `train` or `resume`
+    installed before the set-up (by default `run` installs its own).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        state: dict[str, Any] | None = None,
+        *,
+        trust_env_code: bool = False,
+        signals: StopSignals | None = None,
+    ) -> None:
         self.config = config
         self.run_dir = Path()
-        if config.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {config.device!r} requested but CUDA is not available")
+        self.run_id = ""
+        self.signals = signals or StopSignals()
+        check_device(config.device)
         algorithm_class = ALGORITHMS.get(config.algorithm.name)
         mutation = make_mutation(config.mutation.name, config.mutation.magnitude,
                                  **config.mutation.options)
-        probe = make_env(config.env.id, config.env.kwargs)
+        check_max_steps(config.env)
+        probe = make_env(config.env.id, config.env.kwargs, trust_env_code=trust_env_code)
         try:
+            check_memory(config, probe.observation_space, probe.action_space)
             policy = make_policy(config.policy.name, probe.observation_space, probe.action_space,
                                  **config.policy.options)
-            spec_threshold = probe.spec.reward_threshold if probe.spec is not None else None
+            threshold = solve_threshold(config.budget.solve_threshold, config.env.max_steps,
+                                        probe.spec)
         finally:
             probe.close()
-        threshold = config.budget.solve_threshold
         spec = EvalSpec(
             env_id=config.env.id,
             env_kwargs=config.env.kwargs,
@@ -120,13 +257,16 @@ class Trainer:
             archive_size=config.mutation.archive_size,
             index_episodes=config.env.index_episodes,
             native=config.evaluation.native,
+            trust_env_code=True,  # the probe above is the driver's decision; workers follow it
         )
-        backend = make_backend(config.evaluation.backend, spec, config.evaluation.workers,
-                               config.evaluation.ray_address)
+        backend = _InterruptibleBackend(
+            make_backend(config.evaluation.backend, spec, config.evaluation.workers,
+                         config.evaluation.ray_address),
+            self.signals)
         self.context = SearchContext(
             config, policy.to(config.device), mutation, backend,
             ObsNormalizer(enabled=config.env.normalize_obs),
-            threshold if threshold is not None else spec_threshold,
+            threshold,
         )
         self.algorithm: Algorithm = algorithm_class(self.context)
         self.elapsed, self.solved, self.stopped_by = 0.0, False, ""
@@ -135,46 +275,44 @@ class Trainer:
             self.elapsed, self.solved = float(state["elapsed"]), bool(state["solved"])
         self.best_saved = self.algorithm.champion.generation
 
-    def run(self, run_dir: Path) -> TrainResult:
+    def run(self, run_dir: Path, notes: Sequence[str] = ()) -> TrainResult:
         """Loop generations until a budget is spent or the task is solved, logging to and
-        checkpointing in `run_dir` on the way, at the end, and on Ctrl-C or SIGTERM."""
+        checkpointing in `run_dir` on the way and at the end; `notes` are logged first.
+
+        Ctrl-C or SIGTERM (`smevo.interrupts`) ends the run with a checkpoint of the last
+        finished generation, an "interrupted" line, then `KeyboardInterrupt`; workers that
+        keep dying end it with that checkpoint and a `WorkerCrashError` that names it.
+        """
         self.run_dir = Path(run_dir)
+        self.run_id = run_identity(self.run_dir)
         algorithm, config = self.algorithm, self.config
-        logger = RunLogger(self.run_dir, quiet=config.logging.quiet,
-                           total=config.budget.generations,
-                           start_generation=algorithm.generation)
-        if algorithm.generation == 0:
-            logger.log_config(config_to_yaml(config))
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            self.stopped_by = self.exhausted_budget()
-            while not self.stopped_by:
-                start = time.perf_counter()
-                log = algorithm.step()
-                seconds = time.perf_counter() - start
-                self.elapsed += seconds
-                self.solved = self.solved or self.generation_solved(log)
-                metrics, histograms = self.summarize(log, seconds)
-                logger.log(algorithm.generation, metrics, histograms)
-                for event in self.context.backend.events():
-                    logger.log_event(event)
-                self.stopped_by = self.exhausted_budget()
-                if algorithm.generation % config.logging.checkpoint_every == 0 or self.stopped_by:
-                    self.save_checkpoint()
-        except KeyboardInterrupt:
-            self.stopped_by = "interrupted"
-            if algorithm.population is not None:
-                self.save_checkpoint()
-                logger.log_event(f"interrupted; checkpoint at generation {algorithm.generation}")
-            raise
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            self.context.backend.close()
-            logger.close(final_hparams=config_to_dict(config))
+        with self.signals:
+            logger = RunLogger(self.run_dir, quiet=config.logging.quiet,
+                               budgets=asdict(config.budget),
+                               start_generation=algorithm.generation)
+            try:
+                if algorithm.generation == 0:
+                    logger.log_config(config_to_yaml(config))
+                    logger.log_hparams(run_hparams(config), HPARAMS_METRICS)
+                for note in notes:
+                    logger.log_event(note)
+                self.loop(logger)
+            except KeyboardInterrupt:
+                self.stopped_by = "interrupted"
+                logger.log_event(f"interrupted; {self.save_last_generation()}")
+                raise
+            except WorkerCrashError as error:
+                self.stopped_by = "error"
+                raise WorkerCrashError(f"{error}; {self.save_last_generation()}") from None
+            finally:
+                self.context.backend.close()
+                logger.close()
         champion = algorithm.champion
         return TrainResult(
             run_dir=self.run_dir,
+            env_id=config.env.id,
             best_fitness=champion.fitness,
+            best_generation=champion.generation,
             best_params=champion.params,
             generations=algorithm.generation,
             evaluations=self.context.evaluations,
@@ -182,6 +320,35 @@ class Trainer:
             solved=self.solved,
             stopped_by=self.stopped_by,
         )
+
+    def loop(self, logger: RunLogger) -> None:
+        """Run, log and checkpoint generations until a budget stops the run (a stop signal
+        received meanwhile raises `KeyboardInterrupt` once the generation is logged)."""
+        algorithm = self.algorithm
+        self.stopped_by = self.exhausted_budget()
+        while not self.stopped_by:
+            start = time.perf_counter()
+            log = algorithm.step()
+            seconds = time.perf_counter() - start
+            self.elapsed += seconds
+            self.solved = self.solved or self.generation_solved(log)
+            metrics, histograms = self.summarize(log, seconds)
+            logger.log(algorithm.generation, metrics, histograms)
+            for event in self.context.backend.events():
+                logger.log_event(event)
+            self.signals.check()
+            self.stopped_by = self.exhausted_budget()
+            if algorithm.generation % self.config.logging.checkpoint_every == 0 or self.stopped_by:
+                self.save_checkpoint()
+
+    def save_last_generation(self) -> str:
+        """Checkpoint the last finished generation of a run cut short (the algorithm commits
+        a generation only at its end, so its state is that generation's) and say so."""
+        if self.algorithm.population is None:
+            return "no generation finished, nothing to checkpoint"
+        self.save_checkpoint()
+        return (f"checkpoint at generation {self.algorithm.generation} (continue with: "
+                f"smevo resume {self.run_dir})")
 
     def generation_solved(self, log: GenerationLog) -> bool:
         """An env said an individual solved it, or the validated best met the threshold."""
@@ -223,6 +390,7 @@ class Trainer:
             "progress/generation": algorithm.generation,
             "progress/evaluations": context.evaluations,
             "progress/env_steps": context.env_steps,
+            "perf/wall_time": self.elapsed,
             "perf/evals_per_s": log.evaluations / seconds,
             "perf/steps_per_s": log.steps / seconds,
         }
@@ -274,6 +442,7 @@ class Trainer:
             self.run_dir,
             self.algorithm.generation,
             {
+                "run_id": self.run_id,
                 "config": config_to_dict(self.config),
                 "algorithm": self.algorithm.state_dict(),
                 "elapsed": self.elapsed,
@@ -283,9 +452,54 @@ class Trainer:
         )
 
 
+HPARAMS_METRICS = (
+    "fitness/champion",
+    "fitness/best",
+    "fitness/mean",
+    "fitness/solved_fraction",
+    "progress/generation",
+    "progress/evaluations",
+    "progress/env_steps",
+)
+"""The scalars TensorBoard's HParams dashboard shows beside each run's hyperparameters."""
+
+
+def run_hparams(config: Config) -> dict[str, Any]:
+    """What shapes a run's search, for TensorBoard's HParams dashboard: the seed, the env,
+    the policy, the mutation and the ``algorithm.*`` keys its algorithm reads (the truncation
+    GA's parents as the number used). Budgets, backend, device and logging are left out:
+    they do not change what a generation computes."""
+    data = config_to_dict(config)
+    algorithm = ALGORITHMS.get(config.algorithm.name)
+    settings = {key: data["algorithm"][key] for key in algorithm.hyperparameters}
+    if "parents" in settings:
+        settings["parents"] = truncation_parents(config.algorithm)
+    return {
+        "seed": config.seed,
+        "env": data["env"],
+        "policy": data["policy"],
+        "mutation": data["mutation"],
+        "algorithm": {"name": algorithm.name, **settings},
+    }
+
+
 def _stat(function: Any, values: np.ndarray) -> float:
     return float(function(values)) if len(values) else math.nan
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+class _InterruptibleBackend(Backend):
+    """A backend whose evaluations a stop signal may abandon at once
+    (`StopSignals.interruptible`): an algorithm commits a generation only after them."""
+
+    def __init__(self, backend: Backend, signals: StopSignals) -> None:
+        self.backend, self.signals, self.name = backend, signals, backend.name
+
+    def evaluate(self, params, tasks, normalizer):
+        with self.signals.interruptible():
+            return self.backend.evaluate(params, tasks, normalizer)
+
+    def events(self) -> list[str]:
+        return self.backend.events()
+
+    def close(self) -> None:
+        self.backend.close()

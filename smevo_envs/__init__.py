@@ -7,6 +7,7 @@ it on demand. This package depends on Gymnasium and NumPy only, never on `smevo`
 | id                            | entry point (in smevo_envs)                          |
 |-------------------------------|------------------------------------------------------|
 | `smevo/RecurrentParity-v0`    | `parity:RecurrentParityEnv`                          |
+|                               | vector: `parity:RecurrentParityVectorEnv`            |
 | `smevo/Easy-v0`               | `illustrative:IllustrativeEnv` (task="easy")         |
 | `smevo/Medium-v0`             | `illustrative:IllustrativeEnv` (task="medium")       |
 | `smevo/GradientWashout-v0`    | `illustrative:IllustrativeEnv` (task="washout")      |
@@ -16,6 +17,7 @@ it on demand. This package depends on Gymnasium and NumPy only, never on `smevo`
 | `smevo/GridMaze-v0`           | `grid_maze:GridMazeEnv`                              |
 |                               | vector: `grid_maze:GridMazeVectorEnv`                |
 | `smevo/CueReward-v0`          | `cue_reward:CueRewardEnv`                            |
+|                               | vector: `cue_reward:CueRewardVectorEnv`              |
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "BreadcrumbHardMazeEnv",
     "BreadcrumbHardMazeVectorEnv",
     "CueRewardEnv",
+    "CueRewardVectorEnv",
     "GridMazeEnv",
     "GridMazeVectorEnv",
     "IllustrativeEnv",
@@ -83,6 +86,7 @@ _SPECS: tuple[dict[str, Any], ...] = (
     {
         "id": "smevo/CueReward-v0",
         "entry_point": "smevo_envs.cue_reward:CueRewardEnv",
+        "vector_entry_point": "smevo_envs.cue_reward:CueRewardVectorEnv",
         "reward_threshold": 10.0,
     },
 )
@@ -104,6 +108,7 @@ _CLASSES = {
     "GridMazeEnv": "smevo_envs.grid_maze",
     "GridMazeVectorEnv": "smevo_envs.grid_maze",
     "CueRewardEnv": "smevo_envs.cue_reward",
+    "CueRewardVectorEnv": "smevo_envs.cue_reward",
 }
 
 

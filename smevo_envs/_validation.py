@@ -1,21 +1,31 @@
-"""Checks shared by the environments: a bad action is a ValueError that says what was wrong."""
+"""What the environments share: checks of actions, seeds and settings (a ValueError or
+TypeError that says what was wrong and what is accepted), and the step after an episode's
+end."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
+from gymnasium import logger, spaces
 from gymnasium.utils import seeding
+
+OUTPUT_LIMIT = 1.0e6
+"""The bound of the Box action spaces whose actions are raw network outputs (parity's
+logits, the illustrative tasks' regression outputs). The tasks define no bound; this one is
+finite, as Gymnasium's checkers and agents that sample or rescale actions need, yet far
+beyond any output the paper's networks produce (smevo's action decoder clips to the space,
+so a bound they reached would change what is scored). A float32 bound leaves room above it:
+`OUTPUT_LIMIT + 100` is still a larger float32."""
 
 
 def checked_box_action(action: Any, space: spaces.Box, what: str = "action") -> np.ndarray:
-    """Return `action` as a float64 array of `space`'s shape, or raise ValueError.
+    """Return `action` as a float64 array of `space`'s shape, clipped to the space's bounds.
 
     The action must be array-like with a real (integer or floating) dtype, exactly the
-    space's shape, finite and representable in the space's dtype, and inside the space's
-    bounds. A bounded space rejects out-of-range values instead of clipping them.
+    space's shape, and finite (NaN and infinity are refused: they are bugs, not directions);
+    anything else raises ValueError. A finite value outside the bounds acts as the nearest
+    bound, as in Gymnasium's own Box envs (agents such as SB3's rely on it).
     """
     try:
         array = np.asarray(action)
@@ -28,17 +38,22 @@ def checked_box_action(action: Any, space: spaces.Box, what: str = "action") -> 
     if array.shape != space.shape:
         raise ValueError(f"{what} must have shape {space.shape}, got shape {array.shape}")
     array = array.astype(np.float64)
-    largest = float(np.finfo(space.dtype).max)
-    if not np.all(np.isfinite(array) & (np.abs(array) <= largest)):
-        raise ValueError(
-            f"{what} must be finite {np.dtype(space.dtype).name} values, got {array.tolist()}"
-        )
-    if np.any(array < space.low) or np.any(array > space.high):
-        raise ValueError(
-            f"{what} must lie within [{space.low.tolist()}, {space.high.tolist()}], "
-            f"got {array.tolist()}"
-        )
-    return array
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{what} must be finite (no NaN or infinity), got {array.tolist()}")
+    return np.clip(array, space.low, space.high)
+
+
+def step_after_the_end(
+    observation: np.ndarray, terminated: bool, truncated: bool
+) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    """What `step()` returns once an episode has ended, by Gymnasium's convention (its own
+    envs, CartPole's for one, do the same): a warning, then the episode's last observation
+    and end flags again with reward 0. Nothing moves; `reset()` starts the next episode."""
+    logger.warn(
+        "step() called after the episode ended (terminated or truncated): it returns the last "
+        "observation again with reward 0; call reset() to start a new episode"
+    )
+    return observation, 0.0, terminated, truncated, {}
 
 
 def checked_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> str | None:
@@ -90,18 +105,48 @@ def checked_discrete_action(action: Any, space: spaces.Discrete, what: str = "ac
     return value
 
 
-def sub_env_generators(
-    seed: int | Sequence[int] | None, num_envs: int
-) -> list[np.random.Generator]:
-    """One generator per sub-env of a vector env, each as a single env reset with its seed
-    would get: `seed=s` gives sub-env i the seed s + i, a sequence one seed each, None fresh
-    entropy. A sequence of the wrong length is a ValueError."""
+def checked_discrete_actions(actions: Any, n: int, num_envs: int) -> np.ndarray:
+    """A vector env's `num_envs` actions of a Discrete(n) space as an int64 array, or raise
+    ValueError: an integer array of shape (num_envs,) with every value in [0, n)."""
+    array = np.asarray(actions)
+    if (
+        array.shape != (num_envs,)
+        or array.dtype.kind not in "iu"
+        or not bool(np.all((array >= 0) & (array < n)))
+    ):
+        raise ValueError(f"actions must be {num_envs} integers in [0, {n}), got {actions!r}")
+    return array.astype(np.int64)
+
+
+def checked_seeds(seed: Any, num_envs: int) -> list[int | None]:
+    """The seed of each sub-env of a vector env, from what `reset(seed=...)` was given.
+
+    Accepted: None (fresh entropy for every sub-env), an int s >= 0 (sub-env i gets s + i),
+    or a list or tuple of `num_envs` ints >= 0, one per sub-env. Anything else, a bool, a
+    float or a list of the wrong length included, is a TypeError or ValueError that says
+    what is accepted. The same rules hold for every vector env of this package.
+    """
+    accepted = f"None, an int >= 0, or a list of {num_envs} ints >= 0 (one per sub-env)"
     if seed is None:
-        seeds: list[int | None] = [None] * num_envs
-    elif isinstance(seed, int | np.integer):
+        return [None] * num_envs
+    if _is_int(seed):
         seeds = [int(seed) + i for i in range(num_envs)]
-    else:
+    elif isinstance(seed, list | tuple) and all(_is_int(s) for s in seed):
+        if len(seed) != num_envs:
+            raise ValueError(f"seed must be {accepted}; got a list of {len(seed)} seeds")
         seeds = [int(s) for s in seed]
-        if len(seeds) != num_envs:
-            raise ValueError(f"reset needs {num_envs} seeds, got {len(seeds)}")
-    return [seeding.np_random(s)[0] for s in seeds]
+    else:
+        raise TypeError(f"seed must be {accepted}; got {seed!r}")
+    if min(seeds) < 0:
+        raise ValueError(f"seed must be {accepted}; got {seed!r}")
+    return seeds
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def sub_env_generators(seed: Any, num_envs: int) -> list[np.random.Generator]:
+    """One generator per sub-env of a vector env, each as a single env reset with its seed
+    would get (see `checked_seeds` for what `seed` may be)."""
+    return [seeding.np_random(s)[0] for s in checked_seeds(seed, num_envs)]

@@ -16,11 +16,14 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from smevo_envs._drawing import AGENT, FREE, GOAL, WALL, RendersCells
 from smevo_envs._validation import (
     checked_discrete_action,
+    checked_discrete_actions,
     checked_int,
     checked_options,
     checked_render_mode,
+    step_after_the_end,
     sub_env_generators,
 )
 
@@ -136,7 +139,7 @@ def _observation_space(reward: float, wall_penalty: float) -> spaces.Box:
     return spaces.Box(low, high, dtype=np.float32)
 
 
-class GridMazeEnv(gym.Env[np.ndarray, np.int64]):
+class GridMazeEnv(RendersCells, gym.Env[np.ndarray, np.int64]):
     """Find an invisible goal in a grid maze, then return to it again and again.
 
     ## Description
@@ -187,11 +190,17 @@ class GridMazeEnv(gym.Env[np.ndarray, np.int64]):
     ## Episode End
 
     After `episode_length` (200) steps the episode is truncated (`truncated=True`; the env
-    counts the steps itself). `terminated` is always False.
+    counts the steps itself). `terminated` is always False. A step after the end warns and
+    returns the last observation again with reward 0.
 
     ## Information
 
     `reset` and `step` return `position` and `goal` as (row, column) int arrays.
+
+    ## Rendering
+
+    `render_mode="rgb_array"`: the grid seen from above, walls dark, the goal green, the
+    agent blue.
 
     ## Arguments
 
@@ -224,7 +233,7 @@ class GridMazeEnv(gym.Env[np.ndarray, np.int64]):
     ([1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0], [5, 5])
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -243,7 +252,7 @@ class GridMazeEnv(gym.Env[np.ndarray, np.int64]):
         self.action_space = spaces.Discrete(4)
         self._core = GridMazeCore(1, size, episode_length, reward, wall_penalty,
                                   first_action_quirk)
-        self._running = False
+        self._started = False
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -251,18 +260,27 @@ class GridMazeEnv(gym.Env[np.ndarray, np.int64]):
         super().reset(seed=seed)
         checked_options(options, ())
         self._core.reset(0, self.np_random)
-        self._running = True
+        self._started = True
         return self._core.observations()[0], self._core.info(0)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if not self._running:
-            raise gym.error.ResetNeeded("call reset() before step() (and after the episode ends)")
+        if not self._started:
+            raise gym.error.ResetNeeded("call reset() before step()")
         action = checked_discrete_action(action, self.action_space)
+        if self._core.steps[0] >= self.episode_length:
+            return step_after_the_end(self._core.observations()[0], False, truncated=True)
         rewards = self._core.step(np.array([action]), np.ones(1, dtype=bool), [self.np_random])
         truncated = bool(self._core.steps[0] >= self.episode_length)
-        self._running = not truncated
         observation, info = self._core.observations()[0], self._core.info(0)
         return observation, float(rewards[0]), False, truncated, info
+
+    def _cells(self) -> list[np.ndarray]:
+        wall, free = np.array(WALL, np.uint8), np.array(FREE, np.uint8)
+        cells = np.where(self._core.walls[..., None], wall, free)
+        if self._started:
+            cells[tuple(self._core.goal[0])] = GOAL
+            cells[tuple(self._core.position[0])] = AGENT
+        return [cells]
 
 
 class GridMazeVectorEnv(VectorEnv):
@@ -331,15 +349,9 @@ class GridMazeVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._rngs:
             raise gym.error.ResetNeeded("call reset() before step()")
-        actions = np.asarray(actions)
-        if (
-            actions.shape != (self.num_envs,)
-            or actions.dtype.kind not in "iu"
-            or not bool(np.all((actions >= 0) & (actions < 4)))
-        ):
-            raise ValueError(f"actions must be {self.num_envs} integers in [0, 4), got {actions!r}")
+        actions = checked_discrete_actions(actions, 4, self.num_envs)
         resetting = self._autoreset.copy()
-        rewards = self._core.step(actions.astype(np.int64), ~resetting, self._rngs)
+        rewards = self._core.step(actions, ~resetting, self._rngs)
         for i in np.flatnonzero(resetting):
             self._core.reset(i, self._rngs[i])
         truncated = ~resetting & (self._core.steps >= self.episode_length)

@@ -8,11 +8,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from smevo_envs._drawing import RendersCells, signed_colours
 from smevo_envs._validation import (
+    OUTPUT_LIMIT,
     checked_box_action,
     checked_int,
     checked_options,
     checked_render_mode,
+    step_after_the_end,
 )
 
 # task -> (input rows, target rows), as in the reference's sm_simple.py.
@@ -23,7 +26,7 @@ TASKS: dict[str, tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float
 }
 
 
-class IllustrativeEnv(gym.Env[np.ndarray, np.ndarray]):
+class IllustrativeEnv(RendersCells, gym.Env[np.ndarray, np.ndarray]):
     """One of the paper's illustrative regression tasks, one input row per step.
 
     ## Description
@@ -48,7 +51,9 @@ class IllustrativeEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Action Space
 
-    `Box(-inf, inf, (2,), float32)`: the output y for the current row; finite float32 values.
+    `Box(-1e6, 1e6, (2,), float32)`: the output y for the current row. The task itself has
+    no bound: ±1e6 is far beyond any output of the two-weight model here. Out-of-bound
+    outputs are clipped to the bounds; NaN and infinity are refused with a ValueError.
 
     ## Observation Space
 
@@ -66,6 +71,12 @@ class IllustrativeEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Episode End
 
     The episode terminates (`terminated=True`) after the last row. There is no truncation.
+    A step after the end warns and returns the last observation again with reward 0.
+
+    ## Rendering
+
+    `render_mode="rgb_array"`: three rows of two cells in grey levels (-1 black, 0 grey,
+    1 white): the current input row, the last output and the target it was scored against.
 
     ## Arguments
 
@@ -94,7 +105,7 @@ class IllustrativeEnv(gym.Env[np.ndarray, np.ndarray]):
     (array([-1., -1.], dtype=float32), -0.25, False, False)
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "render_fps": 1}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 2}
 
     def __init__(self, render_mode: str | None = None, *, task: str = "easy", repeats: int = 1):
         self.render_mode = checked_render_mode(render_mode, self.metadata)
@@ -106,9 +117,10 @@ class IllustrativeEnv(gym.Env[np.ndarray, np.ndarray]):
         self.rows = np.tile(np.array(rows, dtype=np.float32), (self.repeats, 1))
         self.targets = np.tile(np.array(targets, dtype=np.float64), (self.repeats, 1))
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
-        self.action_space = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+        self.action_space = spaces.Box(-OUTPUT_LIMIT, OUTPUT_LIMIT, shape=(2,), dtype=np.float32)
 
         self.t: int | None = None
+        self.last_output = np.full(2, np.nan)  # the last step's (clipped) action
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -116,14 +128,25 @@ class IllustrativeEnv(gym.Env[np.ndarray, np.ndarray]):
         super().reset(seed=seed)
         checked_options(options, ())
         self.t = 0
+        self.last_output = np.full(2, np.nan)
         return self.rows[0].copy(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self.t is None or self.t >= len(self.rows):
-            raise gym.error.ResetNeeded("call reset() before step() (and after the episode ends)")
+        if self.t is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
         y = checked_box_action(action, self.action_space)
+        if self.t >= len(self.rows):
+            return step_after_the_end(np.zeros(2, np.float32), terminated=True, truncated=False)
         reward = -float(np.sum((y - self.targets[self.t]) ** 2))
+        self.last_output = y
         self.t += 1
         terminated = self.t == len(self.rows)
         observation = np.zeros(2, dtype=np.float32) if terminated else self.rows[self.t].copy()
         return observation, reward, terminated, False, {}
+
+    def _cells(self) -> list[np.ndarray]:
+        nothing = np.full(2, np.nan)
+        started = self.t is not None
+        current = self.rows[self.t] if started and self.t < len(self.rows) else nothing
+        scored = self.targets[self.t - 1] if started and self.t > 0 else nothing
+        return [signed_colours(row[None]) for row in (current, self.last_output, scored)]

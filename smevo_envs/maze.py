@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ClassVar
@@ -27,6 +28,8 @@ from smevo_envs._validation import (
     checked_int,
     checked_options,
     checked_render_mode,
+    checked_seeds,
+    step_after_the_end,
 )
 
 HARD_MAZE_FILE = "hard_maze.txt"  # in smevo_envs/data
@@ -129,12 +132,29 @@ def parse_maze(text: str, source: str = "<maze>") -> MazeSpec:
 
 
 def load_maze(path: str | os.PathLike[str] | None = None) -> MazeSpec:
-    """Read a maze file; None reads the hard maze shipped in smevo_envs/data."""
+    """Read a maze file; None reads the hard maze shipped in smevo_envs/data.
+
+    A missing file is a FileNotFoundError; any other file that cannot be read as a maze (a
+    directory, no permission, not UTF-8 text, a parse error) is a ValueError naming it."""
     if path is None:
         resource = resources.files("smevo_envs").joinpath("data", HARD_MAZE_FILE)
         return parse_maze(resource.read_text(encoding="utf-8"), source=HARD_MAZE_FILE)
-    with open(path, encoding="utf-8") as file:
-        return parse_maze(file.read(), source=os.fspath(path))
+    source = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise ValueError(f"maze file {source}: is a directory, not a maze file") from None
+    except OSError as error:
+        raise ValueError(f"maze file {source}: cannot be read ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start]
+        raise ValueError(
+            f"maze file {source}: not UTF-8 text (byte {error.start} is {byte:#04x})"
+        ) from None
+    return parse_maze(text, source=source)
 
 
 @functools.lru_cache(maxsize=16)
@@ -147,6 +167,17 @@ def core_maze(spec: MazeSpec) -> _maze.Maze:
         goal=spec.goal,
         steps=spec.steps,
     )
+
+
+def _load(maze_file: str | os.PathLike[str] | None) -> tuple[MazeSpec, _maze.Maze]:
+    """The maze file's spec and its C++ maze; a maze the simulator refuses (a grid too large
+    for the breadcrumb map) is a ValueError naming the file."""
+    spec = load_maze(maze_file)
+    try:
+        return spec, core_maze(spec)
+    except ValueError as error:
+        source = HARD_MAZE_FILE if maze_file is None else os.fspath(maze_file)
+        raise ValueError(f"maze file {source}: {error}") from None
 
 
 def _checked_settings(frame_skip: Any, reward: Any) -> tuple[int, str]:
@@ -209,7 +240,8 @@ class BreadcrumbHardMazeEnv(_PicklesRobotState, gym.Env[np.ndarray, np.ndarray])
 
     `Box(0, 1, (2,), float32)`: (turn, speed). 0.5 means no turn / standstill; turn 1 turns
     clockwise at full rate, speed 1 drives forward at full speed, speed 0 backwards. Each
-    action is held for `frame_skip` simulator steps.
+    action is held for `frame_skip` simulator steps. Out-of-bound values are clipped to
+    [0, 1]; NaN and infinity are refused with a ValueError.
 
     ## Observation Space
 
@@ -246,7 +278,8 @@ class BreadcrumbHardMazeEnv(_PicklesRobotState, gym.Env[np.ndarray, np.ndarray])
     After the maze file's number of simulator steps (400): 134 env steps with
     `frame_skip=3`, the last one holding the action for the one simulator step left. The
     episode ends with `truncated=True` (a time limit; the env counts the steps itself);
-    `terminated` is always False. Reaching the goal does not end the episode.
+    `terminated` is always False. Reaching the goal does not end the episode. A step after
+    the end warns and returns the last observation again with reward 0.
 
     ## Information
 
@@ -297,12 +330,13 @@ class BreadcrumbHardMazeEnv(_PicklesRobotState, gym.Env[np.ndarray, np.ndarray])
         self.render_mode = checked_render_mode(render_mode, self.metadata)
         self.frame_skip, self.reward = _checked_settings(frame_skip, reward)
         self.maze_file = maze_file
-        self.maze = load_maze(maze_file)
+        self.maze, core = _load(maze_file)
         self.observation_space = _observation_space()
         self.action_space = _action_space()
 
-        self._robots = _maze.Robots(core_maze(self.maze), 1)
-        self._running = False
+        self._robots = _maze.Robots(core, 1)
+        self._started = False
+        self._running = False  # started, and the episode has not ended
         self._trail: list[tuple[float, float]] = []
         self._renderer: Any = None
 
@@ -312,7 +346,7 @@ class BreadcrumbHardMazeEnv(_PicklesRobotState, gym.Env[np.ndarray, np.ndarray])
         super().reset(seed=seed)
         checked_options(options, ())
         self._robots.reset()
-        self._running = True
+        self._started = self._running = True
         status = self._robots.status()
         self._trail = [tuple(status["position"][0])] if self.render_mode else []
         if self.render_mode == "human":
@@ -320,9 +354,11 @@ class BreadcrumbHardMazeEnv(_PicklesRobotState, gym.Env[np.ndarray, np.ndarray])
         return self._robots.observations()[0], _info(status, 0)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if not self._running:
-            raise gym.error.ResetNeeded("call reset() before step() (and after the episode ends)")
+        if not self._started:
+            raise gym.error.ResetNeeded("call reset() before step()")
         action = checked_box_action(action, self.action_space)
+        if not self._running:
+            return step_after_the_end(self._robots.observations()[0], False, truncated=True)
         self._robots.step(action.reshape(1, -1), self.frame_skip)
         status = self._robots.status()
         truncated = bool(status["done"][0])
@@ -377,7 +413,7 @@ class BreadcrumbHardMazeVectorEnv(_PicklesRobotState, VectorEnv):
     """`num_envs` hard-maze robots stepped together in one C++ call, without the GIL.
 
     The same task as `BreadcrumbHardMazeEnv` (see its docstring), batched: observations
-    (num_envs, 11) float32, actions (num_envs, 2) float32 in [0, 1], rewards float64,
+    (num_envs, 11) float32, actions (num_envs, 2) float32 in [0, 1] (clipped), rewards float64,
     `terminated` always False, `truncated` True at the end of an episode. Infos are batched
     the way `SyncVectorEnv` batches the single env's: every key as an array over robots
     (`position` (num_envs, 2) float64, `heading`, `breadcrumb_distance`,
@@ -414,23 +450,25 @@ class BreadcrumbHardMazeVectorEnv(_PicklesRobotState, VectorEnv):
         self.render_mode = checked_render_mode(render_mode, self.metadata)
         self.frame_skip, self.reward = _checked_settings(frame_skip, reward)
         self.maze_file = maze_file
-        self.maze = load_maze(maze_file)
+        self.maze, core = _load(maze_file)
 
         self.single_observation_space = _observation_space()
         self.single_action_space = _action_space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
-        self._robots = _maze.Robots(core_maze(self.maze), self.num_envs)
+        self._robots = _maze.Robots(core, self.num_envs)
         self._running = False
         self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
         self._trails: list[np.ndarray] = []
         self._renderer: Any = None
 
     def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
+        # The maze holds no randomness: seeds are checked like every vector env's, and the
+        # first seeds `np_random` (which nothing here draws from).
+        super().reset(seed=checked_seeds(seed, self.num_envs)[0])
         options = checked_options(options, ("reset_mask",))
         mask = options.get("reset_mask")
         if mask is None:

@@ -11,11 +11,14 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from smevo_envs._drawing import RIGHT, UNKNOWN, WRONG, RendersCells, filled, signed_colours
 from smevo_envs._validation import (
+    OUTPUT_LIMIT,
     checked_box_action,
     checked_int,
     checked_options,
     checked_render_mode,
+    step_after_the_end,
     sub_env_generators,
 )
 
@@ -37,10 +40,10 @@ def label_log_probabilities(logits: np.ndarray, labels: np.ndarray) -> np.ndarra
 def _spaces() -> tuple[spaces.Box, spaces.Box]:
     """One sub-env's observation (the current bit) and action (two class logits) spaces."""
     return (spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32),
-            spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32))
+            spaces.Box(-OUTPUT_LIMIT, OUTPUT_LIMIT, shape=(2,), dtype=np.float32))
 
 
-class RecurrentParityEnv(gym.Env[np.ndarray, np.ndarray]):
+class RecurrentParityEnv(RendersCells, gym.Env[np.ndarray, np.ndarray]):
     """The parity of a bit sequence, read one bit per step.
 
     ## Description
@@ -57,8 +60,10 @@ class RecurrentParityEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Action Space
 
-    `Box(-inf, inf, (2,), float32)`: the two class logits. They must be finite float32
-    values; only the last step's logits are scored (earlier ones are ignored).
+    `Box(-1e6, 1e6, (2,), float32)`: the two class logits; only the last step's logits are
+    scored (earlier ones are ignored). The task itself has no bound: ±1e6 is far beyond
+    any logit a network produces here. Out-of-bound logits are clipped to the bounds;
+    NaN and infinity are refused with a ValueError.
 
     ## Observation Space
 
@@ -82,11 +87,17 @@ class RecurrentParityEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Episode End
 
     The episode terminates (`terminated=True`) after `n_bits` steps. There is no truncation.
+    A step after the end warns and returns the last observation again with reward 0.
 
     ## Information
 
     `reset` returns `{"index": i}`. The last step returns `{"correct": bool, "label": int}`,
     `correct` meaning the larger logit is the true class (argmax, ties go to class 0).
+
+    ## Rendering
+
+    `render_mode="rgb_array"`: the bits shown so far (black 1, white 0, grey not yet
+    shown) and, after the last step, the answer (green right, red wrong).
 
     ## Arguments
 
@@ -114,7 +125,7 @@ class RecurrentParityEnv(gym.Env[np.ndarray, np.ndarray]):
     (array([0.], dtype=float32), {'index': 6})
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "render_fps": 1}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 2}
 
     def __init__(self, render_mode: str | None = None, *, n_bits: int = 4):
         self.render_mode = checked_render_mode(render_mode, self.metadata)
@@ -125,6 +136,7 @@ class RecurrentParityEnv(gym.Env[np.ndarray, np.ndarray]):
         self.bits: np.ndarray | None = None
         self.label: int | None = None
         self.t = 0
+        self.correct: bool | None = None  # the last episode's answer, once given
 
     def sequence(self, index: int) -> np.ndarray:
         """The bits of sequence `index`, most significant first, as an int array."""
@@ -143,36 +155,50 @@ class RecurrentParityEnv(gym.Env[np.ndarray, np.ndarray]):
         self.bits = self.sequence(index)
         self.label = int(self.bits.sum() % 2)
         self.t = 0
+        self.correct = None
         return self._observation(), {"index": index}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self.bits is None or self.label is None or self.t >= self.n_bits:
-            raise gym.error.ResetNeeded("call reset() before step() (and after the episode ends)")
+        if self.bits is None or self.label is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
         logits = checked_box_action(action, self.action_space)
+        if self.t >= self.n_bits:
+            return step_after_the_end(self._observation(), terminated=True, truncated=False)
         self.t += 1
         if self.t < self.n_bits:
             return self._observation(), 0.0, False, False, {}
         reward = label_log_probabilities(logits[None], np.array([self.label]))[0]
-        info = {"correct": int(np.argmax(logits)) == self.label, "label": self.label}
+        self.correct = int(np.argmax(logits)) == self.label
+        info = {"correct": self.correct, "label": self.label}
         return self._observation(), float(reward), True, False, info
 
     def _observation(self) -> np.ndarray:
         bit = self.bits[self.t] if self.bits is not None and self.t < self.n_bits else 0
         return np.array([bit], dtype=np.float32)
 
+    def _cells(self) -> list[np.ndarray]:
+        shown = np.full(self.n_bits, np.nan)
+        if self.bits is not None:
+            seen = min(self.t + 1, self.n_bits)
+            shown[:seen] = 1.0 - 2.0 * self.bits[:seen]  # 1 black, 0 white
+        answer = UNKNOWN if self.correct is None else RIGHT if self.correct else WRONG
+        return [signed_colours(shown[None]), filled((1, 1), answer)]
+
 
 class RecurrentParityVectorEnv(VectorEnv):
     """`num_envs` recurrent parity tasks stepped by array operations.
 
     The same task as `RecurrentParityEnv` (see its docstring), batched: observations
-    (num_envs, 1) float32, actions (num_envs, 2) finite float32 logits, rewards float64 from
-    the same arithmetic as the single env's. Infos: `index` (num_envs,) at reset; `correct`
+    (num_envs, 1) float32, actions (num_envs, 2) logits (clipped to ±1e6 like the single
+    env's; NaN and infinity refused), rewards float64 from the same arithmetic as the single
+    env's. Infos: `index` (num_envs,) at reset; `correct`
     and `label` with their masks `_correct`, `_label` on the step that ends an episode.
 
     Seeding: `reset(seed=s)` gives sub-env i the seed s + i; `reset(seed=[s_0, ...])` one seed
-    per sub-env. `options={"index": [i_0, ...]}` (or one int for all) chooses the sequences;
-    without it, each sub-env draws its sequence from its own generator. Either way sub-env i
-    then behaves exactly like a single env reset with its seed and options.
+    per sub-env; anything else is refused (see `_validation.checked_seeds`).
+    `options={"index": [i_0, ...]}` (or one int for all) chooses the sequences; without it,
+    each sub-env draws its sequence from its own generator. Either way sub-env i then
+    behaves exactly like a single env reset with its seed and options.
 
     Autoreset: `AutoresetMode.NEXT_STEP`. A sub-env whose episode ended on one step is reset
     (a sequence drawn from its generator) on the next `step()`, which ignores its action and
@@ -184,7 +210,7 @@ class RecurrentParityVectorEnv(VectorEnv):
 
     metadata: ClassVar[dict[str, Any]] = {
         "render_modes": [],
-        "render_fps": 1,
+        "render_fps": 2,
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
 
@@ -224,12 +250,7 @@ class RecurrentParityVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._rngs:
             raise gym.error.ResetNeeded("call reset() before step()")
-        logits = np.asarray(actions)
-        largest = float(np.finfo(np.float32).max)
-        if (logits.shape != (self.num_envs, 2) or logits.dtype.kind not in "iuf"
-                or not np.all(np.isfinite(logits) & (np.abs(logits) <= largest))):
-            raise ValueError(
-                f"actions must be ({self.num_envs}, 2) finite float32 logits, got {actions!r}")
+        logits = checked_box_action(actions, self.action_space, what="actions")
         resetting = self._autoreset.copy()
         self._t[~resetting] += 1
         ended = ~resetting & (self._t >= self.n_bits)

@@ -14,11 +14,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from smevo_envs._drawing import RendersCells, beside, signed_colours, square
 from smevo_envs._validation import (
     checked_box_action,
     checked_int,
     checked_options,
     checked_render_mode,
+    step_after_the_end,
 )
 
 
@@ -103,7 +105,7 @@ def bit_error(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return (np.abs(np.sign(outputs) - targets) / 2).mean(axis=-1)
 
 
-class PatternCompletionEnv(gym.Env[np.ndarray, np.ndarray]):
+class PatternCompletionEnv(RendersCells, gym.Env[np.ndarray, np.ndarray]):
     """Memorise a few binary patterns within an episode, then complete a degraded one.
 
     ## Description
@@ -120,7 +122,8 @@ class PatternCompletionEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Action Space
 
     `Box(-1, 1, (pattern_size,), float32)`: the completed pattern. Only the action of the
-    last step is scored; earlier ones are checked and ignored.
+    last step is scored; earlier ones are checked and ignored. Out-of-bound values are
+    clipped to [-1, 1]; NaN and infinity are refused with a ValueError.
 
     ## Observation Space
 
@@ -146,13 +149,20 @@ class PatternCompletionEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Episode End
 
     The episode terminates (`terminated=True`) after the schedule's steps (106 by default).
-    There is no truncation.
+    There is no truncation. A step after the end warns and returns the last observation
+    again with reward 0.
 
     ## Information
 
     `reset` returns an empty dict. The last step returns `{"bit_error": e}`: the sign error
     rate, |sign(action) - target| / 2 averaged over the bits. Chance is about 0.25: the shown
     half is trivially right, the zeroed half a coin flip.
+
+    ## Rendering
+
+    `render_mode="rgb_array"`: three square grids of cells in grey levels (-1 black, 0 grey,
+    1 white), side by side: the current input row (divided by `input_gain`), the last action
+    and, after the last step, the target pattern.
 
     ## Arguments
 
@@ -183,7 +193,7 @@ class PatternCompletionEnv(gym.Env[np.ndarray, np.ndarray]):
     ((8,), 5)
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "render_fps": 1}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **schedule: Any):
         self.render_mode = checked_render_mode(render_mode, self.metadata)
@@ -195,6 +205,7 @@ class PatternCompletionEnv(gym.Env[np.ndarray, np.ndarray]):
         self.inputs: np.ndarray | None = None
         self.target: np.ndarray | None = None
         self.t = 0
+        self.last_action = np.full(size, np.nan)  # the last step's (clipped) action
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -203,15 +214,29 @@ class PatternCompletionEnv(gym.Env[np.ndarray, np.ndarray]):
         checked_options(options, ())
         inputs, targets = pattern_completion_batch(self.np_random, 1, self.schedule)
         self.inputs, self.target, self.t = inputs[0], targets[0], 0
+        self.last_action = np.full(self.schedule.pattern_size, np.nan)
         return self.inputs[0], {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self.inputs is None or self.target is None or self.t >= self.schedule.steps:
-            raise gym.error.ResetNeeded("call reset() before step() (and after the episode ends)")
+        if self.inputs is None or self.target is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
         action = checked_box_action(action, self.action_space)
+        if self.t >= self.schedule.steps:
+            last = np.zeros_like(self.inputs[0])
+            return step_after_the_end(last, terminated=True, truncated=False)
+        self.last_action = action
         self.t += 1
         if self.t < self.schedule.steps:
             return self.inputs[self.t], 0.0, False, False, {}
         reward = -float(np.mean((action - self.target) ** 2))
         info = {"bit_error": float(bit_error(action, self.target))}
         return np.zeros_like(self.inputs[0]), reward, True, False, info
+
+    def _cells(self) -> list[np.ndarray]:
+        size = self.schedule.pattern_size
+        running = self.inputs is not None and self.t < self.schedule.steps
+        shown = self.inputs[self.t] / self.schedule.input_gain if running else np.zeros(size)
+        ended = self.target is not None and not running
+        target = self.target if ended else np.full(size, np.nan)
+        grids = (square(values) for values in (shown, self.last_action, target))
+        return [beside(*(signed_colours(grid) for grid in grids))]

@@ -37,6 +37,7 @@ def save_cartpole_agent(path, obs_norm=None, seed=0):
     return params
 
 
+@pytest.mark.bitexact  # a saved genome comes back exactly
 def test_round_trip_restores_genome_and_metadata(tmp_path):
     params = save_cartpole_agent(tmp_path / "best.pt")
     agent = load_agent(tmp_path / "best.pt")
@@ -61,6 +62,7 @@ def test_run_episodes_is_seeded_and_reports_each_episode(tmp_path):
     assert all(r["length"] >= 1 and r["return"] == r["length"] for r in first)  # +1 per step
 
 
+@pytest.mark.bitexact  # eval acts exactly as training did
 def test_act_matches_a_float64_forward_rounded_to_float32(tmp_path):
     mean, std = np.array([0.1, 0, 0, 0], np.float32), np.array([2, 1, 1, 0.5], np.float32)
     save_cartpole_agent(tmp_path / "best.pt", obs_norm={"mean": mean, "std": std})
@@ -74,6 +76,7 @@ def test_act_matches_a_float64_forward_rounded_to_float32(tmp_path):
     agent.close()
 
 
+@pytest.mark.bitexact  # same input and state, same action
 def test_recurrent_state_carries_over_and_resets(tmp_path):
     env = make_env("smevo/RecurrentParity-v0", {})
     torch.manual_seed(0)
@@ -118,11 +121,12 @@ def test_make_env_names_the_closest_id_and_accepts_module_syntax():
     env = make_env("smevo_envs:smevo/Easy-v0", {"repeats": 2})
     assert env.observation_space.shape == (2,)
     env.close()
-    env = make_env("gymnasium.envs.classic_control.cartpole:CartPoleEnv", {})
+    env = make_env("gymnasium.envs.classic_control.cartpole:CartPoleEnv", {},
+                   trust_env_code=True)  # a factory: code, so only when trusted
     assert isinstance(env.unwrapped, gym.Env)
     env.close()
     with pytest.raises(ValueError, match="cannot import module"):
-        make_env("no_such_module_xyz:Thing", {})
+        make_env("no_such_module_xyz:Thing", {}, trust_env_code=True)
     with pytest.raises(ValueError, match="kwargs"):
         make_env("CartPole-v1", {"no_such_option": 1})
 

@@ -19,12 +19,14 @@ import torch
 from smevo.checkpoint import (
     FORMAT,
     CheckpointError,
+    NewerCheckpointError,
     atomic_torch_save,
     atomic_write_bytes,
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
+    load_latest_checkpoint,
     load_torch_file,
     save_checkpoint,
 )
@@ -71,6 +73,7 @@ def assert_same(a, b):
         assert a == b
 
 
+@pytest.mark.bitexact  # resume equals the uninterrupted run
 def test_round_trip_restores_every_kind_of_state(tmp_path):
     state = example_state()
     path = save_checkpoint(tmp_path, 3, state, keep=3)
@@ -223,6 +226,29 @@ def test_newer_version_is_refused(tmp_path):
         load_checkpoint(path)
 
 
+def test_latest_readable_checkpoint_skips_unreadable_newer_ones(tmp_path):
+    assert load_latest_checkpoint(tmp_path) is None
+    for generation in (1, 2, 3):
+        save_checkpoint(tmp_path, generation, {"g": generation}, keep=3)
+    checkpoint_path(tmp_path, 3).write_bytes(b"torn")
+    path, state, unreadable = load_latest_checkpoint(tmp_path)
+    assert (path, state) == (checkpoint_path(tmp_path, 2), {"g": 2})
+    assert len(unreadable) == 1 and "gen_000003.pt: cannot read" in unreadable[0]
+    for generation in (1, 2):
+        checkpoint_path(tmp_path, generation).write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"no checkpoint of .* can be read; the newest: "
+                                              r".*gen_000003\.pt: cannot read"):
+        load_latest_checkpoint(tmp_path)
+
+
+def test_a_checkpoint_of_a_newer_smevo_is_not_skipped(tmp_path):
+    save_checkpoint(tmp_path, 1, {"g": 1}, keep=2)
+    torch.save({"format": FORMAT, "version": 2, "generation": 2, "state": {}},
+               checkpoint_path(tmp_path, 2))
+    with pytest.raises(NewerCheckpointError, match="written by a newer smevo"):
+        load_latest_checkpoint(tmp_path)
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="keep must be >= 1"):
         save_checkpoint(tmp_path, 1, {}, keep=0)
@@ -247,6 +273,8 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.bitexact  # a checkpoint is stored exactly
+@pytest.mark.processes
 def test_sigkill_during_saves_never_leaves_a_broken_checkpoint(tmp_path):
     """Kill a writer at random moments; every checkpoint left under a final name loads."""
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))

@@ -53,7 +53,9 @@ def fake_train(monkeypatch, tmp_path):
         calls.append(config)
         return SimpleNamespace(
             run_dir=tmp_path / "runs" / "demo",
+            env_id=config.env.id,
             best_fitness=500.0,
+            best_generation=7,
             generations=7,
             evaluations=448,
             env_steps=123456,
@@ -207,17 +209,17 @@ def test_help_exits_zero(capsys):
 def test_resume_passes_run_dir_and_generation_budget(capsys, monkeypatch, tmp_path):
     calls = []
 
-    def resume(run_dir, overrides=None):
-        calls.append((run_dir, overrides))
+    def resume(run_dir, overrides=None, trust_env_code=False):
+        calls.append((run_dir, overrides, trust_env_code))
         return SimpleNamespace(
-            run_dir=run_dir, best_fitness=1.0, generations=4, evaluations=8, env_steps=9,
-            solved=False, stopped_by="generations",
+            run_dir=run_dir, env_id="CartPole-v1", best_fitness=1.0, best_generation=2,
+            generations=4, evaluations=8, env_steps=9, solved=False, stopped_by="generations",
         )  # fmt: skip
 
     monkeypatch.setattr(smevo, "resume", resume, raising=False)
     status, out, _ = run(capsys, "resume", tmp_path, "--generations", 12)
     assert status == 0 and out.startswith("stopped (generations budget reached):")
-    assert calls == [(tmp_path, ["budget.generations=12"])]
+    assert calls == [(tmp_path, ["budget.generations=12"], False)]
     assert_user_error(capsys, ["resume", tmp_path / "absent"], "no such run directory")
 
 

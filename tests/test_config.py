@@ -158,10 +158,19 @@ def test_free_form_values_must_be_plain_data():
         ({"evaluation": {"workers": 0}}, "evaluation.workers must be >= 1"),
         ({"logging": {"checkpoint_every": 0}}, "logging.checkpoint_every must be >= 1"),
         ({"logging": {"keep_checkpoints": 0}}, "logging.keep_checkpoints must be >= 1"),
+        *[
+            ({"logging": {"name": name}}, "logging.name must be one folder name")
+            for name in ("../escape", "/abs", "a/b", "a\\b", ".", "..", "", "a\0b")
+        ],
     ],
 )
 def test_value_ranges(data, fragment):
     assert fragment in error_of(config_from_dict, data)
+
+
+def test_run_names_that_stay_inside_the_logdir_are_fine():
+    for name in ("run-1", "..run", "a.b", " spaced ", "2024-01-01"):
+        assert config_from_dict({"logging": {"name": name}}).logging.name == name
 
 
 def test_backend_error_lists_the_backends():

@@ -39,6 +39,7 @@ def test_plastic_net_learns_50_bit_pattern_completion_and_an_equal_rnn_does_not(
     assert plastic.episodes == 350 * 64 and len(plastic.errors) == len(plastic.losses) == 350
 
 
+@pytest.mark.bitexact  # a seeded fit is repeatable
 def test_run_folder_holds_config_curves_and_an_agent_for_the_env(tmp_path):
     result = fit("pattern-completion", "plastic", policy_options={"hidden": 8, "io": "direct"},
                  task_options={"pattern_size": 8, "n_patterns": 1, "cycles": 1,
@@ -68,6 +69,7 @@ def test_run_folder_holds_config_curves_and_an_agent_for_the_env(tmp_path):
     assert again.run_dir == tmp_path / "run-1" and again.losses == result.losses  # seeded
 
 
+@pytest.mark.bitexact  # integer labels
 def test_parity_task_draws_labelled_sequences_and_an_lstm_learns_it(tmp_path):
     task = TASKS.get("parity")(n_bits=3)
     inputs, labels = task.sample(np.random.default_rng(0), 64)

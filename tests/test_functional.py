@@ -13,6 +13,7 @@ OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 ACT = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 
 
+@pytest.mark.bitexact  # a genome round trip copies exactly
 def test_flat_round_trip_preserves_registration_order():
     net = make_policy("mlp", OBS, ACT, hidden=4, depth=2)
     flat = F.get_flat(net)
@@ -32,6 +33,7 @@ def test_stateless_forward_equals_module_call():
 
 
 @pytest.mark.parametrize("name", ["mlp", "gru", "cnn", "neuromod"])
+@pytest.mark.bitexact  # the same arithmetic
 def test_step_equals_functional_call_and_leaves_the_policy_alone(name):
     """`step` swaps the genome's pieces in and out itself; it must agree with torch's
     `functional_call`, restore the policy's own parameters (even when the call fails) and
@@ -81,6 +83,7 @@ def test_population_step_equals_loop_over_genomes(name):
         assert torch.allclose(out[i], single, atol=1e-5)
 
 
+@pytest.mark.bitexact  # a seeded subsample
 def test_experiences_subsample_is_seeded_and_bounded():
     exp = Experiences.from_states(torch.arange(50.0)[:, None])
     a = exp.subsample(10, torch.Generator().manual_seed(3))

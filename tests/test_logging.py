@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +13,10 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
+from smevo import logging as smevo_logging
+from smevo.config import Config
 from smevo.logging import ConsoleSink, RunLogger, flatten_hparams
+from smevo.trainer import run_hparams
 
 
 def metrics_of(generation: int) -> dict[str, float]:
@@ -20,6 +24,7 @@ def metrics_of(generation: int) -> dict[str, float]:
         "fitness/best": 100.0 + generation,
         "fitness/mean": 50.0 + generation / 2,
         "fitness/median": 49.0,
+        "fitness/champion": 90.0 + generation,
         "progress/evaluations": 10 * generation,
         "progress/generation": generation,
         "perf/evals_per_s": 1234.5,
@@ -57,21 +62,22 @@ def test_tensorboard_scalars_histograms_text_and_hparams(tmp_path):
     hparams = {
         "seed": 0,
         "algorithm": {"population": 10, "name": "truncation"},
-        "budget": {"generations": 3, "wall_time": None},
+        "env": {"max_steps": None},
         "policy": {"options": {"hidden": [16, 16]}},
         "logging": {"quiet": True},
     }
-    with RunLogger(tmp_path, quiet=True, total=3) as logger:
+    with RunLogger(tmp_path, quiet=True) as logger:
         logger.log_config("seed: 0\nalgorithm:\n  population: 10\n")
+        logger.log_hparams(hparams, ["fitness/champion", "fitness/best"])
         for generation in (1, 2, 3):
             histograms = {"fitness/population": np.arange(10.0) + generation}
             if generation == 2:
                 histograms["mutation/sensitivity"] = np.array([0.5, np.nan, np.inf, 2.0])
             logger.log(generation, metrics_of(generation), histograms)
         logger.log_event("solved at generation 3")
-        logger.close(final_hparams=hparams)
 
-    assert all(path.is_file() for path in tmp_path.iterdir()), "no stray hparams subfolder"
+    events_files = [path for path in tmp_path.iterdir() if path.name != "metrics.jsonl"]
+    assert len(events_files) == 1 and events_files[0].is_file(), "HParams in the run's own file"
     events = read_events(tmp_path)
     tags = events.Tags()
     assert set(metrics_of(1)) <= set(tags["scalars"])
@@ -99,12 +105,12 @@ def test_tensorboard_scalars_histograms_text_and_hparams(tmp_path):
     assert values["algorithm.population"].number_value == 10
     assert values["algorithm.name"].string_value == "truncation"
     assert values["policy.options.hidden"].string_value == "[16, 16]"
-    assert values["logging.quiet"].number_value == 1  # torch.add_hparams stores bools as 0/1
-    assert "budget.wall_time" not in values
+    assert values["logging.quiet"].number_value == 1  # torch's hparams stores bools as 0/1
+    assert "env.max_steps" not in values
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
-    metric_tags = {info.name.tag for info in experiment.experiment.metric_infos}
-    assert "hparams/fitness/best" in metric_tags and "fitness/best" not in metric_tags
-    assert [(e.step, e.value) for e in events.Scalars("hparams/fitness/best")] == [(30, 103.0)]
+    metric_tags = [info.name.tag for info in experiment.experiment.metric_infos]
+    assert metric_tags == ["fitness/champion", "fitness/best"], "the curves' own tags"
+    assert not [tag for tag in tags["scalars"] if tag.startswith("hparams")], "no copies"
 
 
 def test_x_axis_falls_back_to_the_generation(tmp_path):
@@ -189,29 +195,70 @@ def test_resume_drops_a_corrupt_line_and_everything_after_it(tmp_path):
     assert path.read_text() == '{"generation": 1}\n'
 
 
+# --------------------------------------------------------------------------- HParams
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "applies", "does_not_apply"),
+    [
+        ("truncation", {"algorithm.parents": 4, "algorithm.elites": 1}, ["batch", "tournament"]),
+        ("steady_state", {"algorithm.batch": 50, "algorithm.tournament": 5}, ["parents", "elites"]),
+        ("hillclimb", {"algorithm.elite_episodes": 5}, ["population", "batch", "parents"]),
+    ],
+)
+def test_hparams_are_what_shapes_the_search_and_applies(algorithm, applies, does_not_apply):
+    config = Config()
+    config.algorithm.name, config.algorithm.population = algorithm, 20
+    config.mutation.options = {"weight_clip": 0.2}
+    hparams = flatten_hparams(run_hparams(config))
+    assert {key: hparams[key] for key in applies} == applies  # parents: a fifth of 20
+    assert not {f"algorithm.{key}" for key in does_not_apply} & set(hparams)
+    assert hparams["algorithm.name"] == algorithm
+    assert hparams["env.id"] == "CartPole-v1" and hparams["mutation.name"] == "SM-G-SUM"
+    assert hparams["mutation.magnitude"] == 0.1 and hparams["seed"] == 0
+    assert hparams["policy.name"] == "mlp" and hparams["mutation.options.weight_clip"] == 0.2
+    assert not [key for key in hparams if key.startswith(("budget", "logging", "evaluation"))]
+
+
 # --------------------------------------------------------------------------- console
 
 
-def test_console_plain_lines_when_not_a_terminal(tmp_path):
+@pytest.fixture
+def clock(monkeypatch):
+    """The console's clock, moved by hand (``clock.now = 10``), so no test waits or times."""
+    fake = SimpleNamespace(now=0.0)
+    fake.monotonic = lambda: fake.now
+    monkeypatch.setattr(smevo_logging, "time", fake)
+    return fake
+
+
+def drawn(stream) -> list[str]:
+    """The lines a terminal console drew, in order."""
+    return [part.split("\x1b[K")[0] for part in stream.getvalue().split("\r")[1:]]
+
+
+def test_console_plain_lines_when_not_a_terminal(tmp_path, clock):
     stream = io.StringIO()
-    with RunLogger(tmp_path, total=3, stream=stream) as logger:
+    with RunLogger(tmp_path, budgets={"generations": 3}, stream=stream) as logger:
         for generation in (1, 2, 3):
+            clock.now = generation
             logger.log(generation, metrics_of(generation))
         logger.log_event("solved at generation 3")
     out = stream.getvalue()
     assert "\r" not in out and "\x1b" not in out
-    lines = out.splitlines()
-    assert lines[0].startswith("gen 1/3 | best 101.00 | mean 50.50 | 1,234 evals/s")
-    assert not any(line.startswith("gen 2/3") for line in lines), "throttled to one line per 2 s"
-    assert lines[1].startswith("gen 3/3 | best 103.00")
-    assert lines[2] == "solved at generation 3"
-    assert lines[3].startswith("done: 3 generations in 0:0")
-    assert lines[3].endswith(", 30 evaluations, best fitness 103.00 (generation 3)")
+    assert out.splitlines() == [
+        "gen 1/3 | pop best 101.00 | mean 50.50 | champion 91.00 | 1,234 evals/s | ETA 0:02",
+        # generation 2 came 1 s after 1: throttled to one line per 2 s; the last always shows
+        "gen 3/3 | pop best 103.00 | mean 51.50 | champion 93.00 | 1,234 evals/s",
+        "solved at generation 3",
+        "done: 3 generations in 0:03, 30 evaluations; champion 93.00 (validated, generation 3); "
+        "population best 103.00 (generation 3)",
+    ]
 
 
-def test_console_shows_a_throttled_last_generation_on_close():
+def test_console_shows_a_throttled_last_generation_on_close(clock):
     stream = io.StringIO()
-    console = ConsoleSink(stream, total=None)
+    console = ConsoleSink(stream)
     console.write(1, metrics_of(1))
     console.write(2, metrics_of(2))
     console.close()
@@ -220,24 +267,83 @@ def test_console_shows_a_throttled_last_generation_on_close():
     assert lines[2].startswith("done: 2 generations")
 
 
-def test_console_redraws_one_line_on_a_terminal():
+def test_console_redraws_one_line_on_a_terminal(monkeypatch, clock):
+    monkeypatch.setenv("COLUMNS", "200")
     stream = FakeTerminal()
-    console = ConsoleSink(stream, total=4, tty_interval=0.0)
+    console = ConsoleSink(stream, {"generations": 4}, tty_interval=0.0)
     for generation in (1, 2):
         console.write(generation, metrics_of(generation))
     console.event("checkpoint saved")
     console.write(4, metrics_of(4))
     console.close()
     out = stream.getvalue()
-    assert out.count("\r") >= 4 and "gen 2/4 [##########----------]" in out
+    assert out.count("\r") >= 4 and "gen 2/4 [#####-----]" in out
     assert "ETA" in out and "\r\x1b[Kcheckpoint saved\n" in out
-    assert "gen 4/4 [####################]" in out
-    assert out.endswith("best fitness 104.00 (generation 4)\n")
+    assert "gen 4/4 [##########]" in out
+    assert out.endswith("; population best 104.00 (generation 4)\n")
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_progress_line_fits_the_terminal_and_keeps_the_eta(monkeypatch, clock, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    stream = FakeTerminal()
+    console = ConsoleSink(stream, {"generations": 1000}, tty_interval=0.0)
+    clock.now = 3600.0  # 120 generations an hour: 880 more take 7:20:00
+    console.write(120, {
+        "fitness/best": -123456.789, "fitness/mean": -234567.891,
+        "fitness/champion": -123456.789, "perf/evals_per_s": 12345.6,
+    })  # fmt: skip
+    (line,) = drawn(stream)
+    assert len(line) < columns, "the last column stays free: no wrap"
+    assert line.startswith("gen 120/1000") and line.endswith(" | ETA 7:20:00")
+    assert "pop best -123456.79" in line and "champion -123456.79" in line
+    assert ("12,346 evals/s" in line) == ("mean -234567.89" in line) == (columns == 200)
+
+
+@pytest.mark.parametrize(
+    ("budgets", "metrics", "head", "eta"),
+    [
+        # evaluations run out long before generations: bar and ETA follow them
+        ({"generations": 1000, "evaluations": 100}, {"progress/evaluations": 50},
+         "gen 1/1000", "0:10"),
+        # a --max-evals run (no generation budget) gets a bar too
+        ({"generations": None, "evaluations": 100}, {"progress/evaluations": 50}, "gen 1", "0:10"),
+        # wall time: 5 of 10 s used by the trainer's clock
+        ({"generations": 1000, "wall_time": 10}, {"perf/wall_time": 5.0}, "gen 1/1000", "0:05"),
+    ],
+)
+def test_bar_and_eta_follow_the_budget_that_ends_the_run_first(
+    monkeypatch, clock, budgets, metrics, head, eta
+):
+    monkeypatch.setenv("COLUMNS", "200")
+    stream = FakeTerminal()
+    console = ConsoleSink(stream, budgets, tty_interval=0.0)
+    clock.now = 10.0
+    console.write(1, {"fitness/best": 1.0, **metrics})
+    (line,) = drawn(stream)
+    assert line.startswith(f"{head} [#####-----] | pop best 1.00") and line.endswith(f"ETA {eta}")
+
+
+def test_a_resumed_console_remembers_the_champion_and_counts_this_session(tmp_path, clock):
+    with RunLogger(tmp_path, quiet=True) as logger:
+        for generation in (1, 2, 3):
+            logger.log(generation, metrics_of(generation))
+    stream = io.StringIO()
+    with RunLogger(tmp_path, budgets={"generations": 6}, stream=stream,
+                   start_generation=2) as logger:
+        clock.now = 10.0
+        logger.log(3, {**metrics_of(3), "fitness/champion": 92.0, "fitness/best": 90.0})
+    first, summary = stream.getvalue().splitlines()
+    assert first.endswith("| ETA 0:30"), "one generation in 10 s, three to go"
+    assert summary == (
+        "done: 1 generations in 0:10, 30 evaluations; champion 92.00 (validated, generation 2); "
+        "population best 102.00 (generation 2)"
+    )
 
 
 def test_quiet_writes_nothing(tmp_path):
     stream = io.StringIO()
-    with RunLogger(tmp_path, quiet=True, total=2, stream=stream) as logger:
+    with RunLogger(tmp_path, quiet=True, budgets={"generations": 2}, stream=stream) as logger:
         logger.log(1, metrics_of(1))
         logger.log_event("hello")
     assert stream.getvalue() == ""

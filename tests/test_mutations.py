@@ -64,6 +64,7 @@ def test_illustrative_sensitivities_match_hand_derivation(
     assert torch.allclose(so, (torch.tensor(hessian_diag) * d).abs().sqrt(), **close)
 
 
+@pytest.mark.bitexact  # the washout's SUM sensitivity is exactly 0 (x + (-x)) in any order
 def test_washout_sum_perturbs_w0_like_an_average_weight_while_abs_and_so_shield_it():
     policy, params, rows = toy("washout")
     d = torch.tensor([0.6, 0.8])
@@ -236,11 +237,14 @@ def test_target_divergence_rescales_sm_g(name):
     assert stats.divergence == pytest.approx(1e-3, rel=0.02) and stats.line_search_evals > 0
 
 
-def test_weight_clip_bounds_every_change():
+@pytest.mark.parametrize("name", MUTATIONS.names())
+def test_weight_clip_bounds_every_change(name):
+    """Every operator takes weight_clip, so a config that sets it runs with any operator."""
     policy, params, experiences = maze_net()
-    child, _ = make_mutation("SM-G-ABS", 5.0, weight_clip=0.2)(
+    child, stats = make_mutation(name, 5.0, weight_clip=0.2)(
         params, policy, experiences, torch.Generator().manual_seed(0))
-    assert float((child - params).abs().max()) <= 0.2 + 1e-7
+    change = (child - params).abs().max()
+    assert float(change) == pytest.approx(0.2) and stats.delta_norm > 0  # the clip acted
 
 
 @pytest.mark.parametrize("init", ["default", "xavier"])
@@ -267,6 +271,7 @@ def test_safe_mutations_are_safer_than_control_on_a_32_layer_net(init):
     assert ratios["SM-G-ABS"] >= 10 and ratios["SM-G-SO"] >= 10
 
 
+@pytest.mark.bitexact  # an operator is a pure function of its generator
 @pytest.mark.parametrize("name", MUTATIONS.names())
 def test_same_generator_seed_gives_identical_child(name):
     policy, params, experiences = maze_net()
@@ -325,7 +330,7 @@ def test_abs_fast_path_for_linear_nets_equals_per_sample_jacobians():
 @pytest.mark.parametrize("name", MUTATIONS.names())
 def test_children_of_one_parent_equal_children_made_one_at_a_time(name):
     """`children` shares the parent's outputs and SUM/ABS sensitivities between its children;
-    each child is still exactly the one a separate call with its generator makes."""
+    each child is still the one a separate call with its generator makes, up to rounding."""
     policy, params, experiences = maze_net()
     operator = make_mutation(name, 0.01)
     seeds = [3, 4, 5]
@@ -334,8 +339,11 @@ def test_children_of_one_parent_equal_children_made_one_at_a_time(name):
     for (child, stats), seed in zip(together, seeds, strict=True):
         alone, alone_stats = operator(params, policy, experiences,
                                       torch.Generator().manual_seed(seed))
-        assert torch.equal(child, alone)
-        assert stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-6)
+        # Up to rounding, not bit for bit: SM-G-SO, SM-R and SM-G-FO vmap several children's
+        # work, which sums in another order than one child alone on some CPU kernels (AVX2,
+        # AVX-512). No run depends on it: a generation is always bred in the same batches.
+        torch.testing.assert_close(child, alone, rtol=1e-5, atol=1e-6)
+        assert stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-5)
     assert not torch.equal(together[0][0], together[1][0])
 
 

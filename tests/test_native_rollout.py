@@ -19,13 +19,14 @@ REFERENCE_MAZE_NET = {"hidden": 15, "depth": 7, "activation": "relu", "init": "x
                       "output_activation": "sigmoid"}
 
 
-def genomes(env_id: str, options: dict, count: int, scale: float) -> np.ndarray:
+def genomes(env_id: str, options: dict, count: int, scale: float,
+            policy_name: str = "mlp") -> np.ndarray:
     """`count` seeded genomes of the policy, weights scaled by `scale` (larger: bolder)."""
     env = make_env(env_id, {})
     params = []
     for i in range(count):
         torch.manual_seed(i)
-        policy = make_policy("mlp", env.observation_space, env.action_space, **options)
+        policy = make_policy(policy_name, env.observation_space, env.action_space, **options)
         params.append(get_flat(policy) * scale)
     return torch.stack(params).numpy()
 
@@ -45,11 +46,13 @@ def assert_same(native: list, python: list) -> None:
     for a, b in zip(native, python, strict=True):
         assert (a.index, a.fitness, a.returns, a.steps, a.solved, a.broken) == (
             b.index, b.fitness, b.returns, b.steps, b.solved, b.broken)
-        np.testing.assert_array_equal(a.experiences, b.experiences)
+        for x, y in zip(a.experiences, b.experiences, strict=True):  # states, or sequences
+            np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("scale", [0.5, 1.0, 4.0])
 @pytest.mark.parametrize("episodes", [1, 3])
+@pytest.mark.bitexact  # the fused rollout computes what the loop does
 def test_cartpole_matches_the_python_loop(scale, episodes):
     spec = EvalSpec("CartPole-v1", {}, "mlp", {"hidden": 16, "depth": 1}, archive_size=40)
     native, python = both_paths(spec, genomes("CartPole-v1", {"hidden": 16, "depth": 1}, 24,
@@ -83,6 +86,7 @@ def test_cartpole_matches_single_gymnasium_envs():
         assert total == result.fitness
 
 
+@pytest.mark.bitexact  # the fused rollout computes what the loop does
 def test_cartpole_max_steps_and_normalisation_match():
     options = {"hidden": 16, "depth": 1}
     normalizer = ObsNormalizer(enabled=True)
@@ -101,6 +105,7 @@ def test_cartpole_max_steps_and_normalisation_match():
     ({"hidden": 6, "depth": 1, "activation": "selu", "output_activation": "tanh"}, {}, 1.0),
     ({"hidden": 4, "depth": 0}, {}, 1.0),
 ])
+@pytest.mark.bitexact  # the fused rollout computes what the loop does
 def test_maze_matches_the_python_loop(options, kwargs, scale):
     spec = EvalSpec(MAZE, kwargs, "mlp", options, archive_size=30)
     native, python = both_paths(spec, genomes(MAZE, options, 12, scale), 1)
@@ -108,6 +113,7 @@ def test_maze_matches_the_python_loop(options, kwargs, scale):
     assert len({r.fitness for r in native}) > 3  # the genomes really behave differently
 
 
+@pytest.mark.bitexact  # the fused rollout computes what the loop does
 def test_a_non_finite_output_breaks_the_individual_on_both_paths():
     options = {"hidden": 16, "depth": 1}
     params = genomes("CartPole-v1", options, 4, 1.0)
@@ -119,10 +125,16 @@ def test_a_non_finite_output_breaks_the_individual_on_both_paths():
     assert native[1].fitness == -np.inf
 
 
-def test_results_do_not_depend_on_the_group():
-    options = {"hidden": 16, "depth": 1}
-    params = genomes("CartPole-v1", options, 8, 2.0)
-    worker = RolloutWorker(EvalSpec("CartPole-v1", {}, "mlp", options))
+@pytest.mark.bitexact  # same results however the population is split (backends, workers)
+@pytest.mark.parametrize(("policy", "options", "native"), [
+    ("mlp", {"hidden": 16, "depth": 1}, True),
+    ("mlp", {"hidden": 16, "depth": 1}, False),  # batched matrix products, G = 8 vs G = 1
+    ("gru", {"hidden": 8}, False),               # vmap over the group vs one genome alone
+], ids=["fused-cpp", "python-lockstep", "python-lockstep-gru"])
+def test_results_do_not_depend_on_the_group(policy, options, native):
+    params = genomes("CartPole-v1", options, 8, 2.0, policy)
+    worker = RolloutWorker(EvalSpec("CartPole-v1", {}, policy, options, native=native))
+    assert (worker.native is not None) == native
     tasks = [EvalTask(i, (i, i + 100), 5 * i) for i in range(8)]
     together = worker.evaluate(params, tasks, ObsNormalizer())
     alone = [worker.evaluate(params[i:i + 1], [t], ObsNormalizer())[0]

@@ -98,6 +98,7 @@ def test_safe_mutation_of_a_plastic_genome_is_finite_and_changes_it(name, option
 
 
 @pytest.mark.parametrize("name, options", VARIANTS)
+@pytest.mark.bitexact  # same episode from a fresh state, same outputs
 def test_trace_starts_clean_every_episode(name, options):
     policy = build(name, options)
     episode = torch.randn(8, 2, 3)
@@ -118,6 +119,7 @@ def test_trace_starts_clean_every_episode(name, options):
     assert not torch.allclose(first, continued)
 
 
+@pytest.mark.bitexact  # same episode, same score
 def test_identical_episodes_in_the_trainers_rollouts_score_identically():
     spec = EvalSpec("smevo/GridMaze-v0", {}, "neuromod", {"hidden": 6})
     worker = RolloutWorker(spec)
@@ -158,6 +160,7 @@ def test_traces_stay_within_their_bounds(name, options, trace_indices, bound):
     assert largest > 0.9 * bound  # the bound is reached, so the test tests it
 
 
+@pytest.mark.bitexact  # the output is the state itself
 def test_direct_io_is_the_reference_pattern_network():
     box = gym.spaces.Box(-20.0, 20.0, (5,), np.float32)
     policy = make_policy("plastic", box, gym.spaces.Box(-1.0, 1.0, (5,), np.float32),

@@ -101,3 +101,18 @@ def test_bad_names_options_and_spaces_are_clear_errors():
     with pytest.raises(ValueError, match="unsupported action space"):
         make_policy("mlp", BOX11, gym.spaces.Tuple([BOX2]))
     assert "GRU" in POLICIES and POLICIES.canonical("GRU") == "gru"
+
+
+def test_every_option_of_every_policy_is_explained_by_smevo_list(capsys):
+    """The registry entry (the class's `option_help`) gives each option a one-line meaning,
+    which `smevo list policies` prints with its default."""
+    from smevo import cli
+    from smevo.policies import policy_option_help
+
+    assert cli.main(["list", "policies"]) == 0
+    out = capsys.readouterr().out
+    for name in POLICIES.names():
+        for option in policy_option_help(name):
+            assert option.meaning, f"policy {name!r}: option {option.name!r} is unexplained"
+            assert f"  {option.name} = " in out and option.meaning in out
+    assert "  clip = 2.0: the plastic trace is clipped" in out

@@ -6,9 +6,10 @@ import signal
 from functools import partial
 
 import backend_helpers
+import pytest
 
 from smevo.evaluation import ObsNormalizer
-from smevo.evaluation.backends import ProcessBackend, SerialBackend
+from smevo.evaluation.backends import ProcessBackend, SerialBackend, WorkerCrashError
 
 SEED = 7
 SPEC, same = backend_helpers.SPEC, backend_helpers.same
@@ -16,6 +17,8 @@ population = partial(backend_helpers.population, seed=SEED)
 tasks = partial(backend_helpers.tasks, seed=SEED)
 
 
+@pytest.mark.bitexact  # same results whatever happens to the workers
+@pytest.mark.processes
 def test_worker_killed_mid_generation_loses_nothing():
     params, normalizer = population(24), ObsNormalizer()
     serial = SerialBackend(SPEC)
@@ -49,6 +52,8 @@ def test_worker_killed_mid_generation_loses_nothing():
         backend.close()
 
 
+@pytest.mark.bitexact  # same results whatever happens to the workers
+@pytest.mark.processes
 def test_worker_killed_between_generations_loses_nothing():
     # A worker that dies while idle (the OOM killer during the driver's mutation phase) breaks
     # the pool before the next generation submits anything.
@@ -64,5 +69,23 @@ def test_worker_killed_between_generations_loses_nothing():
         multiprocessing.connection.wait([victim.sentinel])
         assert same(backend.evaluate(params, tasks(8, 1), normalizer), expected)
         assert len(backend.events()) == 1
+    finally:
+        backend.close()
+
+
+def test_workers_dying_past_the_restart_allowance_raise_one_clear_error(monkeypatch):
+    def kill_workers(pool):
+        for process in pool._processes.values():
+            os.kill(process.pid, signal.SIGKILL)
+        return pool
+
+    backend = ProcessBackend(SPEC, workers=1)
+    start_pool = backend._start_pool
+    monkeypatch.setattr(backend, "_start_pool", lambda: kill_workers(start_pool()))
+    kill_workers(backend._pool)
+    try:
+        with pytest.raises(WorkerCrashError, match="worker processes died 4 times in one "
+                                                   "generation"):
+            backend.evaluate(population(4), tasks(4, 0), ObsNormalizer())
     finally:
         backend.close()

@@ -31,6 +31,8 @@ def local_ray():
 
 
 
+@pytest.mark.bitexact  # same seed, same results on every backend
+@pytest.mark.processes
 def test_starts_and_stops_its_own_local_ray():
     # First in the module, before `local_ray` starts the shared instance.
     assert not ray.is_initialized(), "must run before the module's shared Ray instance"
@@ -56,6 +58,8 @@ def test_unreachable_address_is_a_clear_error():
 
 
 @pytest.mark.usefixtures("local_ray")
+@pytest.mark.bitexact  # same seed, same results on every backend
+@pytest.mark.processes
 def test_short_run_matches_serial(tmp_path):
     def run(backend: str):
         config = apply_overrides(Config(), [
@@ -78,6 +82,8 @@ def test_short_run_matches_serial(tmp_path):
 
 
 @pytest.mark.usefixtures("local_ray")
+@pytest.mark.bitexact  # same seed, same results on every backend
+@pytest.mark.processes
 def test_actor_killed_mid_generation_loses_nothing():
     # 64 individuals: enough for more groups than actors.
     params, normalizer, work = population(64), ObsNormalizer(), tasks(64, 0)

@@ -39,6 +39,8 @@ def smevo(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.bitexact  # same seed, same run on every backend
+@pytest.mark.processes
 def test_train_joins_a_cluster_by_host_and_port(cluster, tmp_path):
     address, env = cluster
     joined = smevo("train", *TRAIN, "--backend", "ray", "--ray-address", address,

@@ -73,6 +73,8 @@ def test_tensorboard_events_hold_every_tag(tmp_path):
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["fused-cpp", "python-lockstep"])
+@pytest.mark.bitexact  # same seed, same run on every backend
+@pytest.mark.processes
 def test_same_seed_same_metrics_on_every_backend(tmp_path, native):
     runs = {}
     for backend in ("serial", "vectorized", "process"):
@@ -88,6 +90,7 @@ def test_same_seed_same_metrics_on_every_backend(tmp_path, native):
         assert torch.equal(runs[backend][1], serial_best), backend
 
 
+@pytest.mark.bitexact  # resume equals the uninterrupted run
 def test_resume_continues_exactly(tmp_path):
     base = ("budget.generations=6", "budget.stop_when_solved=false", "seed=5",
             "logging.checkpoint_every=1", "env.max_steps=100")
@@ -132,6 +135,8 @@ def dying_smevo(die_at: str, *args: str, **popen) -> subprocess.CompletedProcess
                           timeout=300, **popen)
 
 
+@pytest.mark.bitexact  # resume equals the uninterrupted run
+@pytest.mark.processes
 def test_sigkill_mid_generation_and_mid_checkpoint_then_resume(tmp_path):
     overrides = [*CARTPOLE, "budget.generations=8", "budget.stop_when_solved=false", "seed=7",
                  "logging.checkpoint_every=1", "env.max_steps=200"]

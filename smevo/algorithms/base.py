@@ -87,7 +87,8 @@ class Population:
 
 @dataclass
 class Champion:
-    """The best individual validated so far (what `best.pt` holds)."""
+    """The best individual validated so far (what `best.pt` holds); `generation` is the
+    generation that found it, numbered as logged (the first generation is 1)."""
 
     params: torch.Tensor | None = None
     fitness: float = -math.inf
@@ -270,6 +271,9 @@ class Algorithm(abc.ABC):
     champion's validation, then — only then — the new state is committed."""
 
     name = "algorithm"
+    hyperparameters: tuple[str, ...] = ("population", "elite_episodes")
+    """The ``algorithm.*`` config keys this algorithm reads (TensorBoard's HParams shows
+    these and no others)."""
 
     def __init__(self, context: SearchContext) -> None:
         self.context = context
@@ -301,7 +305,8 @@ class Algorithm(abc.ABC):
             log.validation = float(population.fitness[index])
         champion = self.champion
         if log.validation > champion.fitness:
-            champion = Champion(population.params[index].clone(), log.validation, self.generation)
+            champion = Champion(population.params[index].clone(), log.validation,
+                                self.generation + 1)
         # Commit: nothing above changed the algorithm's or the context's state.
         self.population, self.champion = population, champion
         self.generation += 1

@@ -12,6 +12,7 @@ class HillClimber(Algorithm):
     strictly fitter."""
 
     name = "hillclimb"
+    hyperparameters = ("elite_episodes",)
 
     def next_population(self, log: GenerationLog) -> Population:
         context = self.context

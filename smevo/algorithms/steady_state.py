@@ -17,6 +17,7 @@ class SteadyStateGA(Algorithm):
     batch."""
 
     name = "steady_state"
+    hyperparameters = ("population", "tournament", "batch", "elite_episodes")
 
     def next_population(self, log: GenerationLog) -> Population:
         context, config = self.context, self.context.config.algorithm

@@ -15,6 +15,7 @@ class TruncationGA(Algorithm):
     `elite_episodes` extra episodes and the best of them becomes the champion."""
 
     name = "truncation"
+    hyperparameters = ("population", "parents", "elites", "elite_episodes")
 
     def next_population(self, log: GenerationLog) -> Population:
         context, config = self.context, self.context.config.algorithm

@@ -3,16 +3,23 @@
 - `serial`: one individual at a time, in this process.
 - `vectorized`: the whole population as one group: one `vmap`-ed forward per step.
 - `process`: groups spread over a pool of local worker processes; a worker killed by the OS
-  is replaced and its groups re-run.
+  is replaced and its groups re-run. The driver owns shutdown: workers ignore Ctrl-C and die
+  with the driver, even when it is killed by SIGKILL.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
+import ctypes
 import itertools
 import multiprocessing
 import os
-from collections.abc import Callable
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -24,6 +31,11 @@ from smevo.evaluation.obs_norm import ObsNormalizer
 from smevo.evaluation.rollout import EvalResult, EvalSpec, EvalTask, RolloutWorker
 
 MAX_POOL_RESTARTS = 3
+"""How often the process pool may be rebuilt within one generation before `WorkerCrashError`."""
+
+
+class WorkerCrashError(RuntimeError):
+    """Worker processes kept dying: more often in one generation than the restarts allowed."""
 
 
 class Backend(abc.ABC):
@@ -82,8 +94,59 @@ class VectorizedBackend(Backend):
 _process_worker: RolloutWorker | None = None
 
 
-def _init_process_worker(spec: EvalSpec) -> None:
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_PR_SET_PDEATHSIG = 1
+DRIVER_POLL_SECONDS = 0.5
+"""How often a worker's watchdog looks whether its driver is still its parent."""
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread while it may start workers.
+
+    A worker inherits the mask and keeps the signals blocked until its initializer ignores
+    SIGINT, so a Ctrl-C sent to the whole process group while a worker imports torch cannot
+    make it print a KeyboardInterrupt traceback. The driver loses nothing: the signal waits
+    until the block ends (or another thread takes it) and Python then runs its handler.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _leave_shutdown_to_driver(driver_pid: int) -> None:
+    """Make this worker ignore Ctrl-C (a terminal sends it to every process of the group;
+    the driver owns shutdown) and die with its driver, however the driver dies.
+
+    On Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); everywhere a
+    watchdog thread exits the worker once its parent is no longer the driver. SIGTERM keeps
+    its default action: the pool's own clean-up terminates workers with it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != driver_pid:  # the driver died before the line above
+        os._exit(1)
+    threading.Thread(target=_exit_without_driver, args=(driver_pid,), daemon=True,
+                     name="smevo-driver-watchdog").start()
+
+
+def _exit_without_driver(driver_pid: int) -> None:
+    while os.getppid() == driver_pid:
+        time.sleep(DRIVER_POLL_SECONDS)
+    os._exit(1)
+
+
+def _init_process_worker(spec: EvalSpec, driver_pid: int) -> None:
     global _process_worker
+    _leave_shutdown_to_driver(driver_pid)
     torch.set_num_threads(1)
     _process_worker = RolloutWorker(spec)
 
@@ -125,7 +188,7 @@ class ProcessBackend(Backend):
     The population is cut into several groups per worker (`worker_groups`) so that uneven
     episode lengths balance out. If the OS kills a worker, the pool is rebuilt and every
     unfinished group is submitted again; results are keyed by task, so nothing is lost or
-    counted twice.
+    counted twice. After `MAX_POOL_RESTARTS` rebuilds in one generation, `WorkerCrashError`.
     """
 
     name = "process"
@@ -137,12 +200,19 @@ class ProcessBackend(Backend):
         self._pool = self._start_pool()
 
     def _start_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        """A new pool with every worker started now (a submit starts one worker while none
+        is idle), not at the first evaluation: the trainer builds its backend where a stop
+        signal is only recorded, so no worker is left half-started."""
+        pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_process_worker,
-            initargs=(self.spec,),
+            initargs=(self.spec, os.getpid()),
         )
+        with _stop_signals_blocked():
+            for _ in range(self.workers):
+                pool.submit(os.getpid)
+        return pool
 
     def worker_pids(self) -> list[int]:
         """The worker processes' ids (for tests that kill one)."""
@@ -150,12 +220,16 @@ class ProcessBackend(Backend):
 
     def _restart_pool(self, why: str) -> None:
         self._events.append(f"a worker process died; restarted the pool and {why}")
-        # Kill the old workers rather than ask them to stop: the dead one may have died
-        # holding the pool's queue lock, which would leave the others blocked for good.
-        for process in list((self._pool._processes or {}).values()):
-            process.kill()
+        self._kill_workers()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._start_pool()
+
+    def _kill_workers(self) -> None:
+        """Kill the pool's workers rather than ask them to stop: one that died may have
+        died holding the pool's queue lock, which would leave the others blocked for good,
+        and a group still running would be waited for."""
+        for process in list((self._pool._processes or {}).values()):
+            process.kill()
 
     def evaluate(self, params, tasks, normalizer):
         # A worker that died while idle, or after its last group, may not have broken the
@@ -177,7 +251,11 @@ class ProcessBackend(Backend):
                 break
             except BrokenProcessPool:
                 if attempt == MAX_POOL_RESTARTS:
-                    raise
+                    raise WorkerCrashError(
+                        f"worker processes died {attempt + 1} times in one generation, more "
+                        f"often than the {MAX_POOL_RESTARTS} restarts allowed (killed by the "
+                        "OS? out of memory? fewer --workers use less)"
+                    ) from None
                 for key, future in futures.items():  # keep what finished before the crash
                     if key in pending and future.done() and future.exception() is None:
                         results[key] = future.result()
@@ -190,6 +268,9 @@ class ProcessBackend(Backend):
         return events
 
     def close(self) -> None:
+        """Stop the workers at once: they hold nothing worth waiting for, and an evaluation
+        abandoned on Ctrl-C, SIGTERM or an error must not be finished first."""
+        self._kill_workers()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

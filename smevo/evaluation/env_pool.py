@@ -33,17 +33,19 @@ class EnvPool(Protocol):
 
 
 class SingleEnvPool:
-    """Any Gymnasium env: a list of single envs, grown on demand and reused across groups."""
+    """Any Gymnasium env: a list of single envs, grown on demand and reused across groups.
+    `trust_env_code` is passed on to `make_env`."""
 
-    def __init__(self, env_id: str, kwargs: dict[str, Any]) -> None:
-        self.env_id, self.kwargs = env_id, kwargs
+    def __init__(self, env_id: str, kwargs: dict[str, Any], trust_env_code: bool = False) -> None:
+        self.env_id, self.kwargs, self.trust_env_code = env_id, kwargs, trust_env_code
         self.envs: list[gym.Env] = []
         self.n = 0
 
     def reset(self, seeds: Sequence[int], options: Options) -> np.ndarray:
         self.n = len(seeds)
         while len(self.envs) < self.n:
-            self.envs.append(make_env(self.env_id, self.kwargs))
+            self.envs.append(make_env(self.env_id, self.kwargs,
+                                      trust_env_code=self.trust_env_code))
         return np.stack([
             env.reset(seed=seed, options=option)[0]
             for env, seed, option in zip(self.envs, seeds, options, strict=False)
@@ -137,8 +139,11 @@ class NativeVectorPool:
             self.env.close()
 
 
-def make_env_pool(env_id: str, kwargs: dict[str, Any], index_episodes: bool) -> EnvPool:
-    """The pool for an env id: native where exact, single envs otherwise."""
+def make_env_pool(
+    env_id: str, kwargs: dict[str, Any], index_episodes: bool, *, trust_env_code: bool = False
+) -> EnvPool:
+    """The pool for an env id: native where exact (registered ids, naming no code), single
+    envs otherwise (made with `trust_env_code`, see `smevo.envs.make_env`)."""
     if env_id in NATIVE_VECTOR_SEEDERS and (not index_episodes or env_id in INDEXED_VECTOR_ENVS):
         return NativeVectorPool(env_id, kwargs)
-    return SingleEnvPool(env_id, kwargs)
+    return SingleEnvPool(env_id, kwargs, trust_env_code)

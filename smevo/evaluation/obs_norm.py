@@ -1,4 +1,9 @@
-"""Observation standardisation with running statistics, frozen within a generation."""
+"""Observation standardisation with running statistics, frozen within a generation.
+
+`normalize` is the one normaliser: the trainer's rollouts (through `ObsNormalizer`) and a
+saved agent (`smevo.agent.Agent`) both call it, with the same float64 statistics, so `eval`
+and `watch` feed the policy bit for bit what training fed it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 
 CLIP = 5.0
+
+
+def normalize(obs: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """`(obs - mean) / std` computed in float64, clipped to ±5, returned as float32.
+
+    `obs` is first rounded to float32 (what the env's observation space holds); statistics
+    saved in float32 by older versions are widened to float64, the trainer's precision.
+    """
+    obs = np.asarray(obs, dtype=np.float32).astype(np.float64)
+    scaled = (obs - np.asarray(mean, dtype=np.float64)) / np.asarray(std, dtype=np.float64)
+    return np.clip(scaled, -CLIP, CLIP).astype(np.float32)
 
 
 @dataclass
@@ -30,7 +46,7 @@ class ObsNormalizer:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         if not self.enabled or self.mean is None:
             return obs
-        return np.clip((obs - self.mean) / self.std, -CLIP, CLIP).astype(np.float32)
+        return normalize(obs, self.mean, self.std)
 
     def affine(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The float64 (mean, std) that a call applies, or None while it is the identity."""
@@ -62,7 +78,7 @@ class ObsNormalizer:
         return cls(**state)
 
     def export(self) -> dict | None:
-        """The statistics an agent needs to act (None while disabled or empty)."""
-        if not self.enabled or self.mean is None:
-            return None
-        return {"mean": self.mean.astype(np.float32), "std": self.std.astype(np.float32)}
+        """The statistics an agent needs to act, in the float64 that rollouts use (None while
+        disabled or empty): `normalize` with them is exactly this normaliser."""
+        stats = self.affine()
+        return None if stats is None else {"mean": stats[0], "std": stats[1]}

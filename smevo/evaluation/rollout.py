@@ -38,6 +38,10 @@ class EvalSpec:
     archive_size: int = 100
     index_episodes: bool = False
     native: bool = True
+    trust_env_code: bool = False
+    """Whether workers may import and call what `env_id` names. The driver sets it once its
+    own `make_env` accepted the id (trusted by the user, or naming no code there): a worker
+    process has imported other modules than the driver and must not decide again."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ class RolloutWorker:
 
     def __init__(self, spec: EvalSpec) -> None:
         self.spec = spec
-        probe = make_env(spec.env_id, spec.env_kwargs)
+        probe = make_env(spec.env_id, spec.env_kwargs, trust_env_code=spec.trust_env_code)
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         # A float64 skeleton: rollouts compute in float64 (see the module docstring).
         self.policy = make_policy(spec.policy_name, self.observation_space, self.action_space,
@@ -158,7 +162,8 @@ class RolloutWorker:
             spec.env_id, spec.env_kwargs, probe, self.policy)
         probe.close()
         self.decoder = ActionDecoder(self.action_space)
-        self.pool = make_env_pool(spec.env_id, spec.env_kwargs, spec.index_episodes)
+        self.pool = make_env_pool(spec.env_id, spec.env_kwargs, spec.index_episodes,
+                                  trust_env_code=spec.trust_env_code)
         self._placeholder_action = np.asarray(self.action_space.sample()) * 0
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import math
+import numbers
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,20 +158,30 @@ class Brood:
             self.parents[u].cached((key, id(noise)), lambda value=value: value)
 
 
+def positive_number(operator: str, option: str, value: Any) -> float:
+    """`value` as a float if it is a finite real number > 0; otherwise a `ValueError` naming
+    the operator and the option (a YAML string or bool must not slip through as a number)."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not (math.isfinite(value) and value > 0)):
+        raise ValueError(f"{operator}: {option} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 class Mutation(abc.ABC):
-    """Base class: draws ε, asks the subclass for a perturbation δ, returns θ + δ and stats."""
+    """Base class: draws ε, asks the subclass for a perturbation δ, returns θ + δ and stats.
+
+    Every operator takes `weight_clip=c`: each weight's change is clipped to [-c, c] after the
+    operator has made it (the reference's maze used 0.2, its toy tasks 10), so one config can
+    run with any operator.
+    """
 
     name: str = "mutation"
     needs_experiences: bool = True
 
     def __init__(self, magnitude: float, *, weight_clip: float | None = None) -> None:
-        magnitude = float(magnitude)
-        if not (magnitude > 0 and math.isfinite(magnitude)):
-            raise ValueError(f"{self.name}: magnitude must be a positive number, got {magnitude}")
-        if weight_clip is not None and not weight_clip > 0:
-            raise ValueError(f"{self.name}: weight_clip must be positive, got {weight_clip}")
-        self.magnitude = magnitude
-        self.weight_clip = None if weight_clip is None else float(weight_clip)
+        self.magnitude = positive_number(self.name, "magnitude", magnitude)
+        self.weight_clip = (None if weight_clip is None
+                            else positive_number(self.name, "weight_clip", weight_clip))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(magnitude={self.magnitude})"
@@ -273,9 +284,6 @@ class Control(Mutation):
     name = "control"
     needs_experiences = False
 
-    def __init__(self, magnitude: float) -> None:
-        super().__init__(magnitude)
-
     def perturbation(self, parent, noise, stats):
         return self.magnitude * noise
 
@@ -335,18 +343,14 @@ class SafeMutationGradient(Mutation):
                 f"{self.name}: sum_reduction must be one of {', '.join(REDUCTIONS)}, "
                 f"got {sum_reduction!r}"
             )
-        if not floor > 0:
-            raise ValueError(f"{self.name}: floor must be positive, got {floor}")
-        if target_divergence is not None and not target_divergence > 0:
-            raise ValueError(
-                f"{self.name}: target_divergence must be positive, got {target_divergence}"
-            )
         if chunk_elements < 1:
             raise ValueError(f"{self.name}: chunk_elements must be >= 1, got {chunk_elements}")
         self.normalize = bool(normalize)
         self.sum_reduction = sum_reduction
-        self.floor = float(floor)
-        self.target_divergence = None if target_divergence is None else float(target_divergence)
+        self.floor = positive_number(self.name, "floor", floor)
+        self.target_divergence = (None if target_divergence is None
+                                  else positive_number(self.name, "target_divergence",
+                                                       target_divergence))
         self.chunk_elements = int(chunk_elements)
 
     def perturbation(self, parent, noise, stats):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 
@@ -22,11 +22,14 @@ __all__ = [
     "POLICIES",
     "ActionDecoder",
     "Policy",
+    "PolicyOption",
     "PolicySpec",
     "State",
     "make_policy",
     "output_size",
     "policy_from_spec",
+    "policy_option_help",
+    "policy_options",
 ]
 
 POLICIES: Registry[Callable[..., Policy]] = Registry("policy")
@@ -39,13 +42,29 @@ POLICIES.add("plastic", PlasticPolicy)
 POLICIES.add("neuromod", NeuromodPolicy)
 
 
-def policy_options(name: str) -> list[str]:
-    """The keyword options that policy `name` accepts."""
+class PolicyOption(NamedTuple):
+    """One keyword option of a registered policy: its name, default and meaning."""
+
+    name: str
+    default: Any
+    meaning: str
+
+
+def policy_option_help(name: str) -> list[PolicyOption]:
+    """The keyword options policy `name` accepts (those its registry entry does not fix),
+    each with its default and the one-line meaning from the class's `option_help`."""
     factory = POLICIES.get(name)
     fixed = factory.keywords if isinstance(factory, functools.partial) else {}
     target = factory.func if isinstance(factory, functools.partial) else factory
-    parameters = inspect.signature(target).parameters.values()
-    return [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.name not in fixed]
+    meanings = getattr(target, "option_help", {})
+    return [PolicyOption(p.name, p.default, meanings.get(p.name, ""))
+            for p in inspect.signature(target).parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name not in fixed]
+
+
+def policy_options(name: str) -> list[str]:
+    """The keyword options that policy `name` accepts."""
+    return [option.name for option in policy_option_help(name)]
 
 
 def make_policy(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 from torch import nn
@@ -33,6 +33,9 @@ class Policy(nn.Module):
 
     is_recurrent: bool = False
     spec: PolicySpec
+    option_help: ClassVar[dict[str, str]] = {}
+    """What each keyword option of the constructor means, one line each: the registry's
+    description of the options (`smevo list policies`)."""
 
     def __init__(self, output_size: int) -> None:
         super().__init__()
@@ -58,6 +61,12 @@ OUTPUT_ACTIVATIONS: dict[str, nn.Module] = {
     "softmax": nn.Softmax(dim=-1),
     "log_softmax": nn.LogSoftmax(dim=-1),
 }
+
+
+ACTIVATION_HELP = f"hidden units' activation: {', '.join(ACTIVATIONS)}"
+OUTPUT_ACTIVATION_HELP = (
+    f"applied to the raw outputs before the action decoder: {', '.join(OUTPUT_ACTIVATIONS)}"
+)
 
 
 def pick(table: dict[str, Any], kind: str, name: str) -> Any:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-from smevo.policies.base import ACTIVATIONS, OUTPUT_ACTIVATIONS, Policy, State, pick
+from smevo.policies.base import (
+    ACTIVATIONS,
+    OUTPUT_ACTIVATION_HELP,
+    OUTPUT_ACTIVATIONS,
+    Policy,
+    State,
+    pick,
+)
 from smevo.policies.decoders import output_size
 
 
@@ -16,6 +25,13 @@ class CNN(Policy):
     layer and a linear head. Accepts HxWxC (channels last, as Gymnasium's pixel envs emit)
     or CxHxW images; uint8 pixels are scaled to [0, 1].
     """
+
+    option_help: ClassVar[dict[str, str]] = {
+        "hidden": "units of the hidden layer between the convolutions and the head",
+        "activation": f"activation after each convolution and the hidden layer: "
+                      f"{', '.join(ACTIVATIONS)}",
+        "output_activation": OUTPUT_ACTIVATION_HELP,
+    }
 
     def __init__(
         self,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from typing import ClassVar
 
 import gymnasium as gym
 import torch
 from torch import nn
 
 from smevo.policies.base import (
+    ACTIVATION_HELP,
     ACTIVATIONS,
+    OUTPUT_ACTIVATION_HELP,
     OUTPUT_ACTIVATIONS,
     Policy,
     State,
@@ -36,6 +39,14 @@ class MLP(Policy):
     6 x [Linear(15->15), act], Linear(15->2), sigmoid; 1,652 parameters) is depth=7, hidden=15,
     activation="relu", init="xavier", output_activation="sigmoid".
     """
+
+    option_help: ClassVar[dict[str, str]] = {
+        "hidden": "units in each hidden layer",
+        "depth": "number of hidden layers (0: a linear policy)",
+        "activation": ACTIVATION_HELP,
+        "init": "weights: default (PyTorch's) or xavier (Xavier-normal, the reference maze's)",
+        "output_activation": OUTPUT_ACTIVATION_HELP,
+    }
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ Linear init.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import gymnasium as gym
 import torch
@@ -59,6 +60,12 @@ class PlasticLayer(Policy):
     """
 
     is_recurrent = True
+    option_help: ClassVar[dict[str, str]] = {
+        "hidden": "recurrent tanh units (io=direct: equal to the observation and output sizes)",
+        "alpha": f"plasticity coefficients on the trace: {', '.join(ALPHAS)}",
+        "io": "linear (an input layer and a readout) or direct (one neuron per input and "
+              "output: the pattern-completion network)",
+    }
 
     def __init__(
         self,
@@ -128,6 +135,13 @@ class PlasticPolicy(PlasticLayer):
     parameters, about twice an RNN of the same width.
     """
 
+    option_help: ClassVar[dict[str, str]] = {
+        **PlasticLayer.option_help,
+        "rule": "hebb (a Hebbian trace decaying at rate eta) or oja (Oja's rule, non-decaying)",
+        "eta": "the trace's rate in (0, 1] (0.01 in the papers); its initial value if learned",
+        "learn_eta": "whether eta is a parameter that evolves (else a constant)",
+    }
+
     def __init__(
         self,
         observation_space: gym.Space,
@@ -178,6 +192,16 @@ class NeuromodPolicy(PlasticLayer):
     used (and a parameter) only with retroactive modulation.
     `clip` bounds the trace (2 in `simplemaze/`, 1 in `maze/batch.py` and `sr/`).
     """
+
+    option_help: ClassVar[dict[str, str]] = {
+        **PlasticLayer.option_help,
+        "modulation": "simple (M(t) scales each Hebbian update) or retroactive (M(t) writes an "
+                      "eligibility trace into the plastic weights)",
+        "fanout": "whether each neuron gets its own rate a_j M(t) + b_j (else one shared M(t))",
+        "clip": "the plastic trace is clipped to [-clip, clip] (2 in Backpropamine's maze)",
+        "modulator_activation": f"the modulator neuron's activation: {', '.join(ACTIVATIONS)}",
+        "eta": "the eligibility trace's rate in (0, 1], learned (modulation=retroactive only)",
+    }
 
     def __init__(
         self,

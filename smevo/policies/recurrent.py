@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import gymnasium as gym
 import torch
 from torch import nn
 
-from smevo.policies.base import OUTPUT_ACTIVATIONS, Policy, State, flat_box_size, pick
+from smevo.policies.base import (
+    OUTPUT_ACTIVATION_HELP,
+    OUTPUT_ACTIVATIONS,
+    Policy,
+    State,
+    flat_box_size,
+    pick,
+)
 from smevo.policies.decoders import output_size
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
@@ -66,6 +74,12 @@ class RecurrentPolicy(Policy):
     """
 
     is_recurrent = True
+    option_help: ClassVar[dict[str, str]] = {
+        "cell": f"the recurrent cell: {', '.join(GATES)} (fixed by the registered name)",
+        "hidden": "units in each recurrent layer",
+        "layers": "number of stacked recurrent layers",
+        "output_activation": OUTPUT_ACTIVATION_HELP,
+    }
 
     def __init__(
         self,

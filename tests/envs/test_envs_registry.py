@@ -1,10 +1,12 @@
-"""Every registered smevo/ environment follows Gymnasium's API (the registry sweep)."""
+"""Every registered smevo/ environment follows Gymnasium's API (the registry sweep).
+
+Gymnasium's own env checks (check_env, same-seed rollouts, pickling, rendering, bounds) run
+in test_gymnasium_conformance.py; here: registration, imports, docs and bad input."""
 
 from __future__ import annotations
 
 import doctest
 import importlib
-import pickle
 import subprocess
 import sys
 import warnings
@@ -13,20 +15,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.envs.registration import load_env_creator
-from gymnasium.utils.env_checker import check_env, data_equivalence
 
 import smevo_envs
 
 SMEVO_IDS = sorted(env_id for env_id in gym.registry if env_id.startswith("smevo/"))
-
-# Warnings check_env may raise, by design: the logit and regression outputs are unbounded.
-ALLOWED_WARNINGS = {
-    "smevo/RecurrentParity-v0": ("infinity", "symmetric and normalized"),
-    "smevo/Easy-v0": ("infinity", "symmetric and normalized"),
-    "smevo/Medium-v0": ("infinity", "symmetric and normalized"),
-    "smevo/GradientWashout-v0": ("infinity", "symmetric and normalized"),
-}
-
 
 def test_every_env_of_the_package_is_registered():
     assert set(smevo_envs.ENV_IDS) <= set(SMEVO_IDS)
@@ -46,55 +38,6 @@ def test_every_env_of_the_package_is_registered():
     for env_id in smevo_envs.ENV_IDS:
         assert gym.spec(env_id).reward_threshold is not None
         assert isinstance(gym.spec(env_id).entry_point, str)
-
-
-@pytest.mark.parametrize("env_id", SMEVO_IDS)
-def test_check_env(env_id):
-    env = gym.make(env_id)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(env.unwrapped)
-    allowed = ALLOWED_WARNINGS.get(env_id, ())
-    unexpected = [str(w.message) for w in caught if not any(a in str(w.message) for a in allowed)]
-    assert unexpected == []
-    env.close()
-
-
-def _rollout(env: gym.Env, seed: int, episodes: int = 2, max_steps: int = 200) -> list:
-    """Everything an env returns over a few episodes, with actions seeded alike."""
-    env.action_space.seed(seed)
-    record = [env.reset(seed=seed)]
-    for episode in range(episodes):
-        if episode:
-            record.append(env.reset())
-        for _ in range(max_steps):
-            step = env.step(env.action_space.sample())
-            record.append(step)
-            if step[2] or step[3]:
-                break
-    return record
-
-
-@pytest.mark.parametrize("env_id", SMEVO_IDS)
-def test_same_seed_same_rollout(env_id):
-    first = _rollout(gym.make(env_id), seed=123)
-    second = _rollout(gym.make(env_id), seed=123)
-    assert data_equivalence(first, second, exact=True)
-
-
-@pytest.mark.parametrize("env_id", SMEVO_IDS)
-def test_pickled_env_steps_identically(env_id):
-    env = gym.make(env_id)
-    env.reset(seed=7)
-    env.action_space.seed(7)
-    env.step(env.action_space.sample())
-    copy = pickle.loads(pickle.dumps(env))
-    actions = [env.action_space.sample() for _ in range(5)]
-    for action in actions:
-        original, copied = env.step(action), copy.step(action)
-        assert data_equivalence(original, copied, exact=True)
-        if original[2] or original[3]:
-            assert data_equivalence(env.reset(seed=3), copy.reset(seed=3), exact=True)
 
 
 @pytest.mark.parametrize("env_id", smevo_envs.ENV_IDS)
@@ -157,7 +100,6 @@ def test_docstring_has_the_spec_sheet_sections(env_id):
         pytest.param(np.zeros((1, 2), dtype=np.float32), id="extra-axis"),
         pytest.param(np.array([np.nan, 0.5]), id="nan"),
         pytest.param(np.array([0.5, np.inf]), id="inf"),
-        pytest.param(np.array([0.5, 1e300]), id="beyond-float32"),
         pytest.param(["a", "b"], id="strings"),
         pytest.param(np.array([True, False]), id="bool"),
         pytest.param(None, id="none"),

@@ -76,6 +76,7 @@ def _robots_mid_episode() -> _maze.Robots:
     actions=junk_objects,
     frame_skip=st.one_of(st.integers(-3, 500), st.integers(), st.floats(), st.none()),
 )
+@pytest.mark.bitexact
 def test_step_with_junk(actions, frame_skip):
     robots = _robots_mid_episode()
     before = robots.get_state()
@@ -163,6 +164,7 @@ def test_error_messages(call, message):
         call(_maze.Robots(MAZE, N))
 
 
+@pytest.mark.bitexact
 def test_huge_but_finite_actions_are_clamped_like_the_reference():
     robots, clamped = _maze.Robots(MAZE, 1), _maze.Robots(MAZE, 1)
     robots.step(np.array([[3e38, -3e38]]), 50)
@@ -170,6 +172,7 @@ def test_huge_but_finite_actions_are_clamped_like_the_reference():
     assert all(np.array_equal(v, clamped.get_state()[k]) for k, v in robots.get_state().items())
 
 
+@pytest.mark.bitexact
 def test_accepts_other_real_dtypes_and_non_contiguous_arrays():
     reference, other = _maze.Robots(MAZE, N), _maze.Robots(MAZE, N)
     actions = np.random.default_rng(0).random((N, 4))

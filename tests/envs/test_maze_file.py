@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from smevo_envs.maze import BreadcrumbHardMazeEnv, MazeSpec, core_maze, load_maze, parse_maze
+from smevo_envs.maze import (
+    BreadcrumbHardMazeEnv,
+    BreadcrumbHardMazeVectorEnv,
+    MazeSpec,
+    core_maze,
+    load_maze,
+    parse_maze,
+)
 
 HARD_MAZE_WALLS = (
     (41, 5, 3, 8), (3, 8, 4, 49), (4, 49, 57, 53), (4, 49, 7, 202), (7, 202, 195, 198),
@@ -108,3 +117,46 @@ def test_load_errors_name_the_file(tmp_path):
         BreadcrumbHardMazeEnv(maze_file=path)
     with pytest.raises(FileNotFoundError):
         BreadcrumbHardMazeEnv(maze_file=tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "is a directory, not a maze file"),
+        (BOX.encode().replace(b"20 50", b"20 5\xff"), r"not UTF-8 text \(byte 11 is 0xff\)"),
+        (BOX.replace("50 0 50 40", "0 0 5000 5000").encode(), "grid cells, more than"),
+    ],
+    ids=["directory", "bad-utf8", "grid-too-large"],
+)
+@pytest.mark.parametrize("env_class", [BreadcrumbHardMazeEnv, BreadcrumbHardMazeVectorEnv])
+def test_unreadable_maze_files_are_one_value_error_naming_the_file(
+    tmp_path, env_class, content, message
+):
+    path = tmp_path / "maze.txt"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"^maze file {re.escape(str(path))}: .*{message}"):
+        env_class(maze_file=path)
+
+
+@pytest.mark.bitexact
+def test_free_grid_is_the_collision_test_at_every_grid_point():
+    rng = np.random.default_rng(0)
+    walls = rng.uniform(0, 120, (60, 4))
+    walls[:10, 3] = walls[:10, 1]  # horizontal
+    walls[10:20, 2] = walls[10:20, 0]  # vertical
+    walls[20:25, 2:] = walls[20:25, :2]  # single points
+    walls[25:40] = np.round(walls[25:40])  # ends on grid points
+    walls[40:45, 1::2] += 8.0  # long walls with ends far off the rows' grid points
+    text = "0\n400\n60\n5 5\n0\n100 100\n100 100\n" + "\n".join(
+        " ".join(repr(float(v)) for v in wall) for wall in walls
+    )
+    maze = core_maze(parse_maze(text))
+    free = maze.free_grid()
+    x0, y0 = maze.grid_origin
+    rows, columns = np.indices(free.shape)
+    collides = np.vectorize(lambda r, c: maze.collides(float(x0 + c), float(y0 + r)))
+    assert 0 < free.sum() < free.size
+    assert np.array_equal(free, ~collides(rows, columns))

@@ -149,6 +149,7 @@ def test_a_hand_made_route_solves_the_maze(frame_skip):
     assert all(reward == 0.0 for _, reward in trajectory[:-1])
 
 
+@pytest.mark.bitexact
 def test_breadcrumb_grid_is_a_bfs_distance():
     maze = core_maze(HARD_MAZE)
     grid = maze.breadcrumb_grid().astype(np.int64)
