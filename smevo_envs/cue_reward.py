@@ -15,9 +15,8 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
+from smevo_envs._core_vector import CoreVectorEnv
 from smevo_envs._drawing import (
     AGENT,
     FREE,
@@ -31,12 +30,10 @@ from smevo_envs._drawing import (
 )
 from smevo_envs._validation import (
     checked_discrete_action,
-    checked_discrete_actions,
     checked_int,
     checked_options,
     checked_render_mode,
     step_after_the_end,
-    sub_env_generators,
 )
 
 _BLANK, _GO = -1, -2  # stimulus codes besides cue indices
@@ -304,7 +301,7 @@ class CueRewardEnv(RendersCells, gym.Env[np.ndarray, np.int64]):
         return [signed_colours(cue[None]), np.array([signals], dtype=np.uint8)]
 
 
-class CueRewardVectorEnv(VectorEnv):
+class CueRewardVectorEnv(CoreVectorEnv):
     """`num_envs` cue/reward episodes stepped together with NumPy, each with its own generator.
 
     The same task as `CueRewardEnv` (see its docstring), batched: observations
@@ -325,48 +322,20 @@ class CueRewardVectorEnv(VectorEnv):
     `vector_entry_point`) with the single env's keyword arguments.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": [],
-        "render_fps": 4,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
-
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **settings: Any):
-        self.num_envs = checked_int(num_envs, "num_envs", 1, 2**24)
-        self.render_mode = checked_render_mode(render_mode, self.metadata)
         self.settings = CueSettings(**settings)
-        self.single_observation_space = self.settings.observation_space
-        self.single_action_space = spaces.Discrete(2)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._core = CueRewardCore(self.num_envs, self.settings)
-        self._rngs: list[np.random.Generator] = []
-        self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
+        self._setup(num_envs, render_mode, self.settings.observation_space, 2,
+                    lambda n: CueRewardCore(n, self.settings))
 
-    def reset(
-        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+    def _episode_over(self) -> np.ndarray:
+        return self._core.t >= self.settings.episode_length
+
+    def _rewards_and_info(
+        self, outcome: tuple[np.ndarray, np.ndarray, np.ndarray], stepped: np.ndarray
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        checked_options(options, ())
-        if seed is not None or not self._rngs:
-            self._rngs = sub_env_generators(seed, self.num_envs)
-        for i, rng in enumerate(self._rngs):
-            self._core.reset(i, rng)
-        self._autoreset[:] = False
-        every = np.ones(self.num_envs, dtype=np.bool_)
-        return self._core.observations(), {"target": self._core.target.copy(), "_target": every}
+        rewards, go, correct = outcome
+        return rewards, {"go": go, "_go": stepped, "correct": correct, "_correct": go.copy()}
 
-    def step(
-        self, actions: Any
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        if not self._rngs:
-            raise gym.error.ResetNeeded("call reset() before step()")
-        actions = checked_discrete_actions(actions, 2, self.num_envs)
-        resetting = self._autoreset.copy()
-        rewards, go, correct = self._core.step(actions, ~resetting, self._rngs)
-        for i in np.flatnonzero(resetting):
-            self._core.reset(i, self._rngs[i])
-        truncated = ~resetting & (self._core.t >= self.settings.episode_length)
-        self._autoreset = truncated.copy()
-        terminated = np.zeros(self.num_envs, dtype=np.bool_)
-        info = {"go": go, "_go": ~resetting, "correct": correct, "_correct": go.copy()}
-        return self._core.observations(), rewards, terminated, truncated, info
+    def _reset_info(self) -> dict[str, Any]:
+        every = np.ones(self.num_envs, dtype=np.bool_)
+        return {"target": self._core.target.copy(), "_target": every}

@@ -13,18 +13,15 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
+from smevo_envs._core_vector import CoreVectorEnv
 from smevo_envs._drawing import AGENT, FREE, GOAL, WALL, RendersCells
 from smevo_envs._validation import (
     checked_discrete_action,
-    checked_discrete_actions,
     checked_int,
     checked_options,
     checked_render_mode,
     step_after_the_end,
-    sub_env_generators,
 )
 
 OBSERVATION_SIZE = 17
@@ -283,7 +280,7 @@ class GridMazeEnv(RendersCells, gym.Env[np.ndarray, np.int64]):
         return [cells]
 
 
-class GridMazeVectorEnv(VectorEnv):
+class GridMazeVectorEnv(CoreVectorEnv):
     """`num_envs` grid mazes stepped together with NumPy, each with its own generator.
 
     The same task as `GridMazeEnv` (see its docstring), batched: observations
@@ -303,12 +300,6 @@ class GridMazeVectorEnv(VectorEnv):
     `vector_entry_point`) with the single env's keyword arguments.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": [],
-        "render_fps": 4,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
-
     def __init__(
         self,
         num_envs: int = 1,
@@ -320,46 +311,23 @@ class GridMazeVectorEnv(VectorEnv):
         wall_penalty: float = 0.0,
         first_action_quirk: bool = False,
     ):
-        self.num_envs = checked_int(num_envs, "num_envs", 1, 2**24)
-        self.render_mode = checked_render_mode(render_mode, self.metadata)
         _checked_settings(size, episode_length, reward, wall_penalty)
         self.size, self.episode_length = size, episode_length
-        self.single_observation_space = _observation_space(reward, wall_penalty)
-        self.single_action_space = spaces.Discrete(4)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._core = GridMazeCore(self.num_envs, size, episode_length, reward, wall_penalty,
-                                  first_action_quirk)
-        self._rngs: list[np.random.Generator] = []
-        self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
+        self._setup(
+            num_envs, render_mode, _observation_space(reward, wall_penalty), 4,
+            lambda n: GridMazeCore(n, size, episode_length, reward, wall_penalty,
+                                   first_action_quirk),
+        )
 
-    def reset(
-        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+    def _episode_over(self) -> np.ndarray:
+        return self._core.steps >= self.episode_length
+
+    def _rewards_and_info(
+        self, outcome: np.ndarray, stepped: np.ndarray
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        checked_options(options, ())
-        if seed is not None or not self._rngs:
-            self._rngs = sub_env_generators(seed, self.num_envs)
-        for i, rng in enumerate(self._rngs):
-            self._core.reset(i, rng)
-        self._autoreset[:] = False
-        return self._core.observations(), self._vector_info()
+        return outcome, self._reset_info()  # where each maze stands, as at reset
 
-    def step(
-        self, actions: Any
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        if not self._rngs:
-            raise gym.error.ResetNeeded("call reset() before step()")
-        actions = checked_discrete_actions(actions, 4, self.num_envs)
-        resetting = self._autoreset.copy()
-        rewards = self._core.step(actions, ~resetting, self._rngs)
-        for i in np.flatnonzero(resetting):
-            self._core.reset(i, self._rngs[i])
-        truncated = ~resetting & (self._core.steps >= self.episode_length)
-        self._autoreset = truncated.copy()
-        terminated = np.zeros(self.num_envs, dtype=np.bool_)
-        return self._core.observations(), rewards, terminated, truncated, self._vector_info()
-
-    def _vector_info(self) -> dict[str, Any]:
+    def _reset_info(self) -> dict[str, Any]:
         every = np.ones(self.num_envs, dtype=np.bool_)
         return {
             "position": self._core.position.copy(),
