@@ -13,7 +13,6 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from test_agent import save_cartpole_agent
 
 import smevo
 from smevo import cli
@@ -224,14 +223,6 @@ def test_resume_passes_run_dir_and_generation_budget(capsys, monkeypatch, tmp_pa
 
 
 # --------------------------------------------------------------------------- eval / watch
-
-
-@pytest.fixture
-def run_dir(tmp_path):
-    run = tmp_path / "runs" / "CartPole-v1-SM-G-SUM-test"
-    run.mkdir(parents=True)
-    save_cartpole_agent(run / "best.pt")
-    return run
 
 
 def test_eval_reports_return_spread_and_solved_fraction(capsys, run_dir):

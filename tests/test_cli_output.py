@@ -13,7 +13,6 @@ import pytest
 from gymnasium.envs.registration import EnvSpec
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
-from test_agent import save_cartpole_agent
 from test_cli import assert_user_error, run
 
 import smevo
@@ -64,14 +63,6 @@ def display(monkeypatch):
             monkeypatch.setenv("DISPLAY", value)
 
     return set_display
-
-
-@pytest.fixture
-def run_dir(tmp_path):
-    run = tmp_path / "runs" / "CartPole-v1-SM-G-SUM-test"
-    run.mkdir(parents=True)
-    save_cartpole_agent(run / "best.pt")
-    return run
 
 
 @pytest.fixture
