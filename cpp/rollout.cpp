@@ -240,7 +240,7 @@ void run(const Env& env, const MlpSpec& spec, const RolloutInput& in, const Roll
             input[j] = obs[e][j];
           } else {
             const double z = (static_cast<double>(obs[e][j]) - in.obs_mean[j]) / in.obs_std[j];
-            input[j] = static_cast<float>(std::min(std::max(z, -5.0), 5.0));
+            input[j] = static_cast<float>(std::min(std::max(z, -in.obs_clip), in.obs_clip));
           }
         }
         bool ended;

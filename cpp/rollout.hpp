@@ -53,6 +53,7 @@ struct RolloutInput {
   std::int64_t max_steps = -1;           // < 0: only the env's own limit
   const double* obs_mean = nullptr;      // [obs] or null: no observation normalisation
   const double* obs_std = nullptr;       // [obs]
+  double obs_clip = 0.0;                 // normalised observations are clipped to ±obs_clip
   std::size_t archive_size = 0;          // observations kept per individual
   const std::uint64_t* sample_seeds = nullptr;  // [groups]
 };

@@ -29,14 +29,26 @@ namespace {
 template <class T>
 using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
-Activation activation(const std::string& name) {
+// The activations the C++ forward applies, by the names smevo.policies gives them; exposed
+// to Python as ACTIVATIONS, so that this map is the one list of them.
+const std::map<std::string, Activation>& activations() {
   static const std::map<std::string, Activation> kByName{
       {"linear", Activation::kLinear}, {"relu", Activation::kRelu},
       {"tanh", Activation::kTanh},     {"sigmoid", Activation::kSigmoid},
       {"selu", Activation::kSelu}};
-  const auto found = kByName.find(name);
-  if (found == kByName.end()) throw std::invalid_argument("unsupported activation " + name);
+  return kByName;
+}
+
+Activation activation(const std::string& name) {
+  const auto found = activations().find(name);
+  if (found == activations().end()) throw std::invalid_argument("unsupported activation " + name);
   return found->second;
+}
+
+py::tuple activation_names() {
+  py::list names;
+  for (const auto& entry : activations()) names.append(entry.first);
+  return py::tuple(names);
 }
 
 void require(bool ok, const std::string& message) {
@@ -58,7 +70,7 @@ struct Call {
 
   Call(const std::vector<int>& sizes, const std::string& hidden, const std::string& output,
        Array<float> genomes_, std::size_t episodes, std::int64_t max_steps,
-       std::optional<Array<double>> mean_, std::optional<Array<double>> std_,
+       std::optional<Array<double>> mean_, std::optional<Array<double>> std_, double obs_clip,
        std::size_t archive_size, Array<std::uint64_t> seeds)
       : mlp{sizes, activation(hidden), activation(output)},
         genomes(std::move(genomes_)),
@@ -74,6 +86,7 @@ struct Call {
     require(sample_seeds.ndim() == 1 && sample_seeds.shape(0) == groups,
             "sample_seeds must have one seed per genome");
     require(mean.has_value() == std.has_value(), "give both obs_mean and obs_std, or neither");
+    require(obs_clip > 0.0, "obs_clip must be > 0");
     if (mean) {
       require(mean->ndim() == 1 && mean->shape(0) == sizes.front() && std->ndim() == 1 &&
                   std->shape(0) == sizes.front(),
@@ -88,8 +101,8 @@ struct Call {
                             static_cast<py::ssize_t>(sizes.front())});
     seen = Array<std::int64_t>(groups);
     in = RolloutInput{genomes.data(), static_cast<std::size_t>(groups), episodes, max_steps,
-                      mean ? mean->data() : nullptr, std ? std->data() : nullptr, archive_size,
-                      sample_seeds.data()};
+                      mean ? mean->data() : nullptr, std ? std->data() : nullptr, obs_clip,
+                      archive_size, sample_seeds.data()};
   }
 
   RolloutOutput output() {
@@ -112,16 +125,18 @@ struct Call {
 
 PYBIND11_MODULE(_rollout, m) {
   m.doc() = "Fused MLP rollouts in CartPole-v1 and the hard maze. Use smevo.evaluation.native.";
+  m.attr("ACTIVATIONS") = activation_names();
 
   m.def(
       "cartpole",
       [](const std::vector<int>& sizes, const std::string& hidden, const std::string& output,
          Array<float> genomes, Array<double> initial_states, std::size_t episodes,
          std::int64_t max_steps, std::optional<Array<double>> obs_mean,
-         std::optional<Array<double>> obs_std, std::size_t archive_size,
+         std::optional<Array<double>> obs_std, double obs_clip, std::size_t archive_size,
          Array<std::uint64_t> sample_seeds) {
         Call call(sizes, hidden, output, std::move(genomes), episodes, max_steps,
-                  std::move(obs_mean), std::move(obs_std), archive_size, std::move(sample_seeds));
+                  std::move(obs_mean), std::move(obs_std), obs_clip, archive_size,
+                  std::move(sample_seeds));
         require(initial_states.ndim() == 2 && initial_states.shape(1) == 4 &&
                     initial_states.shape(0) == call.returns.shape(0),
                 "initial_states must have shape (groups * episodes, 4)");
@@ -134,7 +149,7 @@ PYBIND11_MODULE(_rollout, m) {
       },
       py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("genomes"),
       py::arg("initial_states"), py::arg("episodes"), py::arg("max_steps"), py::arg("obs_mean"),
-      py::arg("obs_std"), py::arg("archive_size"), py::arg("sample_seeds"));
+      py::arg("obs_std"), py::arg("obs_clip"), py::arg("archive_size"), py::arg("sample_seeds"));
 
   m.def(
       "maze",
@@ -142,9 +157,10 @@ PYBIND11_MODULE(_rollout, m) {
          Array<float> genomes, const smevo::maze::Maze& maze, std::int64_t frame_skip,
          bool euclidean, std::size_t episodes, std::int64_t max_steps,
          std::optional<Array<double>> obs_mean, std::optional<Array<double>> obs_std,
-         std::size_t archive_size, Array<std::uint64_t> sample_seeds) {
+         double obs_clip, std::size_t archive_size, Array<std::uint64_t> sample_seeds) {
         Call call(sizes, hidden, output, std::move(genomes), episodes, max_steps,
-                  std::move(obs_mean), std::move(obs_std), archive_size, std::move(sample_seeds));
+                  std::move(obs_mean), std::move(obs_std), obs_clip, archive_size,
+                  std::move(sample_seeds));
         const RolloutOutput out = call.output();
         {
           py::gil_scoped_release release;
@@ -154,6 +170,6 @@ PYBIND11_MODULE(_rollout, m) {
       },
       py::arg("sizes"), py::arg("hidden"), py::arg("output"), py::arg("genomes"),
       py::arg("maze"), py::arg("frame_skip"), py::arg("euclidean"), py::arg("episodes"),
-      py::arg("max_steps"), py::arg("obs_mean"), py::arg("obs_std"), py::arg("archive_size"),
-      py::arg("sample_seeds"));
+      py::arg("max_steps"), py::arg("obs_mean"), py::arg("obs_std"), py::arg("obs_clip"),
+      py::arg("archive_size"), py::arg("sample_seeds"));
 }

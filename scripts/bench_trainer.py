@@ -1,27 +1,39 @@
-"""Benchmark the trainer: env steps per second of smevo against EvoTorch, timed in the same run.
+"""Benchmark the trainer: env steps per second of smevo against EvoTorch and the env alone.
 
-CartPole-v1, policy 4 -> 16 tanh -> 2 (argmax action), population 100, 10 generations, one
-process and one torch thread. Rows: smevo's `vectorized` and `serial` backends with the
-`control` operator (Gaussian noise, sigma 0.1), `vectorized` with SM-G-SUM (sigma 0.1),
-`vectorized` with the fused C++ rollout turned off (`evaluation.native=false`: the Python
-lockstep loop, which other envs and policies take), and the baseline, EvoTorch's `GymNE` +
-`GeneticAlgorithm` with `GaussianMutation(stdev=0.1)` and no Ray actors. Each row is the
-wall time of a whole run (set-up, evaluation, mutation and, for smevo, its logging to a
-temporary run folder), the median of `--repeats` runs taken round the rows in turn after an
-untimed one-generation warm-up of each; env steps are what each library counts itself
-(`TrainResult.env_steps`, EvoTorch's `total_interaction_count`; GymNE resets its env
-unseeded, so its count varies from run to run). Target: `vectorized` >= 20x EvoTorch's
+Two tables, each timed in one run. The first: CartPole-v1, policy 4 -> 16 tanh -> 2 (argmax
+action), population 100, 10 generations, one process and one torch thread. Rows: smevo's
+`vectorized` and `serial` backends with the `control` operator (Gaussian noise, sigma 0.1),
+`vectorized` with SM-G-SUM (sigma 0.1), `vectorized` with the fused C++ rollout turned off
+(`evaluation.native=false`: the Python lockstep loop, which other envs and policies take), and
+the baseline, EvoTorch's `GymNE` + `GeneticAlgorithm` with `GaussianMutation(stdev=0.1)` and
+no Ray actors. Each row is the wall time of a whole run (set-up, evaluation, mutation and, for
+smevo, its logging to a temporary run folder), the median of `--repeats` runs taken round the
+rows in turn after an untimed one-generation warm-up of each; env steps are what each library
+counts itself (`TrainResult.env_steps`, EvoTorch's `total_interaction_count`; GymNE resets its
+env unseeded, so its count varies from run to run). Target: `vectorized` >= 20x EvoTorch's
 steps/s.
+
+The second (`--generic`): envs that take the Python lockstep path (LunarLander-v3,
+Pendulum-v1, Acrobot-v1), policy obs -> 32 -> 32 tanh -> K, control mutation, population 64,
+15 generations, one episode per evaluation, set-up included, against the env alone: one
+Gymnasium env (`gym.make`, wrappers included) stepped in a tight loop by a numpy MLP of the
+same shape and init, its actions decoded as smevo decodes them (argmax; clip to the bounds),
+for as many steps as the smevo run took. Each row shows the median and the range of
+`--repeats` runs and its ratio to the env alone; EvoTorch (`GymNE` + GA, the same network and
+population) joins when it is importable. Target: smevo >= 0.8 of the env alone on
+LunarLander, >= 0.7 on Pendulum and Acrobot.
 
 EvoTorch lives only in the benchmark's venv (`.venv-bench`, which also sees `.venv`):
 
     make bench                                          # all benchmarks, this one included
     .venv-bench/bin/python scripts/bench_trainer.py [--generations 10] [--repeats 3]
+    .venv/bin/python scripts/bench_trainer.py --generic [--repeats 3]   # EvoTorch if present
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import sys
 import tempfile
@@ -29,6 +41,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import gymnasium as gym
+import numpy as np
 import torch
 
 from smevo import train
@@ -40,6 +54,10 @@ SIGMA = 0.1
 TARGET = 20.0
 # smevo's truncation GA, pinned here so that defaults changing elsewhere cannot move the row.
 PARENTS, ELITES, ELITE_EPISODES = 20, 1, 5
+
+GENERIC_ENVS = {"LunarLander-v3": 0.8, "Pendulum-v1": 0.7, "Acrobot-v1": 0.7}
+"""The generic table's envs and each one's target (smevo's share of the env alone's rate)."""
+GENERIC_POPULATION, GENERIC_GENERATIONS, GENERIC_HIDDEN = 64, 15, 32
 
 
 @dataclass
@@ -55,11 +73,18 @@ class Timing:
         return self.env_steps / self.seconds
 
 
-def require_evotorch() -> None:
-    """Exit with a one-line hint when EvoTorch (the baseline) is not importable."""
+def has_evotorch() -> bool:
+    """Whether EvoTorch (the baseline) is importable here."""
     try:
         import evotorch  # noqa: F401
     except ImportError:
+        return False
+    return True
+
+
+def require_evotorch() -> None:
+    """Exit with a one-line hint when EvoTorch (the baseline) is not importable."""
+    if not has_evotorch():
         sys.exit("bench_trainer.py: EvoTorch is missing; run `make bench` (it builds .venv-bench "
                  "with EvoTorch) or run this script with .venv-bench/bin/python")
 
@@ -69,34 +94,43 @@ def smevo_run(
 ) -> Timing:
     """Train with smevo's Python API; the run folder goes to a temporary directory.
     `native=False` turns the fused C++ rollout off (the Python lockstep loop instead)."""
+    return timed_train([
+        f"env.id={ENV_ID}",
+        f"seed={seed}",
+        "policy.name=mlp",
+        "policy.options={hidden: 16, depth: 1, activation: tanh}",
+        f"mutation.name={mutation}",
+        f"mutation.magnitude={SIGMA}",
+        "algorithm.name=truncation",
+        f"algorithm.population={POPULATION}",
+        f"algorithm.parents={PARENTS}",
+        f"algorithm.elites={ELITES}",
+        f"algorithm.elite_episodes={ELITE_EPISODES}",
+        f"budget.generations={generations}",
+        "budget.stop_when_solved=false",
+        f"evaluation.backend={backend}",
+        f"evaluation.native={str(native).lower()}",
+    ])
+
+
+def timed_train(overrides: list[str]) -> Timing:
+    """One quiet `smevo.train` with these config overrides, its run folder in a temporary
+    directory, timed from the call to its return."""
     with tempfile.TemporaryDirectory(prefix="bench_trainer-") as logdir:
-        config = apply_overrides(Config(), [
-            f"env.id={ENV_ID}",
-            f"seed={seed}",
-            "policy.name=mlp",
-            "policy.options={hidden: 16, depth: 1, activation: tanh}",
-            f"mutation.name={mutation}",
-            f"mutation.magnitude={SIGMA}",
-            "algorithm.name=truncation",
-            f"algorithm.population={POPULATION}",
-            f"algorithm.parents={PARENTS}",
-            f"algorithm.elites={ELITES}",
-            f"algorithm.elite_episodes={ELITE_EPISODES}",
-            f"budget.generations={generations}",
-            "budget.stop_when_solved=false",
-            f"evaluation.backend={backend}",
-            f"evaluation.native={str(native).lower()}",
-            "logging.quiet=true",
-            f"logging.logdir={logdir}",
-        ])
+        config = apply_overrides(
+            Config(), [*overrides, "logging.quiet=true", f"logging.logdir={logdir}"])
         start = time.perf_counter()
         result = train(config)
         seconds = time.perf_counter() - start
     return Timing(result.generations, result.env_steps, seconds)
 
 
-def evotorch_run(generations: int, seed: int) -> Timing:
-    """EvoTorch's GA on GymNE, in this process (num_actors=0: no Ray actors)."""
+def evotorch_run(
+    generations: int, seed: int, env_id: str = ENV_ID, sizes: tuple[int, ...] = (4, 16, 2),
+    popsize: int = POPULATION,
+) -> Timing:
+    """EvoTorch's GA on GymNE, in this process (num_actors=0: no Ray actors), with a tanh MLP
+    of layer `sizes`."""
     from evotorch.algorithms import GeneticAlgorithm
     from evotorch.neuroevolution import GymNE
     from evotorch.operators import GaussianMutation
@@ -104,19 +138,18 @@ def evotorch_run(generations: int, seed: int) -> Timing:
     torch.manual_seed(seed)
     start = time.perf_counter()
     problem = GymNE(
-        env=ENV_ID,
-        network=lambda: torch.nn.Sequential(
-            torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2)),
+        env=env_id,
+        network=lambda: tanh_mlp(sizes),
         observation_normalization=False,
         num_episodes=1,
         num_actors=0,
-        # PyTorch's default Linear init of this net spans +-0.5 (first layer) and +-0.25
-        # (head); GymNE's own default, +-1e-5, starts every policy at ~10-step episodes.
+        # PyTorch's default Linear init of the CartPole net spans +-0.5 (first layer) and
+        # +-0.25 (head); GymNE's own default, +-1e-5, starts every policy at ~10-step episodes.
         initial_bounds=(-0.5, 0.5),
     )
     searcher = GeneticAlgorithm(
         problem,
-        popsize=POPULATION,
+        popsize=popsize,
         operators=[GaussianMutation(problem, stdev=SIGMA)],
         elitist=True,
         re_evaluate=False,
@@ -124,6 +157,106 @@ def evotorch_run(generations: int, seed: int) -> Timing:
     searcher.run(generations)
     seconds = time.perf_counter() - start
     return Timing(searcher.step_count, int(searcher.status["total_interaction_count"]), seconds)
+
+
+def tanh_mlp(sizes: tuple[int, ...]) -> torch.nn.Sequential:
+    """Linear layers of `sizes` with tanh between them (none after the last): smevo's `mlp`."""
+    layers: list[torch.nn.Module] = []
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.Tanh()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def generic_sizes(env_id: str) -> tuple[int, ...]:
+    """The generic table's layer sizes for `env_id`: obs -> 32 -> 32 -> K."""
+    env = gym.make(env_id)
+    space = env.action_space
+    sizes = (int(np.prod(env.observation_space.shape)), GENERIC_HIDDEN, GENERIC_HIDDEN,
+             int(space.n) if isinstance(space, gym.spaces.Discrete) else int(np.prod(space.shape)))
+    env.close()
+    return sizes
+
+
+def generic_smevo_run(env_id: str, seed: int, generations: int = GENERIC_GENERATIONS) -> Timing:
+    """smevo's `vectorized` backend (the Python lockstep path) with the generic table's
+    settings."""
+    return timed_train([
+        f"env.id={env_id}",
+        f"seed={seed}",
+        "policy.name=mlp",
+        f"policy.options={{hidden: {GENERIC_HIDDEN}, depth: 2, activation: tanh}}",
+        "mutation.name=control",
+        f"algorithm.population={GENERIC_POPULATION}",
+        f"budget.generations={generations}",
+        "budget.stop_when_solved=false",
+        "evaluation.backend=vectorized",
+    ])
+
+
+def env_alone_run(env_id: str, steps: int, seed: int) -> Timing:
+    """One env stepped `steps` times (episodes reset with seeds seed, seed+1, ...) by a numpy
+    tanh MLP of the generic table's shape with PyTorch's default init; actions decoded as
+    smevo decodes them (argmax for Discrete, clip to the bounds for Box)."""
+    torch.manual_seed(seed)
+    net = tanh_mlp(generic_sizes(env_id))
+    layers = [(m.weight.detach().numpy().T.astype(np.float64), m.bias.detach().numpy())
+              for m in net if isinstance(m, torch.nn.Linear)]
+    env = gym.make(env_id)
+    space = env.action_space
+    discrete = isinstance(space, gym.spaces.Discrete)
+    start = time.perf_counter()
+    done, episode = True, 0
+    for _ in range(steps):
+        if done:
+            obs, _ = env.reset(seed=seed + episode)
+            episode += 1
+        x = obs
+        for i, (weight, bias) in enumerate(layers):
+            x = x @ weight + bias
+            x = np.tanh(x) if i < len(layers) - 1 else x
+        action = x.argmax() if discrete else np.clip(x, space.low, space.high).astype(space.dtype)
+        obs, _, terminated, truncated, _ = env.step(action)
+        done = terminated or truncated
+    seconds = time.perf_counter() - start
+    env.close()
+    return Timing(episode, steps, seconds)
+
+
+def generic_table(repeats: int, seed: int, with_evotorch: bool) -> None:
+    """The generic-env table: per env, the env alone, smevo and (if importable) EvoTorch,
+    `repeats` runs each taken in turn after an untimed one-generation warm-up (first imports,
+    first calls); median rate, range and ratio to the env alone."""
+    print()
+    print(f"Generic envs (Python lockstep path): mlp obs-{GENERIC_HIDDEN}-{GENERIC_HIDDEN} "
+          f"tanh-K, control, population {GENERIC_POPULATION}, {GENERIC_GENERATIONS} generations, "
+          f"one episode per evaluation, set-up included; median of {repeats} runs [range]")
+    print(f"{'env':15s} {'row':22s} {'env steps':>10s} {'steps/s':>22s} {'of env alone':>14s}")
+    for env_id, target in GENERIC_ENVS.items():
+        rates: dict[str, list[float]] = {"env alone (numpy)": [], "smevo vectorized": []}
+        if with_evotorch:
+            rates["EvoTorch GymNE + GA"] = []
+        generic_smevo_run(env_id, seed, generations=1)
+        steps = 0
+        for r in range(repeats):
+            smevo = generic_smevo_run(env_id, seed + r)
+            steps = smevo.env_steps
+            rates["smevo vectorized"].append(smevo.rate)
+            rates["env alone (numpy)"].append(env_alone_run(env_id, steps, seed + r).rate)
+            if with_evotorch:
+                rates["EvoTorch GymNE + GA"].append(evotorch_run(
+                    GENERIC_GENERATIONS, seed + r, env_id, generic_sizes(env_id),
+                    GENERIC_POPULATION).rate)
+        alone = float(np.median(rates["env alone (numpy)"]))
+        for name, values in rates.items():
+            median = float(np.median(values))
+            spread = f"[{min(values):,.0f}-{max(values):,.0f}]"
+            print(f"{env_id:15s} {name:22s} {steps:10,d} {median:9,.0f} {spread:>12s} "
+                  f"{median / alone:14.2f}")
+        ratio = float(np.median(rates["smevo vectorized"])) / alone
+        each = ", ".join(f"{s / a:.2f}" for s, a in
+                         zip(rates["smevo vectorized"], rates["env alone (numpy)"], strict=True))
+        print(f"{'':15s} target smevo >= {target} of the env alone: {ratio:.2f} "
+              f"({'met' if ratio >= target else 'NOT met'}; run by run {each})")
 
 
 def median_timings(
@@ -148,12 +281,17 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per row; median kept")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--generic", action="store_true",
+                        help="only the generic-env table (EvoTorch column if importable)")
     args = parser.parse_args()
+    torch.set_num_threads(1)
+    logging.getLogger("evotorch").setLevel(logging.WARNING)  # no per-Problem INFO lines
+    if args.generic:
+        generic_table(args.repeats, args.seed, with_evotorch=has_evotorch())
+        return
     require_evotorch()
     import evotorch
 
-    logging.getLogger("evotorch").setLevel(logging.WARNING)  # no per-Problem INFO lines
-    torch.set_num_threads(1)
     print(f"{ENV_ID}, mlp 4-16 tanh-2, population {POPULATION}, {args.generations} generations, "
           f"one process, torch {torch.__version__} with {torch.get_num_threads()} thread, "
           f"EvoTorch {evotorch.__version__}")
@@ -184,6 +322,7 @@ def main() -> None:
           f"EvoTorch's GA mutates all {POPULATION} parents, evaluates parents and children in its "
           f"first generation and only the {POPULATION} children after (re_evaluate=False), and "
           f"keeps the best {POPULATION} of the {2 * POPULATION} (elitist).")
+    generic_table(args.repeats, args.seed, with_evotorch=True)
 
 
 if __name__ == "__main__":

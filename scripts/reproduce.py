@@ -2,7 +2,10 @@
 
     python scripts/reproduce.py EXPERIMENT... [--seeds N] [--quick] [--backend B]
                                 [--out docs/results] [--runs-dir runs/reproduce]
-                                [--operators A,B] [--set KEY=VALUE ...] [--report-only]
+                                [--data-dir docs/results/data] [--operators A,B]
+                                [--networks X,Y] [--set KEY=VALUE ...] [--commit-records]
+    python scripts/reproduce.py --report-only
+    python scripts/reproduce.py status [EXPERIMENT...] [same options]
 
 Experiments (`all` runs every one):
 
@@ -18,28 +21,42 @@ Experiments (`all` runs every one):
 
 The grid is data (`EXPERIMENTS`, `MAGNITUDES`): a cell is (experiment, domain, network,
 operator, seed), one `smevo.train` run in `<runs-dir>/<experiment>/<domain>-<network>-
-<operator>/seed<N>`. A run that finished holds `result.json` and is skipped; one that was cut
-short resumes from its last checkpoint (`smevo.resume`), or restarts if it has none. So the
-same command continues an interrupted grid, and `--seeds 10` after `--seeds 5` adds seeds.
+<operator>/seed<N>` (checkpoints, metrics: not committed). A finished run leaves a compact
+record, `<data-dir>/<experiment>/<domain>-<network>-<operator>/seed<N>.json` (kilobytes: its
+config, seed, final and solve statistics, its curve downsampled, what the figures need, and
+the commit, smevo version, wall time, core-seconds and machine it ran on; `RECORD_FORMAT`).
+The records are committed: the report is rebuilt from them alone, so a grid stopped here
+continues on another machine where the committed records end. A cell whose record was made
+at the same settings (the config, less `RESULT_NEUTRAL`) is skipped; a record made at other
+settings (e.g. a smaller budget) leaves its cell pending. A run cut short resumes from its
+last checkpoint (`smevo.resume`) if it was started at the same settings, else restarts. So
+the same command continues an interrupted grid, and `--seeds 10` after `--seeds 5` adds seeds.
+`--commit-records` commits each record as it is written (that file only).
 
-After the runs, `<out>/RESULTS.md` and its PNG figures are written from every finished run
-under `--runs-dir` (all experiments, whichever command made them), so partial grids give a
-partial report and several invocations (one per experiment, to use more cores) can share a
-runs folder; `--report-only` rewrites the report without running anything.
+After the runs, `<out>/RESULTS.md` and its PNG figures are written from every record under
+`--data-dir` (all experiments, whichever command or machine made them), so partial grids give
+a partial report and several invocations can share a data folder; `--report-only` rewrites
+the report without running anything. `status` runs nothing either: it prints, per experiment
+and network, the runs done and remaining and the core-hours left, from the core-seconds per
+evaluation measured in the records.
 
 `--quick` runs one seed with tiny budgets (listed in `QUICK` and printed) so that the whole
-grid takes minutes: it checks the pipeline, not the paper. Its runs and report go to
-`runs/reproduce-quick` unless `--runs-dir`/`--out` say otherwise, so they never overwrite the
-real results. `--set KEY=VALUE` overrides a config key in every cell run by the command (e.g.
-`--set budget.evaluations=20000`); the report states the settings each run actually used.
+grid takes minutes: it checks the pipeline, not the paper. Its runs, records and report go to
+`runs/reproduce-quick` unless `--runs-dir`/`--data-dir`/`--out` say otherwise, so they never
+overwrite the real results. `--set KEY=VALUE` overrides a config key in every cell run by the
+command (e.g. `--set budget.evaluations=20000`); the report states the settings each run
+actually used.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -51,37 +68,40 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 import smevo
 from smevo.agent import load_agent
 from smevo.checkpoint import atomic_write_bytes, latest_checkpoint
-from smevo.config import BACKENDS, Config, apply_overrides, load_config
+from smevo.config import BACKENDS, Config, apply_overrides, config_to_dict, load_config
 from smevo.mutations import MUTATIONS, mutation_options
-from smevo.plotting import plot_runs, read_metrics
+from smevo.plotting import plot_curves, read_metrics
 from smevo.stats import Proportion, RankTest, median_iqr, rank_test, solve_rate
 from smevo.trainer import Trainer
 from smevo_envs.maze import load_maze
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULT = "result.json"
-"""The finished marker of a run: its summary, written once the run has ended."""
+DATA_DIR = Path("docs/results/data")
+"""Where finished runs leave their records (committed; the report is rebuilt from them)."""
+RECORD_FORMAT = ("smevo-reproduce-record", 1)
+"""The records' `format` and `version`: bump the version when a field changes meaning."""
+RESULT_NEUTRAL = ("logging", "evaluation")
+"""Config sections that change how a run is carried out, not its result (every backend returns
+the same fitnesses), so a record made with other values of them still counts as its cell's."""
+CURVE_POINTS = 100
+"""Points of a record's curve (evaluations, champion and best fitness), evenly spaced."""
+TRAJECTORY_POINTS = 200
+"""Points of a recorded weight trajectory."""
+FALLBACK_RATE = 0.005
+"""Core-seconds per evaluation that `status` assumes for a domain, network and operator with
+no record yet (measured: maze depth 32 ~1 ms with control, parity-GRU ~7 ms with SM-G-ABS)."""
 TRAJECTORY_SEED = 0
 """The illustrative runs whose weight trajectories are recorded and drawn."""
 
 OPERATORS = ("control", "SM-R", "SM-G-SUM", "SM-G-ABS", "SM-G-SO", "SM-G-FO")
 PAPER_SM_G = ("SM-G-SUM", "SM-G-ABS", "SM-G-SO")
 """The paper's gradient operators (SM-G-FO is this project's)."""
-MEANING = {
-    "control": "σ of the Gaussian",
-    "SM-R": "target divergence (line search)",
-    "SM-G-SUM": "σ for a weight of average sensitivity",
-    "SM-G-ABS": "σ for a weight of average sensitivity",
-    "SM-G-SO": "σ for a weight of average sensitivity",
-    "SM-G-FO": "target divergence (first order)",
-}
 MAGNITUDES: dict[str, dict[str, float]] = {
     "toy": dict.fromkeys(OPERATORS, 0.01),
     "net": {"control": 0.05, "SM-R": 0.01, "SM-G-SUM": 0.1, "SM-G-ABS": 0.1, "SM-G-SO": 0.1,
@@ -111,12 +131,14 @@ DEPTHS = (1, 4, 16, 32, 64)
 
 @dataclass(frozen=True)
 class Domain:
-    """A task and network: `config` (relative to the repository) plus `overrides`."""
+    """A task and network: `config` (relative to the repository) plus `overrides`; `seeds`,
+    when given, replaces the experiment's seeds per cell for this domain."""
 
     name: str
     network: str
     config: str
     overrides: tuple[str, ...] = ()
+    seeds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +208,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
             "sequences classified correctly (a little stricter than the paper's accuracy 1). "
             "Evaluations to solve are counted to the end of the solving batch."
         ),
-        domains=tuple(Domain("parity", cell, f"configs/parity-{cell}.yaml")
+        domains=tuple(Domain("parity", cell, f"configs/parity-{cell}.yaml",
+                             seeds=10 if cell == "rnn" else None)
                       for cell in ("rnn", "gru", "lstm")),
         operators=OPERATORS,
         **STEADY_STATE_GRID,
@@ -203,7 +226,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
             "of the 400 states it saw. Solved: the robot came within 10 of the goal at any "
             "step. End points: the final position of each run's best agent, rolled out once."
         ),
-        domains=tuple(Domain("maze", f"d{depth}", MAZE, (f"policy.options.depth={depth}",))
+        domains=tuple(Domain("maze", f"d{depth}", MAZE, (f"policy.options.depth={depth}",),
+                             seeds=10 if depth == 7 else None)
                       for depth in (7, 32)),
         operators=OPERATORS,
         **STEADY_STATE_GRID,
@@ -215,8 +239,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         setup=(
             "The maze experiment's domain and GA with 1, 4, 16, 32 and 64 hidden layers of 15 "
             "ReLU units: how the solve rate falls with depth for control and for SM-G-SUM and "
-            "SM-G-ABS. The evaluation budget is a quarter of the paper runner's to keep the "
-            "75-run grid affordable."
+            "SM-G-ABS."
         ),
         domains=tuple(Domain("maze", f"d{depth}", MAZE, (f"policy.options.depth={depth}",))
                       for depth in DEPTHS),
@@ -224,7 +247,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         magnitudes="net",
         seeds=5,
         score="evaluations",
-        overrides=(*STEADY_STATE, "budget.evaluations=25000"),
+        overrides=STEADY_STATE,
         quick=("algorithm.population=50", "budget.evaluations=500"),
         paper=STEADY_STATE_PAPER,
         extra="end_position",
@@ -286,6 +309,9 @@ class Cell:
     def run_dir(self, runs_dir: Path) -> Path:
         return runs_dir / self.experiment.name / self.name / f"seed{self.seed}"
 
+    def record_path(self, data_dir: Path) -> Path:
+        return data_dir / self.experiment.name / self.name / f"seed{self.seed}.json"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -296,23 +322,28 @@ class Settings:
     backend: str | None
     sets: tuple[str, ...]
     command: str
+    data_dir: Path = DATA_DIR
+    commit_records: bool = False
 
 
 def build_grid(
     experiments: Iterable[str], seeds: int | None, quick: bool,
-    operators: Sequence[str] | None = None,
+    operators: Sequence[str] | None = None, networks: Sequence[str] | None = None,
 ) -> list[Cell]:
     """The cells of `experiments`: seeds 0..N-1 (N from `seeds`, else 1 with `quick`, else
-    each experiment's default), restricted to `operators` when given."""
+    the domain's or the experiment's default), restricted to `operators` and `networks` (a
+    domain's network, e.g. d7 or rnn) when given."""
     cells = []
     for name in experiments:
         experiment = EXPERIMENTS[name]
-        count = seeds or (1 if quick else experiment.seeds)
-        cells += [Cell(experiment, domain, operator, seed)
-                  for domain in experiment.domains
-                  for operator in experiment.operators
-                  if operators is None or operator in operators
-                  for seed in range(count)]
+        for domain in experiment.domains:
+            if networks is not None and domain.network not in networks:
+                continue
+            count = seeds or (1 if quick else domain.seeds or experiment.seeds)
+            cells += [Cell(experiment, domain, operator, seed)
+                      for operator in experiment.operators
+                      if operators is None or operator in operators
+                      for seed in range(count)]
     return cells
 
 
@@ -346,16 +377,113 @@ def cell_config(cell: Cell, settings: Settings) -> Config:
 # --------------------------------------------------------------------------- running
 
 
+def result_settings(config: Config) -> dict[str, Any]:
+    """The config as JSON data less the `RESULT_NEUTRAL` sections: what a record must have
+    been made with to count as its cell's run."""
+    data = {k: v for k, v in config_to_dict(config).items() if k not in RESULT_NEUTRAL}
+    return json.loads(json.dumps(data))
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The record at `path`, or None where there is none."""
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def recorded(record: dict[str, Any] | None, config: Config) -> bool:
+    """Whether `record` is a finished run of `config` (same settings, see `RESULT_NEUTRAL`)."""
+    return record is not None and record.get("config") == result_settings(config)
+
+
+def resumable(run_dir: Path, config: Config) -> bool:
+    """Whether `run_dir` holds a checkpointed run started at `config`'s settings."""
+    saved = run_dir / "config.yaml"
+    return (saved.is_file() and latest_checkpoint(run_dir) is not None
+            and result_settings(load_config(saved)) == result_settings(config))
+
+
+def downsample(rows: Sequence[Any], points: int) -> list[Any]:
+    """At most `points` of `rows`, evenly spaced, the first and the last kept."""
+    if len(rows) <= points:
+        return list(rows)
+    return [rows[i] for i in np.unique(np.linspace(0, len(rows) - 1, points).round()).astype(int)]
+
+
+CURVE_KEYS = {"evaluations": "progress/evaluations", "champion": "fitness/champion",
+              "best": "fitness/best"}
+"""A record's curve: its names for the `metrics.jsonl` keys it keeps."""
+
+
+def curve(metrics: list[dict[str, Any]]) -> dict[str, list[float | None]]:
+    """The run's curve, `CURVE_POINTS` generations at most (None where a value was NaN)."""
+    rows = downsample(metrics, CURVE_POINTS)
+    return {name: [row.get(key) for row in rows] for name, key in CURVE_KEYS.items()}
+
+
+def median_divergence(metrics: list[dict[str, Any]]) -> float | None:
+    """The median over generations of the mean mutation divergence (None: never measured)."""
+    values = [m["mutation/divergence_mean"] for m in metrics
+              if isinstance(m.get("mutation/divergence_mean"), int | float)]
+    return float(np.median(values)) if values else None
+
+
+def git(*args: str) -> str | None:
+    """The output of a read-only git command in the repository, None where git fails."""
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def code_version() -> dict[str, Any]:
+    """What code the runs of this process run: `commit`, the last commit that changed anything
+    but the records (so committing records does not change it), `head`, `dirty` (tracked files
+    outside the records differ from it; None: unknown) and the smevo version. Taken once, at
+    start: the process keeps the code it imported whatever is committed meanwhile."""
+    records = f":(exclude){DATA_DIR.as_posix()}"
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", records)
+    return {"commit": git("log", "-1", "--format=%H", "--", ".", records),
+            "head": git("rev-parse", "HEAD"),
+            "dirty": None if changes is None else bool(changes),
+            "smevo": smevo.__version__}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), else what `platform` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """The machine a run ran on, for the record."""
+    return {"platform": platform.platform(), "cpu": cpu_model(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__}
+
+
+def core_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (worker pools)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def weight_trajectory(run_dir: Path, steps: int) -> list[list[float]]:
-    """The hill climber's weights after each of its `steps` steps, by replaying the run in
-    process (same config and seed, so the same run; `metrics.jsonl` holds no weights)."""
+    """The hill climber's weights after each of its `steps` steps (`TRAJECTORY_POINTS` of
+    them at most, the last kept), by replaying the run in process (same config and seed, so
+    the same run; `metrics.jsonl` holds no weights)."""
     trainer = Trainer(load_config(run_dir / "config.yaml"))
     try:
         points = []
         for _ in range(steps):
             trainer.algorithm.step()
             points.append([float(w) for w in trainer.algorithm.population.params[0]])
-        return points
+        return downsample(points, TRAJECTORY_POINTS)
     finally:
         trainer.context.backend.close()
 
@@ -384,20 +512,27 @@ def extras(cell: Cell, run_dir: Path, result: smevo.TrainResult) -> dict[str, An
     return {}
 
 
-def run_cell(cell: Cell, settings: Settings) -> tuple[str, dict[str, Any] | None]:
-    """Run, resume or skip one cell: ("ran" | "resumed" | "skipped", its record or None)."""
-    run_dir = cell.run_dir(settings.runs_dir)
-    if (run_dir / RESULT).is_file():
-        return "skipped", None
-    start = time.perf_counter()
-    if (run_dir / "config.yaml").is_file() and latest_checkpoint(run_dir) is not None:
-        how, result = "resumed", smevo.resume(run_dir)
-    else:
-        if run_dir.exists():
-            shutil.rmtree(run_dir)  # cut short before its first checkpoint: start again
-        how, result = "ran", smevo.train(cell_config(cell, settings))
+@dataclass(frozen=True)
+class Provenance:
+    """Where and on what code this process runs, stamped on every record it writes."""
+
+    code: dict[str, Any]
+    machine: dict[str, Any]
+
+    @classmethod
+    def here(cls) -> Provenance:
+        return cls(code_version(), machine())
+
+
+def make_record(cell: Cell, settings: Settings, run_dir: Path, result: smevo.TrainResult,
+                provenance: Provenance) -> dict[str, Any]:
+    """A finished run's record, everything the report and `status` read (without timing)."""
     config = load_config(run_dir / "config.yaml")
-    record = {
+    metrics = read_metrics(run_dir)
+    format_name, version = RECORD_FORMAT
+    return {
+        "format": format_name,
+        "version": version,
         "experiment": cell.experiment.name,
         "domain": cell.domain.name,
         "network": cell.domain.network,
@@ -415,18 +550,61 @@ def run_cell(cell: Cell, settings: Settings) -> tuple[str, dict[str, Any] | None
         "stopped_by": result.stopped_by,
         "quick": settings.quick,
         "command": settings.command,
-    }
-    record |= extras(cell, run_dir, result)
-    record["seconds"] = time.perf_counter() - start
-    atomic_write_bytes(run_dir / RESULT, json.dumps(record).encode("utf-8"))
+        "config": result_settings(config),
+        "curve": curve(metrics),
+        "divergence": median_divergence(metrics),
+        "code": provenance.code,
+        "machine": provenance.machine,
+    } | extras(cell, run_dir, result)
+
+
+def commit_record(path: Path, message: str) -> None:
+    """Commit the record at `path` and nothing else: `git add` of that file, then
+    `git commit --only` of it, so whatever else is modified or staged stays as it was. A
+    failure (e.g. another git command holding the index) is reported and the grid goes on:
+    the record stays on disk for a later commit."""
+    for args in (("add", "--", str(path)),
+                 ("commit", "--only", "--quiet", "-m", message, "--", str(path))):
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              check=False)
+        if done.returncode:
+            print(f"warning: git {args[0]} {path} failed ({done.stderr.strip()}); the record "
+                  "is on disk, uncommitted", flush=True)
+            return
+
+
+def run_cell(cell: Cell, settings: Settings,
+             provenance: Provenance) -> tuple[str, dict[str, Any] | None]:
+    """Run, resume or skip one cell: ("ran" | "resumed" | "skipped", its record or None)."""
+    config = cell_config(cell, settings)
+    path = cell.record_path(settings.data_dir)
+    if recorded(read_record(path), config):
+        return "skipped", None
+    run_dir = cell.run_dir(settings.runs_dir)
+    start, cores = time.perf_counter(), core_seconds()
+    if resumable(run_dir, config):
+        how, result = "resumed", smevo.resume(run_dir)
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # cut short before a checkpoint, or at other settings
+        how, result = "ran", smevo.train(config)
+    record = make_record(cell, settings, run_dir, result, provenance)
+    record |= {"resumed": how == "resumed", "seconds": time.perf_counter() - start,
+               "core_seconds": core_seconds() - cores}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode("utf-8"))
+    if settings.commit_records:
+        commit_record(path, f"reproduce: record {cell.experiment.name}/{cell.name} "
+                            f"seed{cell.seed}")
     return how, record
 
 
 def run_grid(cells: list[Cell], settings: Settings) -> dict[str, int]:
     """Run every cell in order, one line each; returns how many ran, resumed and were skipped."""
     counts = {"ran": 0, "resumed": 0, "skipped": 0}
+    provenance = Provenance.here()
     for number, cell in enumerate(cells, start=1):
-        how, record = run_cell(cell, settings)
+        how, record = run_cell(cell, settings, provenance)
         counts[how] += 1
         where = f"[{number}/{len(cells)}] {cell.experiment.name}/{cell.name} seed{cell.seed}"
         if record is None:
@@ -438,17 +616,13 @@ def run_grid(cells: list[Cell], settings: Settings) -> dict[str, int]:
     return counts
 
 
-# --------------------------------------------------------------------------- reading runs
+# --------------------------------------------------------------------------- reading records
 
 
-def load_records(runs_dir: Path) -> list[dict[str, Any]]:
-    """Every finished run's record under `runs_dir`, with its folder as `run_dir`."""
-    records = []
-    for path in sorted(runs_dir.glob(f"*/*/seed*/{RESULT}")):
-        record = json.loads(path.read_text(encoding="utf-8"))
-        record["run_dir"] = path.parent
-        records.append(record)
-    return records
+def load_records(data_dir: Path) -> list[dict[str, Any]]:
+    """Every record under `data_dir`."""
+    return [json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted(data_dir.glob("*/*/seed*.json"))]
 
 
 def score(record: dict[str, Any], experiment: Experiment) -> float:
@@ -509,27 +683,10 @@ class Results:
         return network if name == "parity" else name
 
 
-def run_config(record: dict[str, Any]) -> dict[str, Any]:
-    """The saved config of a record's run as plain data."""
-    text = (Path(record["run_dir"]) / "config.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
 def dotted(data: dict[str, Any], key: str) -> Any:
     for part in key.split("."):
         data = data[part]
     return data
-
-
-def median_divergence(records: list[dict[str, Any]]) -> float | None:
-    """Median over runs of each run's median per-generation mean mutation divergence."""
-    per_run = []
-    for record in records:
-        values = [m["mutation/divergence_mean"] for m in read_metrics(Path(record["run_dir"]))
-                  if isinstance(m.get("mutation/divergence_mean"), int | float)]
-        if values:
-            per_run.append(float(np.median(values)))
-    return float(np.median(per_run)) if per_run else None
 
 
 # --------------------------------------------------------------------------- formatting
@@ -712,13 +869,24 @@ def depth_figure(results: Results, out: Path) -> list[tuple[str, str, list]]:
     return [(name, caption, results.records)]
 
 
+def recorded_curve(record: dict[str, Any], metric: str) -> np.ndarray:
+    """A record's curve of `metric` ("champion" or "best") against evaluations, as the
+    [2, n] array `smevo.plotting.plot_curves` draws (points with a missing value left out)."""
+    points = [(x, y) for x, y in zip(record["curve"]["evaluations"], record["curve"][metric],
+                                     strict=True) if x is not None and y is not None]
+    return np.array(sorted(points), dtype=float).reshape(-1, 2).T
+
+
 def fitness_curve_figures(results: Results, out: Path) -> list[tuple[str, str, list]]:
-    """One `smevo.plotting.plot_runs` figure per env: the champion's fitness, median and IQR."""
+    """One `smevo.plotting.plot_curves` figure per env: the champion's fitness, median and
+    IQR per operator, from the records' curves."""
     figures = []
     for domain in results.domains:
         runs = [r for op in results.operators for r in results.runs(domain, op)]
         name = f"gym_{domain[0]}.png"
-        plot_runs([Path(r["run_dir"]) for r in runs], out / name, metric="fitness/champion")
+        curves = {op: [recorded_curve(r, "champion") for r in results.runs(domain, op)]
+                  for op in results.operators if results.runs(domain, op)}
+        plot_curves(curves, out / name, metric="fitness/champion", x="progress/evaluations")
         caption = (f"{domain[0]}: the champion's validated fitness against evaluations, median "
                    "and interquartile band across seeds per operator.")
         figures.append((name, caption, runs))
@@ -739,11 +907,11 @@ FIGURES: dict[str, tuple[Callable[[Results, Path], list[tuple[str, str, list]]],
 
 def outcome_table(results: Results) -> str:
     """Per network and operator: runs, solve rate, the score's median [IQR] (and the final
-    fitness where the score is evaluations to solve), the rank test."""
+    fitness where the score is evaluations to solve), the rank test, the commits run on."""
     by_evaluations = results.experiment.score == "evaluations"
     header = ["domain", "operator", "runs", "solved (95% CI)",
               *(["evaluations to solve: median [IQR] (solved runs)"] if by_evaluations else []),
-              "final fitness: median [IQR]", "vs control: Mann-Whitney"]
+              "final fitness: median [IQR]", "vs control: Mann-Whitney", "commit"]
     rows = []
     for domain in results.domains:
         for operator in results.operators:
@@ -757,15 +925,23 @@ def outcome_table(results: Results) -> str:
             versus = ("—" if operator == "control"
                       else rank_text(results.compare(domain, operator, "control")))
             rows.append([results.label(domain), operator, str(len(runs)),
-                         str(results.solve_rate(domain, operator)), *values, versus])
+                         str(results.solve_rate(domain, operator)), *values, versus,
+                         commits(runs)])
     return table(header, rows)
+
+
+def commits(records: Iterable[dict[str, Any]]) -> str:
+    """The code the records ran on: short commits, `+dirty` where files differed from it."""
+    found = sorted({(r["code"]["commit"] or "unknown")[:10]
+                    + ("+dirty" if r["code"]["dirty"] else "") for r in records})
+    return ", ".join(found)
 
 
 def settings_text(results: Results) -> str:
     """The settings the runs used, per domain, and where they are smaller than the paper's."""
     lines, smaller = [], []
     for domain in results.domains:
-        configs = [run_config(r) for op in results.operators for r in results.runs(domain, op)]
+        configs = [r["config"] for op in results.operators for r in results.runs(domain, op)]
         described = " / ".join(ordered((describe(c) for c in configs), []))
         lines.append(f"- {results.label(domain)}: {described}; seeds per operator: "
                      f"{min_max(len(results.runs(domain, op)) for op in results.operators)}.")
@@ -815,16 +991,19 @@ def describe(config: dict[str, Any]) -> str:
 
 
 def magnitude_table(all_results: list[Results]) -> str:
-    """Per experiment and operator: the magnitude, its meaning, options, measured divergence."""
+    """Per experiment and operator: the magnitude, its meaning, options, measured divergence
+    (the median over runs of each run's median per generation)."""
     rows = []
     for results in all_results:
         for operator in results.operators:
             runs = [r for d in results.domains for r in results.runs(d, operator)]
             magnitudes = sorted({r["magnitude"] for r in runs})
             options = sorted({json.dumps(r["options"], sort_keys=True) for r in runs})
-            divergence = median_divergence(runs)
+            divergences = [r["divergence"] for r in runs if r["divergence"] is not None]
+            divergence = float(np.median(divergences)) if divergences else None
             rows.append([results.experiment.name, operator,
-                         ", ".join(number(m) for m in magnitudes), MEANING[operator],
+                         ", ".join(number(m) for m in magnitudes),
+                         MUTATIONS.get(operator).magnitude_means,
                          ", ".join(o.strip("{}").replace('"', "") or "—" for o in options),
                          "—" if divergence is None else f"{divergence:.2g}"])
     return table(["experiment", "operator", "magnitude", "meaning", "options",
@@ -1026,12 +1205,12 @@ CLAIM_RULES = (
 # --------------------------------------------------------------------------- RESULTS.md
 
 
-def write_report(runs_dir: Path, out: Path) -> tuple[Path, list[str]]:
-    """Write `out/RESULTS.md` and its figures from every finished run under `runs_dir`.
+def write_report(data_dir: Path, out: Path) -> tuple[Path, list[str]]:
+    """Write `out/RESULTS.md` and its figures from the records under `data_dir` alone.
 
     Returns the report's path and the figure files written.
     """
-    records = load_records(runs_dir)
+    records = load_records(data_dir)
     by_experiment = defaultdict(list)
     for record in records:
         by_experiment[record["experiment"]].append(record)
@@ -1042,9 +1221,10 @@ def write_report(runs_dir: Path, out: Path) -> tuple[Path, list[str]]:
     parts = [
         "# Reproducing *Safe Mutations for Deep and Recurrent Neural Networks through Output "
         "Gradients* (Lehman, Chen, Clune & Stanley, GECCO 2018)",
-        f"Written by `scripts/reproduce.py` on {stamp} from {len(records)} finished runs in "
-        f"`{runs_dir}`. Every figure's caption gives the command that made its runs; running "
-        "it again resumes or skips them and redraws the figures.",
+        f"Written by `scripts/reproduce.py` on {stamp} from the {len(records)} records of "
+        f"finished runs in `{data_dir}`. Every figure's caption gives the command that made "
+        "its runs; running it again skips them and redraws the figures. The last column of "
+        "each results table names the commit(s) its runs ran on.",
     ]
     if any(r["quick"] for r in records):
         parts.append("> **Quick runs.** Some or all of these runs were made with `--quick` "
@@ -1081,6 +1261,124 @@ def write_report(runs_dir: Path, out: Path) -> tuple[Path, list[str]]:
     return report, figures
 
 
+# --------------------------------------------------------------------------- status
+
+
+Triple = tuple[str, str, str]
+"""(domain, network, operator): what a run's cost per evaluation depends on."""
+
+
+def triple(record: dict[str, Any]) -> Triple:
+    return record["domain"], record["network"], record["operator"]
+
+
+def measured_rates(records: Iterable[dict[str, Any]]) -> dict[Triple, float]:
+    """Core-seconds per evaluation per (domain, network, operator), pooled over its records
+    (whatever their settings: the cost of an evaluation does not depend on the budget) but
+    those of resumed runs, whose core-seconds cover only the part after the resume."""
+    seconds: dict[Triple, float] = defaultdict(float)
+    evaluations: dict[Triple, int] = defaultdict(int)
+    for record in records:
+        if not record.get("resumed") and record["evaluations"] > 0:
+            seconds[triple(record)] += record["core_seconds"]
+            evaluations[triple(record)] += record["evaluations"]
+    return {key: seconds[key] / evaluations[key] for key in seconds}
+
+
+def planned_evaluations(config: Config) -> int:
+    """The evaluations a run of `config` makes if it does not stop early: its evaluation
+    budget, else its generations times the population (one per generation for hillclimb)."""
+    budget = config.budget
+    if budget.evaluations is not None:
+        return budget.evaluations
+    per_generation = 1 if config.algorithm.name == "hillclimb" else config.algorithm.population
+    return (budget.generations or 0) * per_generation
+
+
+def without_seed(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k != "seed"}
+
+
+def expected_evaluations(config: Config, peers: list[dict[str, Any]]) -> float:
+    """The evaluations a pending run of `config` is expected to make: the mean of its
+    finished peers (same experiment, network and operator) at the same settings, since runs
+    that solve stop early; the planned budget where there are none."""
+    wanted = without_seed(result_settings(config))
+    same = [r["evaluations"] for r in peers if without_seed(r["config"]) == wanted]
+    return float(np.mean(same)) if same else float(planned_evaluations(config))
+
+
+@dataclass
+class Tally:
+    """Runs done and pending in a group of cells, and the core-seconds the pending ones need."""
+
+    done: int = 0
+    remaining: int = 0
+    elsewhere: int = 0
+    core_seconds: float = 0.0
+
+
+def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str, str], Tally],
+                                                                 set[Triple]]:
+    """Per (experiment, cell group) the runs done and remaining, and the core-seconds left.
+
+    A cell is done when its record was made at its settings; a record at other settings
+    counts as `elsewhere` and its cell as remaining. Returns the tallies and the (domain,
+    network, operator) triples that had no record to measure a rate from (`FALLBACK_RATE`).
+    """
+    records = load_records(settings.data_dir)
+    rates = measured_rates(records)
+    peers: dict[tuple[str, Triple], list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        peers[(record["experiment"], triple(record))].append(record)
+    tallies: dict[tuple[str, str], Tally] = defaultdict(Tally)
+    unmeasured: set[Triple] = set()
+    for cell in cells:
+        config = cell_config(cell, settings)
+        record = read_record(cell.record_path(settings.data_dir))
+        group = tallies[(cell.experiment.name, f"{cell.domain.name}-{cell.domain.network}")]
+        if recorded(record, config):
+            group.done += 1
+            continue
+        key = (cell.domain.name, cell.domain.network, cell.operator)
+        if key not in rates:
+            unmeasured.add(key)
+        group.remaining += 1
+        group.elsewhere += record is not None
+        evaluations = expected_evaluations(config, peers[(cell.experiment.name, key)])
+        group.core_seconds += evaluations * rates.get(key, FALLBACK_RATE)
+    return tallies, unmeasured
+
+
+def status_text(cells: list[Cell], settings: Settings) -> str:
+    """The `status` command's table: done and remaining runs and core-hours left per
+    experiment and cell group, then the totals and where the rates come from."""
+    tallies, unmeasured = tally_status(cells, settings)
+    rows = [[experiment, group, str(t.done), str(t.remaining), str(t.elsewhere),
+             f"{t.core_seconds / 3600:.2f}"] for (experiment, group), t in tallies.items()]
+    total = Tally(*(sum(getattr(t, f) for t in tallies.values())
+                    for f in ("done", "remaining", "elsewhere", "core_seconds")))
+    rows.append(["all", "", str(total.done), str(total.remaining), str(total.elsewhere),
+                 f"{total.core_seconds / 3600:.2f}"])
+    widths = [max(len(row[i]) for row in [STATUS_HEADER, *rows]) for i in range(6)]
+    lines = ["  ".join(v.ljust(w) if i < 2 else v.rjust(w)
+                       for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+             for row in [STATUS_HEADER, *rows]]
+    triples = {(c.domain.name, c.domain.network, c.operator) for c in cells}
+    fallback = (f"; the others assume {FALLBACK_RATE * 1000:g} ms per evaluation"
+                if unmeasured else "")
+    lines += ["", f"Records in {settings.data_dir}. Rates (core-seconds per evaluation) "
+                  f"measured for {len(triples - unmeasured)} of {len(triples)} domain/network/"
+                  f"operator combinations{fallback}. A pending run is costed at the mean "
+                  "evaluations of its finished peers at the same settings (solved runs stop "
+                  "early), else at its full budget. 'other settings': records made at "
+                  "settings that are not the grid's now (their cells are pending)."]
+    return "\n".join(lines)
+
+
+STATUS_HEADER = ["experiment", "cells", "done", "remaining", "other settings", "core-hours left"]
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -1089,9 +1387,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="reproduce.py", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
-                        help=f"experiments to run: {', '.join(EXPERIMENTS)} or all")
+                        help=f"experiments to run: {', '.join(EXPERIMENTS)} or all; 'status' "
+                        "first: print the runs done and left of them (default all)")
     parser.add_argument("--seeds", type=int, help="seeds per cell (default: 10 illustrative, "
-                        "5 others; 1 with --quick)")
+                        "maze depth 7 and parity rnn, 5 others; 1 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="one seed, tiny budgets: checks the pipeline in minutes")
     parser.add_argument("--backend", choices=BACKENDS,
@@ -1100,13 +1399,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(default docs/results; runs/reproduce-quick/results with --quick)")
     parser.add_argument("--runs-dir", type=Path, help="where the runs go (default "
                         "runs/reproduce; runs/reproduce-quick with --quick)")
+    parser.add_argument("--data-dir", type=Path, help="where the finished runs' records go "
+                        f"(default {DATA_DIR}; runs/reproduce-quick/data with --quick)")
     parser.add_argument("--operators", type=lambda s: s.split(","),
                         help="only these operators, comma-separated (e.g. control,SM-G-ABS)")
+    parser.add_argument("--networks", type=lambda s: s.split(","),
+                        help="only these networks, comma-separated (e.g. d7,rnn)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every run, e.g. budget.evaluations=20000")
     parser.add_argument("--report-only", action="store_true",
-                        help="run nothing; rewrite the report from the runs found")
+                        help="run nothing; rewrite the report from the records found")
+    parser.add_argument("--commit-records", action="store_true",
+                        help="git-commit each record as it is written (that file only)")
     args = parser.parse_args(argv)
+    args.status = args.experiments[:1] == ["status"]
+    if args.status:
+        args.experiments = args.experiments[1:] or ["all"]
     if not args.experiments and not args.report_only:
         parser.error("name at least one experiment (or 'all'), or pass --report-only")
     unknown = [e for e in args.experiments if e not in (*EXPERIMENTS, "all")]
@@ -1120,8 +1428,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             args.operators = [MUTATIONS.canonical(op) for op in args.operators]
         except ValueError as error:
             parser.error(f"--operators: {error}")
+    networks = {d.network for e in EXPERIMENTS.values() for d in e.domains}
+    if args.networks and not set(args.networks) <= networks:
+        parser.error(f"--networks: unknown {', '.join(sorted(set(args.networks) - networks))}; "
+                     f"valid: {', '.join(sorted(networks))}")
     quick_dir = Path("runs/reproduce-quick")
     args.runs_dir = args.runs_dir or (quick_dir if args.quick else Path("runs/reproduce"))
+    args.data_dir = args.data_dir or (quick_dir / "data" if args.quick else DATA_DIR)
     args.out = args.out or (quick_dir / "results" if args.quick else Path("docs/results"))
     if "all" in args.experiments:
         args.experiments = list(EXPERIMENTS)
@@ -1135,15 +1448,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     argv = sys.argv[1:] if argv is None else list(argv)
     command = shlex.join(["python", "scripts/reproduce.py", *argv])
+    settings = Settings(args.runs_dir, args.quick, args.backend, tuple(args.sets), command,
+                        args.data_dir, args.commit_records)
+    cells = build_grid(dict.fromkeys(args.experiments), args.seeds, args.quick,
+                       args.operators, args.networks)
+    if args.status:
+        print(status_text(cells, settings))
+        return 0
     if not args.report_only:
-        settings = Settings(args.runs_dir, args.quick, args.backend, tuple(args.sets), command)
-        cells = build_grid(dict.fromkeys(args.experiments), args.seeds, args.quick,
-                           args.operators)
         if args.quick:
             print("--quick: one seed; reduced settings per experiment:")
             for name in dict.fromkeys(args.experiments):
                 print(f"  {name}: {' '.join(EXPERIMENTS[name].quick)}")
-        print(f"{len(cells)} runs in {args.runs_dir}", flush=True)
+        print(f"{len(cells)} runs in {args.runs_dir}, records in {args.data_dir}", flush=True)
         start = time.perf_counter()
         try:
             counts = run_grid(cells, settings)
@@ -1153,7 +1470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         print(f"ran {counts['ran']}, resumed {counts['resumed']}, skipped {counts['skipped']} "
               f"(finished before) in {time.perf_counter() - start:.0f} s")
-    report, figures = write_report(args.runs_dir, args.out)
+    report, figures = write_report(args.data_dir, args.out)
     print(f"wrote {report} and {len(figures)} figures")
     return 0
 

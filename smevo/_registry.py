@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Iterator
+import importlib
+from collections.abc import Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -53,29 +54,30 @@ def check_options(kind: str, name: str, options: Iterable[str], valid: list[str]
         )
 
 
+def load_entry_point(entry_point: str) -> object:
+    """The object a ``"package.module:attribute"`` string names, imported now."""
+    module, _, attribute = entry_point.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 class Registry(Generic[T]):
     """Maps names (matched case-insensitively, with aliases) to factories.
 
-    Lookups of unknown names raise `ValueError` naming every valid name and the closest
-    one, so a typo on the command line is a one-line fix.
+    A factory may be registered as a ``"module:attribute"`` string, imported on its first
+    `get`: listing and validating names then costs no import, and an optional dependency
+    (Ray) is needed only by whoever chooses it. Lookups of unknown names raise `ValueError`
+    naming every valid name and the closest one, so a typo on the command line is a one-line
+    fix.
     """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._entries: dict[str, tuple[str, T]] = {}
+        self._entries: dict[str, tuple[str, T | str]] = {}
         self._canonical: list[str] = []
 
-    def register(self, name: str, *aliases: str) -> Callable[[T], T]:
-        """Decorator registering `name` (and `aliases`) for the decorated factory."""
-
-        def decorator(factory: T) -> T:
-            self.add(name, factory, *aliases)
-            return factory
-
-        return decorator
-
-    def add(self, name: str, factory: T, *aliases: str) -> None:
-        """Register `factory` under `name` and `aliases`."""
+    def add(self, name: str, factory: T | str, *aliases: str) -> None:
+        """Register `factory` (or the ``"module:attribute"`` naming it) under `name` and
+        `aliases`."""
         for key in (name, *aliases):
             if key.lower() in self._entries:
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
@@ -87,8 +89,16 @@ class Registry(Generic[T]):
         return self._lookup(name)[0]
 
     def get(self, name: str) -> T:
-        """The factory registered for `name`."""
-        return self._lookup(name)[1]
+        """The factory registered for `name`, imported if it was registered by string. A
+        module that cannot be imported (a missing optional dependency) is a `ValueError`
+        carrying its message, which names what to install."""
+        canonical, factory = self._lookup(name)
+        if isinstance(factory, str):
+            try:
+                return load_entry_point(factory)  # type: ignore[return-value]
+            except ImportError as error:
+                raise ValueError(f"{self.kind} {canonical!r} is unavailable: {error}") from error
+        return factory
 
     def names(self) -> list[str]:
         """Canonical names in registration order."""
@@ -100,7 +110,7 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._canonical)
 
-    def _lookup(self, name: str) -> tuple[str, T]:
+    def _lookup(self, name: str) -> tuple[str, T | str]:
         if not isinstance(name, str) or name.lower() not in self._entries:
             raise ValueError(unknown_name_message(self.kind, str(name), self._canonical))
         return self._entries[name.lower()]

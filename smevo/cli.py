@@ -34,8 +34,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import torch
-
 from smevo.config import (
     Config,
     apply_overrides,
@@ -45,7 +43,6 @@ from smevo.config import (
     config_to_dict,
     load_config,
 )
-from smevo.evaluation.backends import WorkerCrashError
 
 __all__ = [
     "agent_path",
@@ -57,16 +54,6 @@ __all__ = [
 ]
 
 PROG = "smevo"
-
-MAGNITUDE = {
-    "control": "sigma of the Gaussian",
-    "SM-R": "target divergence, reached by line search",
-    "SM-G-SUM": "sigma for a weight of average sensitivity",
-    "SM-G-ABS": "sigma for a weight of average sensitivity",
-    "SM-G-SO": "sigma for a weight of average sensitivity",
-    "SM-G-FO": "target divergence, in closed form (first order)",
-}
-"""What `mutation.magnitude` means for each operator (DESIGN.md, 'Mutation operator')."""
 
 # `smevo train` flags: (flag, config key, type, metavar). The help text is the config field's.
 TRAIN_FLAGS: tuple[tuple[str, str, type, str], ...] = (
@@ -497,7 +484,7 @@ def _list_mutations() -> None:
         (
             name,
             f"{_first_paragraph(MUTATIONS.get(name)).removeprefix(f'{name}: ')} "
-            f"Magnitude: {MAGNITUDE[name]}. "
+            f"Magnitude: {MUTATIONS.get(name).magnitude_means}. "
             f"Options: {', '.join(mutation_options(name)) or 'none'}.",
         )
         for name in MUTATIONS.names()
@@ -664,13 +651,15 @@ def add_agent_arguments(parser: argparse.ArgumentParser, episodes: int) -> None:
 
 
 def _version() -> str:
-    """``smevo 0.1.0 (Python 3.11.9, torch 2.5.1, gymnasium 1.0.0)``: what a bug report needs."""
+    """``smevo 0.1.0 (Python 3.11.9, torch 2.5.1, gymnasium 1.0.0)``: what a bug report needs.
+    Versions come from the installed distributions' metadata, so that no command imports torch
+    or Gymnasium before it needs them."""
     from importlib.metadata import version
 
     from smevo import __version__
 
     return (
-        f"{PROG} {__version__} (Python {platform.python_version()}, torch {torch.__version__}, "
+        f"{PROG} {__version__} (Python {platform.python_version()}, torch {version('torch')}, "
         f"gymnasium {version('gymnasium')})"
     )
 
@@ -830,6 +819,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NeverRaised(Exception):
+    """Stands in for `WorkerCrashError` while no backend has been imported (none can raise it)."""
+
+
+def _worker_crash_error() -> type[Exception]:
+    """`WorkerCrashError` if the backends are loaded, else a class nothing raises: `main` catches
+    a crashed worker without importing the backends (and torch) for every command."""
+    backends = sys.modules.get("smevo.evaluation.backends")
+    return backends.WorkerCrashError if backends is not None else _NeverRaised
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``smevo`` command line; returns the exit status: 2 for a user error (a bad
     value, name or file), 1 for an internal error (a bug: one line, the traceback with
@@ -845,7 +845,7 @@ def main(argv: list[str] | None = None) -> int:
             for signum in (signal.SIGINT, signal.SIGTERM):  # interrupt its clean-up
                 signal.signal(signum, signal.SIG_IGN)
         return 130
-    except WorkerCrashError as error:  # not the user's doing; the run is checkpointed
+    except _worker_crash_error() as error:  # not the user's doing; the run is checkpointed
         sys.stderr.write(f"{PROG}: error: {_one_line(error)}\n")
         return 1
     except ValueError as error:

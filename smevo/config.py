@@ -32,6 +32,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from smevo.evaluation.registry import BACKENDS
+
 __all__ = [
     "BACKENDS",
     "AlgorithmConfig",
@@ -55,8 +57,6 @@ __all__ = [
     "validate_config",
 ]
 
-BACKENDS = ("serial", "vectorized", "process", "ray")
-"""The evaluation backends `EvaluationConfig.backend` accepts."""
 
 
 class ConfigError(ValueError):
@@ -197,7 +197,7 @@ class EvaluationConfig:
     """Where rollouts run; every backend gives the same fitnesses for the same seed."""
 
     backend: str = field(
-        default="vectorized", metadata=_help("serial, vectorized, process or ray")
+        default="vectorized", metadata=_help(f"one of {', '.join(BACKENDS)}")
     )
     workers: int | None = field(
         default=None, metadata=_help("worker processes / actors (null: one per CPU core)")
@@ -466,7 +466,7 @@ def _check_ranges(config: Config) -> None:
         )
     checks.append(
         (
-            config.evaluation.backend in BACKENDS,
+            config.evaluation.backend in BACKENDS.names(),
             f"evaluation.backend must be one of {', '.join(BACKENDS)}; "
             f"got {_show(config.evaluation.backend)}",
         )

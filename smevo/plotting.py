@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
-__all__ = ["image_path", "plot_runs", "read_metrics", "run_label"]
+__all__ = ["image_path", "plot_curves", "plot_runs", "read_metrics", "run_label"]
 
 GRID_POINTS = 200
 """Points of the common x grid each group's runs are interpolated onto."""
@@ -122,7 +123,22 @@ def plot_runs(
     groups: dict[str, list[np.ndarray]] = defaultdict(list)
     for run_dir in map(Path, run_dirs):
         groups[run_label(run_dir)].append(_curve(read_metrics(run_dir), metric, x, run_dir))
+    return plot_curves(groups, out, metric=metric, x=x)
 
+
+def plot_curves(
+    groups: Mapping[str, list[np.ndarray]],
+    out: Path,
+    *,
+    metric: str = "fitness/best",
+    x: str = "progress/evaluations",
+) -> Path:
+    """Draw each group's curves (``[2, n]`` arrays of x and `metric`, sorted by x) as a median
+    line and interquartile band, labelled by the group's name; write a PNG.
+
+    The drawing half of `plot_runs`, for curves that come from elsewhere than run directories
+    (e.g. the compact records of scripts/reproduce.py). Returns the path written.
+    """
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     axes = figure.add_subplot()
     for label, curves in sorted(groups.items()):

@@ -110,11 +110,11 @@ def parameter_count(config: Config, observation_space: gym.Space, action_space: 
 
 def _workers(config: Config) -> int:
     """Worker processes the run starts on this machine (0 when it evaluates in process)."""
+    from smevo.evaluation import BACKENDS
+
     evaluation = config.evaluation
-    local_pool = evaluation.backend == "process" or (
-        evaluation.backend == "ray" and evaluation.ray_address is None
-    )
-    return (evaluation.workers or os.cpu_count() or 1) if local_pool else 0
+    backend = BACKENDS.get(evaluation.backend)
+    return backend.local_workers(evaluation.workers, evaluation.ray_address)
 
 
 def run_needs(config: Config, parameters: int, observation_size: int) -> list[Need]:

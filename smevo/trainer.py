@@ -47,7 +47,7 @@ from smevo.evaluation import Backend, EvalSpec, ObsNormalizer, make_backend
 from smevo.evaluation.backends import WorkerCrashError
 from smevo.interrupts import StopSignals
 from smevo.logging import RunLogger
-from smevo.mutations import make_mutation
+from smevo.mutations import MutationStats, make_mutation
 from smevo.policies import make_policy
 from smevo.resources import check_device, check_memory
 from smevo.run_lock import RunLock
@@ -414,6 +414,7 @@ class Trainer:
                 if "fitness/population" in histograms:
                     positive = sensitivity[sensitivity > 0].cpu().numpy()
                     histograms["mutation/log10_sensitivity"] = np.log10(positive)
+            metrics |= _target_divergence_metrics(log.mutations)
         return metrics, histograms
 
     def save_best(self) -> None:
@@ -481,6 +482,21 @@ def run_hparams(config: Config) -> dict[str, Any]:
         "mutation": data["mutation"],
         "algorithm": {"name": algorithm.name, **settings},
     }
+
+
+def _target_divergence_metrics(mutations: Sequence[MutationStats]) -> dict[str, float]:
+    """For operators that aim at a target divergence (SM-R, SM-G-FO, "SM-G-…+R"): the
+    fraction of children for which it was out of reach (a magnitude too large for the net's
+    saturated outputs) and the mean divergence evaluations a line search spent per child
+    (SM-R's cost); nothing for the other operators."""
+    metrics = {}
+    reached = [s.reachable for s in mutations if s.reachable is not None]
+    if reached:
+        metrics["mutation/unreachable_fraction"] = 1.0 - float(np.mean(reached))
+    evaluations = [s.line_search_evals for s in mutations if s.line_search_evals is not None]
+    if evaluations:
+        metrics["mutation/line_search_evals"] = float(np.mean(evaluations))
+    return metrics
 
 
 def _stat(function: Any, values: np.ndarray) -> float:

@@ -4,20 +4,9 @@ Importing this package registers the environments (string entry points: nothing 
 than Gymnasium is imported until `gym.make`); `gym.make("smevo_envs:smevo/<Id>")` imports
 it on demand. This package depends on Gymnasium and NumPy only, never on `smevo`.
 
-| id                            | entry point (in smevo_envs)                          |
-|-------------------------------|------------------------------------------------------|
-| `smevo/RecurrentParity-v0`    | `parity:RecurrentParityEnv`                          |
-|                               | vector: `parity:RecurrentParityVectorEnv`            |
-| `smevo/Easy-v0`               | `illustrative:IllustrativeEnv` (task="easy")         |
-| `smevo/Medium-v0`             | `illustrative:IllustrativeEnv` (task="medium")       |
-| `smevo/GradientWashout-v0`    | `illustrative:IllustrativeEnv` (task="washout")      |
-| `smevo/BreadcrumbHardMaze-v0` | `maze:BreadcrumbHardMazeEnv`                         |
-|                               | vector: `maze:BreadcrumbHardMazeVectorEnv`           |
-| `smevo/PatternCompletion-v0`  | `pattern_completion:PatternCompletionEnv`            |
-| `smevo/GridMaze-v0`           | `grid_maze:GridMazeEnv`                              |
-|                               | vector: `grid_maze:GridMazeVectorEnv`                |
-| `smevo/CueReward-v0`          | `cue_reward:CueRewardEnv`                            |
-|                               | vector: `cue_reward:CueRewardVectorEnv`              |
+`_SPECS` below is the one table of the environments: each id with its entry point, its
+vector twin's (if any) and its solve threshold. `ENV_IDS`, `__all__` and the lazily imported
+env classes are derived from it, so an env is added by one entry there.
 """
 
 from __future__ import annotations
@@ -26,20 +15,6 @@ import importlib
 from typing import Any
 
 from gymnasium.envs.registration import register, registry
-
-__all__ = [
-    "ENV_IDS",
-    "BreadcrumbHardMazeEnv",
-    "BreadcrumbHardMazeVectorEnv",
-    "CueRewardEnv",
-    "CueRewardVectorEnv",
-    "GridMazeEnv",
-    "GridMazeVectorEnv",
-    "IllustrativeEnv",
-    "PatternCompletionEnv",
-    "RecurrentParityEnv",
-    "RecurrentParityVectorEnv",
-]
 
 _SPECS: tuple[dict[str, Any], ...] = (
     {
@@ -97,19 +72,18 @@ for _spec in _SPECS:
     if _spec["id"] not in registry:  # importing twice (e.g. importlib.reload) is harmless
         register(**_spec)
 
+
+def _classes() -> dict[str, str]:
+    """Each env class named by an entry point of `_SPECS` -> the module defining it."""
+    entry_points = [spec.get(key) for spec in _SPECS
+                    for key in ("entry_point", "vector_entry_point")]
+    return {entry.partition(":")[2]: entry.partition(":")[0]
+            for entry in entry_points if entry is not None}
+
+
 # The env classes, imported on first access so that `import smevo_envs` stays light.
-_CLASSES = {
-    "RecurrentParityEnv": "smevo_envs.parity",
-    "RecurrentParityVectorEnv": "smevo_envs.parity",
-    "IllustrativeEnv": "smevo_envs.illustrative",
-    "BreadcrumbHardMazeEnv": "smevo_envs.maze",
-    "BreadcrumbHardMazeVectorEnv": "smevo_envs.maze",
-    "PatternCompletionEnv": "smevo_envs.pattern_completion",
-    "GridMazeEnv": "smevo_envs.grid_maze",
-    "GridMazeVectorEnv": "smevo_envs.grid_maze",
-    "CueRewardEnv": "smevo_envs.cue_reward",
-    "CueRewardVectorEnv": "smevo_envs.cue_reward",
-}
+_CLASSES = _classes()
+__all__ = ["ENV_IDS", *_CLASSES]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from smevo_envs.maze import MazeSpec
+from smevo_envs._maze_file import MazeSpec
 
 PI = 3.1415926  # the reference simulator's approximation of pi
 RANGEFINDER_ANGLES = (-90.0, -45.0, 0.0, 45.0, 90.0, -180.0)

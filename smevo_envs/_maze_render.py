@@ -14,7 +14,7 @@ from gymnasium.error import DependencyNotInstalled
 from smevo_envs import _maze
 
 if TYPE_CHECKING:
-    from smevo_envs.maze import MazeSpec
+    from smevo_envs._maze_file import MazeSpec
 
 SCALE = 3  # pixels per maze unit
 MARGIN = 10.0  # maze units around the walls

@@ -205,6 +205,24 @@ def test_help_exits_zero(capsys):
     assert "[algorithm.population]" in out and "--set KEY=VALUE" in out
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["--version"]])
+def test_help_imports_nothing_heavy(argv):
+    """`smevo --help` stays fast because building the parser and answering help or version
+    import neither torch, Gymnasium nor the backends: each command imports what it needs."""
+    heavy = ["torch", "gymnasium", "matplotlib", "ray", "smevo.trainer"]
+    code = (
+        "import contextlib, io, sys, smevo.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    status = smevo.cli.main({argv!r})\n"
+        f"print(status, [m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120, check=False,
+    )
+    assert result.stdout.split() == ["0", "[]"], result.stdout + result.stderr
+
+
 def test_resume_passes_run_dir_and_generation_budget(capsys, monkeypatch, tmp_path):
     calls = []
 

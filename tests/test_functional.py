@@ -110,3 +110,17 @@ def test_population_forward_fast_path_equals_vmap():
     fast, _ = F.population_forward(net, population)(obs, None)
     reference, _ = F.population_step(net, population, obs, None)
     assert torch.allclose(fast, reference, atol=1e-12)
+
+
+@pytest.mark.bitexact  # the same batched products, without the module calls
+@pytest.mark.parametrize("activation,output_activation",
+                         [("tanh", "linear"), ("relu", "softmax"), ("selu", "log_softmax")])
+def test_stacked_mlp_forward_equals_the_module_path(activation, output_activation):
+    net = make_policy("mlp", OBS, ACT, hidden=8, depth=2, activation=activation,
+                      output_activation=output_activation).double()
+    population = torch.randn(5, F.num_params(net), dtype=torch.float64)
+    obs = torch.randn(5, 4, 3, dtype=torch.float64)
+    stacked, _ = F.population_forward(net, population)(obs, None)
+    with F._PopulationLinear(net, population):
+        modules, _ = net(obs.reshape(20, 3), None)
+    assert torch.equal(stacked.reshape(20, -1), modules)

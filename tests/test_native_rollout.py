@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import re
+from importlib import resources
 
 import gymnasium as gym
 import numpy as np
@@ -11,6 +14,7 @@ import torch
 
 from smevo.envs import make_env
 from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker, _rollout
+from smevo.evaluation.native import mlp_layout
 from smevo.functional import get_flat
 from smevo.policies import make_policy
 
@@ -163,5 +167,30 @@ def test_the_binding_rejects_a_genome_of_the_wrong_length():
         _rollout.cartpole(sizes=[4, 2], hidden="tanh", output="linear",
                           genomes=np.zeros((1, 9), np.float32),
                           initial_states=np.zeros((1, 4)), episodes=1, max_steps=-1,
-                          obs_mean=None, obs_std=None, archive_size=4,
+                          obs_mean=None, obs_std=None, obs_clip=5.0, archive_size=4,
                           sample_seeds=np.zeros(1, np.uint64))
+
+
+def test_the_binding_names_the_activations_it_applies():
+    """`mlp_layout` takes its list from the binding: hidden tanh runs natively, a softmax head
+    (which the binding does not name) takes the Python path."""
+    assert set(_rollout.ACTIVATIONS) == {"linear", "relu", "tanh", "sigmoid", "selu"}
+    env = gym.make("CartPole-v1")
+    tanh = make_policy("mlp", env.observation_space, env.action_space, activation="tanh")
+    softmax = make_policy("mlp", env.observation_space, env.action_space,
+                          output_activation="softmax")
+    assert mlp_layout(tanh) is not None and mlp_layout(softmax) is None
+
+
+def test_the_stub_matches_the_binding():
+    """`_rollout.pyi` names every function and attribute of the module, each function with
+    the binding's parameters in the binding's order."""
+    stub = ast.parse(resources.files("smevo.evaluation").joinpath("_rollout.pyi").read_text())
+    functions = {node.name: [arg.arg for arg in node.args.args]
+                 for node in stub.body if isinstance(node, ast.FunctionDef)}
+    attributes = {node.target.id for node in stub.body if isinstance(node, ast.AnnAssign)}
+    public = {name for name in vars(_rollout) if not name.startswith("_")}
+    assert public == set(functions) | attributes
+    for name, parameters in functions.items():
+        signature = getattr(_rollout, name).__doc__.splitlines()[0]
+        assert re.findall(r"(\w+): ", signature.partition("(")[2]) == parameters, name

@@ -1,13 +1,16 @@
 """scripts/reproduce.py end to end on tiny grids, its claim verdicts, and smevo.stats.
 
 The pipeline runs in process (`reproduce.main`) with --quick, two operators and budgets cut
-further by --set, so that every step — runs, resume, skip, records, figures, RESULTS.md — is
-exercised in seconds.
+further by --set, so that every step — runs, resume, skip, records, figures, RESULTS.md,
+status — is exercised in seconds.
 """
 
 import importlib.util
 import json
 import math
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,15 +50,16 @@ def run(reproduce, capsys):
     torch.set_num_threads(threads)
 
 
-def finished(runs_dir: Path) -> dict[Path, int]:
-    """result.json of every finished run -> its modification time in ns."""
-    return {p: p.stat().st_mtime_ns for p in runs_dir.rglob("result.json")}
+def finished(data_dir: Path) -> dict[Path, int]:
+    """The record of every finished run -> its modification time in ns."""
+    return {p: p.stat().st_mtime_ns for p in data_dir.rglob("seed*.json")}
 
 
 def test_quick_illustrative_writes_the_report_and_skips_finished_runs_after(run, tmp_path):
-    runs, out = tmp_path / "runs", tmp_path / "out"
+    runs, data, out = tmp_path / "runs", tmp_path / "data", tmp_path / "out"
     argv = ["illustrative", "--quick", "--operators", "control,SM-G-ABS",
-            "--set", "budget.generations=20", "--runs-dir", runs, "--out", out]
+            "--set", "budget.generations=20", "--runs-dir", runs, "--data-dir", data,
+            "--out", out]
     first = run(*argv)
     assert "ran 6, resumed 0, skipped 0" in first
     assert "illustrative: budget.generations=200" in first  # --quick says what it reduces
@@ -71,41 +75,122 @@ def test_quick_illustrative_writes_the_report_and_skips_finished_runs_after(run,
 
     # Seed 0's recorded trajectory is the run itself: its last point is the saved champion.
     run_dir = runs / "illustrative" / "washout-toy2w-SM-G-ABS" / "seed0"
-    record = json.loads((run_dir / "result.json").read_text())
+    record = json.loads((data / "illustrative" / "washout-toy2w-SM-G-ABS" / "seed0.json")
+                        .read_text())
     assert len(record["trajectory"]) == record["generations"] == 20
     agent = load_agent(run_dir / "best.pt")
     np.testing.assert_allclose(record["trajectory"][-1], get_flat(agent.policy).numpy(),
                                rtol=1e-6)
     agent.close()
 
-    before = finished(runs)
+    before = finished(data)
     second = run(*argv)
     assert "ran 0, resumed 0, skipped 6" in second
-    assert finished(runs) == before
+    assert finished(data) == before
+
+
+TINY_MAZE = ("maze", "--quick", "--operators", "control,SM-G-ABS",
+             "--set", "algorithm.population=8", "--set", "algorithm.batch=8",
+             "--set", "budget.evaluations=16")
+"""Four maze runs (depth 7 and 32, control and SM-G-ABS) of 16 evaluations each."""
+
+
+def tiny_maze(tmp_path: Path) -> tuple[list, Path, Path, Path]:
+    """TINY_MAZE's argv with its folders under `tmp_path`, and the runs, data and out folders."""
+    runs, data, out = tmp_path / "runs", tmp_path / "data", tmp_path / "out"
+    return [*TINY_MAZE, "--runs-dir", runs, "--data-dir", data, "--out", out], runs, data, out
 
 
 def test_quick_maze_resumes_a_cut_run_and_draws_the_maze_figures(run, tmp_path):
-    runs, out = tmp_path / "runs", tmp_path / "out"
-    argv = ["maze", "--quick", "--operators", "control,SM-G-ABS",
-            "--set", "algorithm.population=8", "--set", "algorithm.batch=8",
-            "--set", "budget.evaluations=16", "--runs-dir", runs, "--out", out]
+    argv, runs, data, out = tiny_maze(tmp_path)
     assert "ran 4, resumed 0, skipped 0" in run(*argv)
     for name in ("maze_solve_rate.png", "maze_endpoints.png"):
         assert (out / name).stat().st_size > 0
-    record_path = runs / "maze" / "maze-d32-SM-G-ABS" / "seed0" / "result.json"
+    record_path = data / "maze" / "maze-d32-SM-G-ABS" / "seed0.json"
     record = json.loads(record_path.read_text())
     assert len(record["end_position"]) == 2 and record["evaluations"] == 16
 
     # A run cut short after a checkpoint resumes; one with no checkpoint starts again.
     record_path.unlink()
-    cut = runs / "maze" / "maze-d7-control" / "seed0"
-    (cut / "result.json").unlink()
-    for checkpoint in (cut / "checkpoints").iterdir():
+    (data / "maze" / "maze-d7-control" / "seed0.json").unlink()
+    for checkpoint in (runs / "maze" / "maze-d7-control" / "seed0" / "checkpoints").iterdir():
         checkpoint.unlink()
     assert "ran 1, resumed 1, skipped 2" in run(*argv)
     assert json.loads(record_path.read_text())["end_position"] == record["end_position"]
     report = (out / "RESULTS.md").read_text()
     assert "| depth 32 | SM-G-ABS | 1 |" in report
+
+
+def without_stamp(report: str) -> str:
+    return re.sub(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", report)
+
+
+def test_records_alone_rebuild_the_report_and_carry_what_it_needs(run, reproduce, tmp_path):
+    argv, runs, data, out = tiny_maze(tmp_path)
+    run(*argv)
+    report = (out / "RESULTS.md").read_text()
+    shutil.rmtree(runs)
+    shutil.rmtree(out)
+    assert "wrote" in run("--report-only", "--data-dir", data, "--out", out)
+    assert without_stamp((out / "RESULTS.md").read_text()) == without_stamp(report)
+    for name in ("maze_solve_rate.png", "maze_endpoints.png"):
+        assert (out / name).stat().st_size > 0
+
+    record = json.loads((data / "maze" / "maze-d7-SM-G-ABS" / "seed0.json").read_text())
+    assert (record["format"], record["version"]) == reproduce.RECORD_FORMAT
+    assert record["config"]["budget"]["evaluations"] == 16 and record["seed"] == 0
+    assert "logging" not in record["config"]  # paths of this machine: not the run's settings
+    assert record["curve"]["evaluations"] == [8, 16] and len(record["curve"]["champion"]) == 2
+    assert record["code"]["commit"] == reproduce.git("log", "-1", "--format=%H", "--", ".",
+                                                     ":(exclude)docs/results/data")
+    assert record["code"]["smevo"] and record["machine"]["cpu"]
+    assert record["core_seconds"] > 0 and record["seconds"] > 0
+    assert re.search(r"\| depth 7 \| control \| 1 \|.*\| [0-9a-f]{10}(\+dirty)? \|$", report,
+                     re.MULTILINE)  # each cell says which commit its records come from
+
+
+def test_quick_records_stay_out_of_the_committed_data(reproduce):
+    args = reproduce.parse_args(["maze", "--quick"])
+    assert args.data_dir == Path("runs/reproduce-quick/data")
+    assert reproduce.parse_args(["maze"]).data_dir == Path("docs/results/data")
+
+
+def set_core_seconds(data: Path, seconds: float) -> None:
+    """Give every record under `data` the core-seconds `seconds`."""
+    for path in data.rglob("seed*.json"):
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps(record | {"core_seconds": seconds}))
+
+
+def test_status_counts_runs_and_costs_the_rest_at_the_recorded_rates(run, reproduce, tmp_path):
+    argv, _, data, _ = tiny_maze(tmp_path)
+    run(*argv)
+    set_core_seconds(data, 3600.0)  # 225 core-seconds per evaluation: 16 evaluations = 1 h
+    status = run("status", *argv[:-6], "--data-dir", data, "--seeds", "3",
+                 "--operators", "control,SM-G-ABS,SM-G-SUM")
+    lines = {tuple(line.split()[:2]): line.split()[2:] for line in status.splitlines()}
+    # 2 of 9 done per depth; 4 pending at the measured 1 h, 3 SM-G-SUM at the fallback rate.
+    fallback = 3 * 16 * reproduce.FALLBACK_RATE / 3600
+    expected = f"{4 + fallback:.2f}"
+    assert lines[("maze", "maze-d7")] == ["2", "7", "0", expected]
+    assert lines[("maze", "maze-d32")] == ["2", "7", "0", expected]
+    assert lines[("all", "4")] == ["14", "0", f"{2 * (4 + fallback):.2f}"]
+    assert "measured for 4 of 6" in status
+
+
+def test_a_record_at_other_settings_leaves_its_cell_pending(run, tmp_path):
+    argv, _, data, _ = tiny_maze(tmp_path)
+    run(*argv)
+    other = [*argv, "--set", "budget.evaluations=24"]
+    status = run("status", *other)
+    assert re.search(r"^maze\s+maze-d7\s+0\s+2\s+2\s", status, re.MULTILINE)
+    assert "ran 1, resumed 0, skipped 0" in run(*other, "--networks", "d7",
+                                                "--operators", "control")
+    record = json.loads((data / "maze" / "maze-d7-control" / "seed0.json").read_text())
+    assert record["evaluations"] == 24
+    # Back at the first settings: that cell is pending again, and its run folder, made at
+    # the other settings, is not resumed but started again.
+    assert "ran 1, resumed 0, skipped 3" in run(*argv)
 
 
 def fake(operator, domain="washout", network="toy2w", fitness=0.0, solved=False, evals=100):
@@ -182,3 +267,47 @@ def test_a_claim_no_run_solved_is_ranked_on_fitness_and_says_so(reproduce):
     solved = [fake("SM-G-SUM", "parity", "rnn", solved=True, evals=500 + s) for s in range(5)]
     claim = reproduce.claims({"parity": reproduce.Results(experiment, chance + solved)})[1]
     assert claim.status == "reproduced" and "ranked on final fitness" not in claim.evidence
+
+
+def test_gym_curves_are_drawn_from_the_records(reproduce, tmp_path):
+    def gym_record(operator, seed):
+        evaluations = [16 * (g + 1) for g in range(5)]
+        champion = [10.0 * g + seed if g else None for g in range(5)]  # a NaN was logged null
+        return fake(operator, "CartPole-v1", "mlp") | {
+            "experiment": "gym", "curve": {"evaluations": evaluations, "champion": champion,
+                                           "best": champion}}
+    records = [gym_record(op, s) for op in ("control", "SM-G-SUM") for s in range(3)]
+    results = reproduce.Results(reproduce.EXPERIMENTS["gym"], records)
+    assert reproduce.recorded_curve(records[0], "champion").shape == (2, 4)
+    [(name, _, shown)] = reproduce.fitness_curve_figures(results, tmp_path)
+    assert (tmp_path / name).stat().st_size > 0 and len(shown) == 6
+
+
+def git_in(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_commit_records_commits_the_record_and_nothing_else(reproduce, tmp_path, monkeypatch):
+    for key, value in (("NAME", "t"), ("EMAIL", "t@example.org")):
+        monkeypatch.setenv(f"GIT_AUTHOR_{key}", value)
+        monkeypatch.setenv(f"GIT_COMMITTER_{key}", value)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git_in(repo, "init", "-q")
+    (repo / "code.py").write_text("a = 1\n")
+    (repo / "staged.py").write_text("b = 1\n")
+    git_in(repo, "add", ".")
+    git_in(repo, "commit", "-q", "-m", "start")
+    (repo / "code.py").write_text("a = 2\n")  # modified, not staged
+    (repo / "staged.py").write_text("b = 2\n")
+    git_in(repo, "add", "staged.py")  # staged by someone else
+    record = repo / "docs" / "results" / "data" / "maze" / "maze-d7-control" / "seed0.json"
+    record.parent.mkdir(parents=True)
+    record.write_text("{}\n")
+    monkeypatch.setattr(reproduce, "ROOT", repo)
+    reproduce.commit_record(record, "record")
+    assert git_in(repo, "show", "--name-only", "--format=", "HEAD").split() == [
+        "docs/results/data/maze/maze-d7-control/seed0.json"]
+    assert sorted(git_in(repo, "status", "--porcelain").splitlines()) == [" M code.py",
+                                                                          "M  staged.py"]

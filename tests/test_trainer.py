@@ -72,6 +72,26 @@ def test_tensorboard_events_hold_every_tag(tmp_path):
     assert hparams_files
 
 
+@pytest.mark.parametrize(("mutation", "tags"), [
+    ("SM-R", {"mutation/unreachable_fraction", "mutation/line_search_evals"}),
+    ("SM-G-FO", {"mutation/unreachable_fraction"}),
+    ("SM-G-SUM", set()),
+])
+def test_target_divergence_operators_log_reach_and_search_cost(tmp_path, mutation, tags):
+    """Operators that aim at a target divergence log how often it was out of reach and, when
+    they search for it, what the search cost; the others log neither."""
+    result = train(config(tmp_path, f"mutation.name={mutation}", "mutation.magnitude=0.01",
+                          "budget.generations=2", "budget.stop_when_solved=false",
+                          "algorithm.population=8", "algorithm.parents=2", "env.max_steps=30"))
+    rows = metrics(result.run_dir)
+    logged = {key for row in rows for key in row if key in {
+        "mutation/unreachable_fraction", "mutation/line_search_evals"}}
+    assert logged == tags
+    if "mutation/line_search_evals" in tags:
+        assert all(row["mutation/line_search_evals"] >= 1 for row in rows
+                   if "mutation/divergence_mean" in row)
+
+
 @pytest.mark.parametrize("native", [True, False], ids=["fused-cpp", "python-lockstep"])
 @pytest.mark.bitexact  # same seed, same run on every backend
 @pytest.mark.processes

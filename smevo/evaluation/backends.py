@@ -5,6 +5,9 @@
 - `process`: groups spread over a pool of local worker processes; a worker killed by the OS
   is replaced and its groups re-run. The driver owns shutdown: workers ignore Ctrl-C and die
   with the driver, even when it is killed by SIGKILL.
+
+(`ray` lives in `ray_backend.py`, which imports this module, never the reverse; the names are
+registered in `registry.py`.)
 """
 
 from __future__ import annotations
@@ -19,14 +22,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import torch
 
-from smevo._registry import Registry
 from smevo.evaluation.obs_norm import ObsNormalizer
 from smevo.evaluation.rollout import EvalResult, EvalSpec, EvalTask, RolloutWorker
 
@@ -57,6 +59,13 @@ class Backend(abc.ABC):
     def events(self) -> list[str]:
         """Notable events since the last call (e.g. a replaced worker), for the run log."""
         return []
+
+    @classmethod
+    def local_workers(cls, workers: int | None, address: str | None) -> int:
+        """How many worker processes the backend would start on this machine for `workers`
+        (None: one per core) and cluster `address` (0: it evaluates in this process), for
+        the memory check before a run."""
+        return 0
 
 
 class SerialBackend(Backend):
@@ -195,7 +204,7 @@ class ProcessBackend(Backend):
 
     def __init__(self, spec: EvalSpec, workers: int | None = None) -> None:
         self.spec = spec
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = self.local_workers(workers, None)
         self._events: list[str] = []
         self._pool = self._start_pool()
 
@@ -267,26 +276,12 @@ class ProcessBackend(Backend):
         events, self._events = self._events, []
         return events
 
+    @classmethod
+    def local_workers(cls, workers: int | None, address: str | None) -> int:
+        return workers or os.cpu_count() or 1
+
     def close(self) -> None:
         """Stop the workers at once: they hold nothing worth waiting for, and an evaluation
         abandoned on Ctrl-C, SIGTERM or an error must not be finished first."""
         self._kill_workers()
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-BACKENDS: Registry[Callable[..., Backend]] = Registry("backend")
-BACKENDS.add("serial", SerialBackend)
-BACKENDS.add("vectorized", VectorizedBackend)
-BACKENDS.add("process", ProcessBackend)
-
-
-def make_backend(
-    name: str, spec: EvalSpec, workers: int | None = None, address: str | None = None
-) -> Backend:
-    """Build backend `name` (see `BACKENDS`) for an evaluation spec; `address` is the Ray
-    cluster the `ray` backend joins (None: a local Ray instance)."""
-    if name == "ray":
-        from smevo.evaluation.ray_backend import RayBackend
-
-        return RayBackend(spec, workers, address)
-    return BACKENDS.get(name)(spec, workers)

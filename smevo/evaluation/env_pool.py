@@ -46,24 +46,24 @@ class SingleEnvPool:
         while len(self.envs) < self.n:
             self.envs.append(make_env(self.env_id, self.kwargs,
                                       trust_env_code=self.trust_env_code))
-        return np.stack([
+        first = np.stack([
             env.reset(seed=seed, options=option)[0]
             for env, seed, option in zip(self.envs, seeds, options, strict=False)
         ])
+        self._blank = np.zeros_like(first)
+        return first
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> StepResult:
-        obs, rewards = None, np.zeros(self.n)
+        """Step the active sub-envs; an inactive one's observation row is zeros (the caller
+        ignores it) and its reward, flags and `solved` are 0/False."""
+        obs = self._blank.copy()
+        rewards = np.zeros(self.n)
         terminated, truncated, solved = (np.zeros(self.n, dtype=bool) for _ in range(3))
-        observations = []
-        for i in range(self.n):
-            if active[i]:
-                obs, rewards[i], terminated[i], truncated[i], info = self.envs[i].step(actions[i])
+        for i in np.flatnonzero(active).tolist():
+            obs[i], rewards[i], terminated[i], truncated[i], info = self.envs[i].step(actions[i])
+            if info:
                 solved[i] = bool(info.get("solved", False))
-            observations.append(obs)
-        # Inactive sub-envs repeat any active observation: the caller ignores them.
-        filler = next(o for o in observations if o is not None)
-        stacked = np.stack([filler if o is None else o for o in observations])
-        return stacked, rewards, terminated, truncated, solved
+        return obs, rewards, terminated, truncated, solved
 
     def close(self) -> None:
         for env in self.envs:

@@ -19,21 +19,19 @@ import numpy as np
 from torch import nn
 
 from smevo.evaluation.env_pool import cartpole_start_states
-from smevo.evaluation.obs_norm import ObsNormalizer
+from smevo.evaluation.obs_norm import CLIP, ObsNormalizer
 from smevo.policies import MLP, Policy
 from smevo.policies.base import ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 NativeCall = Callable[..., dict[str, np.ndarray]]
 
-_NATIVE_HIDDEN = ("linear", "relu", "tanh", "sigmoid", "selu")
-_NATIVE_OUTPUTS = ("linear", "sigmoid", "tanh")
-"""Activations the C++ MLP applies after hidden and output layers (others, such as softmax
-heads, take the Python path)."""
-
 
 def mlp_layout(policy: Policy) -> tuple[list[int], str, str] | None:
     """(layer sizes, hidden activation, output activation) of an `mlp` policy the C++ forward
-    can apply, or None."""
+    can apply (its activations are those `_rollout.ACTIVATIONS` names; others, such as a
+    softmax head, take the Python path), or None."""
+    from smevo.evaluation import _rollout
+
     if type(policy) is not MLP:
         return None
     linears = [m for m in policy.body if isinstance(m, nn.Linear)]
@@ -43,7 +41,7 @@ def mlp_layout(policy: Policy) -> tuple[list[int], str, str] | None:
                    if activations and type(activations[0]) is cls), "linear")
     output = next((name for name, module in OUTPUT_ACTIVATIONS.items()
                    if module is policy.output_activation), None)
-    if hidden not in _NATIVE_HIDDEN or output not in _NATIVE_OUTPUTS:
+    if hidden not in _rollout.ACTIVATIONS or output not in _rollout.ACTIVATIONS:
         return None
     return sizes, hidden, output
 
@@ -130,6 +128,7 @@ class NativeRollout:
             max_steps=-1 if max_steps is None else int(max_steps),
             obs_mean=mean,
             obs_std=std,
+            obs_clip=CLIP,
             archive_size=archive_size,
             sample_seeds=sample_seeds,
         )

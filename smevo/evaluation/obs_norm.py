@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 CLIP = 5.0
+"""Normalised observations are clipped to ±CLIP (the C++ rollout is passed this value)."""
 
 
 def normalize(obs: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

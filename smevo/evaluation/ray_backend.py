@@ -10,8 +10,9 @@ actors (`worker_groups`) and each actor is handed the next group as soon as it r
 order is irrelevant and a re-run group replaces nothing. An actor that dies is replaced and
 its group re-submitted; the generation completes and `events()` reports it.
 
-Ray is an optional dependency (`pip install 'smevo[ray]'`); `make_backend` imports this module
-only when the `ray` backend is asked for. Only Ray's public core API is used here.
+Ray is an optional dependency (`pip install 'smevo[ray]'`); the backend registry
+(`registry.py`) imports this module only when the `ray` backend is asked for. Only Ray's
+public core API is used here.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ try:
     from ray.exceptions import RayActorError
 except ImportError as error:  # pragma: no cover - depends on the install
     raise ImportError(
-        "the 'ray' evaluation backend needs Ray: pip install 'smevo[ray]'"
+        "Ray is not installed: pip install 'smevo[ray]'"
     ) from error
 
 MAX_GROUP_RETRIES = 3
@@ -206,6 +207,12 @@ class RayBackend(Backend):
     def events(self) -> list[str]:
         events, self._events = self._events, []
         return events
+
+    @classmethod
+    def local_workers(cls, workers: int | None, address: str | None) -> int:
+        """A local Ray (no `address`) runs its actors on this machine; a cluster's run
+        elsewhere."""
+        return 0 if address is not None else (workers or os.cpu_count() or 1)
 
     def close(self) -> None:
         for actor in self._actors:

@@ -1,13 +1,14 @@
 """Rollouts: a group of individuals, each over its episodes, stepped in lockstep.
 
-One code path serves every backend: a group of G genomes acts through one `vmap`-ed forward
-per step over a pool of G×E sub-envs. The forward runs in float64 and its outputs are rounded
-to float32 before actions are decoded, which makes actions independent of how the population
-was split into groups (float32 kernels round differently at different batch sizes), so every
-backend and worker count returns bit-identical fitnesses for the same seed. Where the policy
-and the env exist in C++ (an `mlp` in CartPole-v1 or the hard maze), the group instead runs in
-one native call that computes the same thing (`smevo.evaluation.native`); which path a group
-takes depends on the spec alone, never on the backend.
+One code path serves every backend: a group of G genomes acts through one batched forward
+per step (of the genomes that still have an episode running) over a pool of G×E sub-envs.
+The forward runs in float64 and its outputs are rounded to float32 before actions are
+decoded, which makes actions independent of how the population was split into groups (float32
+kernels round differently at different batch sizes), so every backend and worker count
+returns bit-identical fitnesses for the same seed. Where the policy and the env exist in C++
+(an `mlp` in CartPole-v1 or the hard maze), the group instead runs in one native call that
+computes the same thing (`smevo.evaluation.native`); which path a group takes depends on the
+spec alone, never on the backend.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from smevo.envs import make_env
 from smevo.evaluation.env_pool import make_env_pool
 from smevo.evaluation.native import NativeRollout
 from smevo.evaluation.obs_norm import ObsNormalizer
-from smevo.policies import ActionDecoder, make_policy
+from smevo.policies import ActionDecoder, Policy, make_policy
 
 
 @dataclass(frozen=True)
@@ -83,33 +84,62 @@ def _uniform_hash(seeds: np.ndarray, counters: np.ndarray) -> np.ndarray:
 
 
 class StateReservoir:
-    """A uniform sample of at most `size` observations per individual (Algorithm R), updated
-    in batch with hash-derived uniforms so it is the same however the work is split."""
+    """A uniform sample of at most `size` observations per individual (Algorithm R), with
+    hash-derived uniforms so it is the same however the work is split.
 
-    def __init__(self, groups: int, size: int, obs_shape: tuple[int, ...], seeds: np.ndarray):
+    `add` only copies a step's observations into a pending block; the block is sampled in one
+    vectorised pass when it is full and before `states` (a per-step pass cost more than a
+    cheap env's step). Sampling a block of steps at once gives exactly what sampling them one
+    by one gives: each observation's fate depends only on its position in its individual's
+    stream, and when several take one slot the latest in the stream wins either way.
+    """
+
+    BLOCK_BYTES = 1 << 22
+    """Memory of the pending block (at least one step, at most 256)."""
+
+    def __init__(self, groups: int, size: int, episodes: int, obs_shape: tuple[int, ...],
+                 seeds: np.ndarray):
         self.size = size
         self.seen = np.zeros(groups, dtype=np.int64)
         self.buffer = np.zeros((groups, size, *obs_shape), dtype=np.float32)
         self.seeds = seeds
+        step_bytes = groups * episodes * max(1, int(np.prod(obs_shape))) * 4
+        block = int(np.clip(self.BLOCK_BYTES // step_bytes, 1, 256))
+        self.pending_obs = np.zeros((block, groups, episodes, *obs_shape), dtype=np.float32)
+        self.pending_active = np.zeros((block, groups, episodes), dtype=bool)
+        self.pending = 0
 
     def add(self, obs: np.ndarray, active: np.ndarray) -> None:
         """`obs [G, E, *obs]`, `active [G, E]`: each individual's new observations, in episode
         order."""
-        rank = np.cumsum(active, axis=1) - 1
-        counter = self.seen[:, None] + rank  # position of each observation in its stream
+        self.pending_obs[self.pending] = obs
+        self.pending_active[self.pending] = active
+        self.pending += 1
+        if self.pending == len(self.pending_obs):
+            self._flush()
+
+    def _flush(self) -> None:
+        """Sample the pending steps into the buffer, in stream order (step, then episode)."""
+        steps, self.pending = self.pending, 0
+        groups = len(self.seen)
+        active = self.pending_active[:steps].transpose(1, 0, 2).reshape(groups, -1)
+        counter = self.seen[:, None] + np.cumsum(active, axis=1) - 1  # positions in streams
         u = _uniform_hash(np.broadcast_to(self.seeds[:, None], counter.shape), counter)
         slot = np.where(counter < self.size, counter, np.floor(u * (counter + 1)).astype(np.int64))
-        keep = active & (slot < self.size)
-        g, e = np.nonzero(keep)
-        # Sequential semantics: when two observations of one step take the same slot, the
-        # later episode wins; reversing and taking first occurrences picks it.
-        flat = g * self.size + slot[g, e]
+        g, j = np.nonzero(active & (slot < self.size))
+        # When observations take the same slot the latest wins; reversing the stream order
+        # and taking first occurrences picks it.
+        flat = g * self.size + slot[g, j]
         _, last = np.unique(flat[::-1], return_index=True)
         pick = len(flat) - 1 - last
-        self.buffer[g[pick], slot[g[pick], e[pick]]] = obs[g[pick], e[pick]]
+        g, j = g[pick], j[pick]
+        episodes = self.pending_obs.shape[2]
+        self.buffer[g, slot[g, j]] = self.pending_obs[j // episodes, g, j % episodes]
         self.seen += active.sum(axis=1)
 
     def states(self, group: int) -> np.ndarray:
+        if self.pending:
+            self._flush()
         return self.buffer[group, : min(self.seen[group], self.size)].copy()
 
 
@@ -195,11 +225,11 @@ class RolloutWorker:
                             [archive[g, :k].copy() for g, k in enumerate(kept)])
 
     def _lockstep(self, params, seeds, episodes, normalizer, sample_seeds) -> GroupOutcome:
-        """Every sub-env of the group one step at a time: one batched forward, one pool step."""
+        """Every sub-env of the group one step at a time: one batched forward of the genomes
+        still running, one pool step."""
         spec, policy = self.spec, self.policy
         groups = len(sample_seeds)
         n = groups * episodes
-        population = torch.as_tensor(params, dtype=torch.float64)
         options = [{"index": e} if spec.index_episodes else None
                    for _ in range(groups) for e in range(episodes)]
         obs = self.pool.reset(seeds, options)
@@ -211,10 +241,9 @@ class RolloutWorker:
         steps = np.zeros(n, dtype=np.int64)
         recurrent = policy.is_recurrent
         reservoir = None if recurrent else StateReservoir(
-            groups, spec.archive_size, obs_shape, sample_seeds)
+            groups, spec.archive_size, episodes, obs_shape, sample_seeds)
         sequences: list[list[np.ndarray]] = [[] for _ in range(n)]
-        state = functional.population_initial_state(policy, groups, episodes)
-        act = functional.population_forward(policy, population)
+        acting = _RunningGenomes(policy, torch.as_tensor(params, dtype=torch.float64), episodes)
         with torch.no_grad():
             while not done.all():
                 active = ~done
@@ -225,14 +254,15 @@ class RolloutWorker:
                 else:
                     reservoir.add(raw.reshape(groups, episodes, *obs_shape),
                                   active.reshape(groups, episodes))
-                inputs = torch.as_tensor(normalizer(raw), dtype=torch.float64)
-                outputs, state = act(inputs.reshape(groups, episodes, *obs_shape), state)
-                outputs = outputs.to(torch.float32).reshape(n, -1)
-                finite = torch.isfinite(outputs).all(dim=1).numpy()
+                outputs = acting(raw.reshape(groups, episodes, *obs_shape), active, normalizer)
+                finite = np.isfinite(outputs).all(axis=1)
                 newly_broken = active & ~finite
-                broken |= newly_broken
-                done |= newly_broken
-                actions = self.decoder(torch.nan_to_num(outputs, 0.0, 0.0, 0.0))
+                if newly_broken.any():
+                    broken |= newly_broken
+                    done |= newly_broken
+                if not finite.all():
+                    outputs = np.nan_to_num(outputs, nan=0.0, posinf=0.0, neginf=0.0)
+                actions = self.decoder(torch.from_numpy(outputs))
                 if newly_broken.any():
                     actions[newly_broken] = self._placeholder_action
                 if done.all():
@@ -255,3 +285,49 @@ class RolloutWorker:
         else:
             experiences = [reservoir.states(g) for g in range(groups)]
         return GroupOutcome(returns, steps, solved, broken, experiences)
+
+
+class _RunningGenomes:
+    """The genomes of a lockstep group that still have an episode running, with their batched
+    forward and recurrent state. A genome whose episodes have all ended leaves: the forward
+    is rebuilt for the others, so that the group's last long episodes do not pay for the
+    whole population's forward at every step. Each genome's outputs do not depend on which
+    others share its forward (float64, rounded to float32: see the module docstring)."""
+
+    def __init__(self, policy: Policy, population: torch.Tensor, episodes: int) -> None:
+        self.policy, self.population, self.episodes = policy, population, episodes
+        self.running = np.arange(population.shape[0])
+        self.active_count = population.shape[0] * episodes
+        self.state = functional.population_initial_state(policy, len(self.running), episodes)
+        self.forward = functional.population_forward(policy, population)
+
+    def __call__(
+        self, obs: np.ndarray, active: np.ndarray, normalizer: ObsNormalizer
+    ) -> np.ndarray:
+        """Raw outputs `[G * E, K]` (float32) for raw observations `obs [G, E, *obs]`; rows of
+        genomes no longer running (none of them `active`) are zeros."""
+        groups = obs.shape[0]
+        active_count = int(np.count_nonzero(active))
+        if active_count != self.active_count:  # an episode ended: maybe a genome's last
+            self.active_count = active_count
+            self._keep(np.flatnonzero(active.reshape(groups, self.episodes).any(axis=1)))
+        every = len(self.running) == groups
+        inputs = torch.as_tensor(normalizer(obs if every else obs[self.running]),
+                                 dtype=torch.float64)
+        outputs, self.state = self.forward(inputs, self.state)
+        outputs = outputs.to(torch.float32).numpy()
+        if not every:
+            full = np.zeros((groups, *outputs.shape[1:]), dtype=np.float32)
+            full[self.running] = outputs
+            outputs = full
+        return outputs.reshape(groups * self.episodes, -1)
+
+    def _keep(self, running: np.ndarray) -> None:
+        """Narrow the group to the genomes `running` (a subset of the current ones)."""
+        if len(running) == len(self.running):
+            return
+        rows = torch.as_tensor(np.searchsorted(self.running, running))
+        self.running = running
+        self.state = functional.map_state(lambda t: t[rows], self.state)
+        self.forward = functional.population_forward(
+            self.policy, self.population[torch.as_tensor(running)])

@@ -43,25 +43,17 @@ from smevo.policies import Policy
 @dataclass
 class MutationStats:
     """How safe a mutation was: the child's measured divergence on the parent's experiences,
-    the size of the step, and the range of the raw sensitivities (SM-G only)."""
+    the size of the step, the range of the raw sensitivities (SM-G only), and, for operators
+    that aim at a target divergence, whether it was reached (else None) and how many
+    divergence evaluations the line search spent (None: no search was made)."""
 
     divergence: float = math.nan
     delta_norm: float = math.nan
     sensitivity_min: float = math.nan
     sensitivity_max: float = math.nan
-    line_search_evals: int = 0
-    reachable: bool = True
+    line_search_evals: int | None = None
+    reachable: bool | None = None
     sensitivity: torch.Tensor | None = field(default=None, repr=False)
-
-    def scalars(self) -> dict[str, float]:
-        """The scalar statistics, for loggers."""
-        return {
-            "divergence": self.divergence,
-            "delta_norm": self.delta_norm,
-            "sensitivity_min": self.sensitivity_min,
-            "sensitivity_max": self.sensitivity_max,
-            "line_search_evals": float(self.line_search_evals),
-        }
 
 
 class Parent:
@@ -116,7 +108,7 @@ class Parent:
         """The t for which θ + t·direction has divergence `target` (recorded in stats);
         `result`: the search, if it was already made (batched with other children's)."""
         result = result or self.line_search(direction, target)
-        stats.line_search_evals += result.evaluations
+        stats.line_search_evals = (stats.line_search_evals or 0) + result.evaluations
         stats.reachable = result.reachable
         return result.scale
 
@@ -176,6 +168,8 @@ class Mutation(abc.ABC):
     """
 
     name: str = "mutation"
+    magnitude_means: str = "the step size"
+    """What `magnitude` is for this operator (shown by `smevo list mutations` and reports)."""
     needs_experiences: bool = True
 
     def __init__(self, magnitude: float, *, weight_clip: float | None = None) -> None:
@@ -282,6 +276,7 @@ class Control(Mutation):
     """θ + m·ε: plain Gaussian mutation (the reference's "regular"); m is σ."""
 
     name = "control"
+    magnitude_means = "sigma of the Gaussian"
     needs_experiences = False
 
     def perturbation(self, parent, noise, stats):
@@ -292,6 +287,7 @@ class SafeMutationRescale(Mutation):
     """SM-R: a random unit direction scaled by line search so that D(t) = m."""
 
     name = "SM-R"
+    magnitude_means = "target divergence, reached by line search"
 
     def prepare(self, parents, noises):
         """Every child's line search at once, in lockstep: one batched divergence per round."""
@@ -325,6 +321,7 @@ class SafeMutationGradient(Mutation):
     """
 
     kind = "SUM"
+    magnitude_means = "sigma for a weight of average sensitivity"
 
     def __init__(
         self,
@@ -434,6 +431,7 @@ class SafeMutationFirstOrder(Mutation):
     divergence: SM-R's target in closed form, one Jacobian-vector product instead of a search."""
 
     name = "SM-G-FO"
+    magnitude_means = "target divergence, in closed form (first order)"
 
     def prepare(self, parents, noises):
         """D₁ of every child in batched passes."""
@@ -446,7 +444,7 @@ class SafeMutationFirstOrder(Mutation):
     def perturbation(self, parent, noise, stats):
         predicted = parent.cached(("FO", id(noise)), lambda: first_order_divergence(
             parent.policy, parent.params, noise, parent.experiences))
-        if not predicted > 0:
-            stats.reachable = False
+        stats.reachable = predicted > 0
+        if not stats.reachable:
             return noise
         return math.sqrt(self.magnitude / predicted) * noise

@@ -18,13 +18,6 @@ def _make(env_id: str) -> gym.vector.VectorEnv:
     return gym.make_vec(env_id, num_envs=N, vectorization_mode="vector_entry_point")
 
 
-def test_every_env_with_a_vector_twin_is_swept():
-    assert set(VECTOR_IDS) == {
-        "smevo/RecurrentParity-v0", "smevo/BreadcrumbHardMaze-v0", "smevo/GridMaze-v0",
-        "smevo/CueReward-v0",
-    }  # fmt: skip
-
-
 @pytest.mark.parametrize("env_id", VECTOR_IDS)
 def test_an_int_seed_means_one_consecutive_seed_per_sub_env(env_id):
     expected = _make(env_id).reset(seed=7)

@@ -1,0 +1,57 @@
+"""Types of the fused C++ rollouts (cpp/rollout_bindings.cpp). Use smevo.evaluation.native.
+
+Both functions roll out `groups` MLP genomes (`genomes[g]`: each layer's weight `[out, in]`
+row-major, then its bias) on `episodes` episodes each, release the GIL while they run, and
+raise ValueError for arguments of the wrong shape or size before touching any memory. The
+result maps "returns", "steps", "solved" and "broken" to `[groups * episodes]` arrays
+(genome-major), "archive" to each genome's reservoir sample of observations
+`[groups, archive_size, obs]` and "seen" to how many observations it was offered `[groups]`.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from smevo_envs._maze import Maze
+
+ACTIVATIONS: tuple[str, ...]
+"""The activations the C++ forward applies (hidden or output), by smevo.policies' names."""
+
+def cartpole(
+    sizes: Sequence[int],
+    hidden: str,
+    output: str,
+    genomes: ArrayLike,
+    initial_states: ArrayLike,
+    episodes: int,
+    max_steps: int,
+    obs_mean: ArrayLike | None,
+    obs_std: ArrayLike | None,
+    obs_clip: float,
+    archive_size: int,
+    sample_seeds: ArrayLike,
+) -> dict[str, NDArray[np.generic]]:
+    """CartPole-v1 as registered, from `initial_states` `[groups * episodes, 4]`;
+    `max_steps` < 0: only the env's 500-step limit. Observations are normalised as
+    `clip((obs - obs_mean) / obs_std, ±obs_clip)` when `obs_mean` is given."""
+
+def maze(
+    sizes: Sequence[int],
+    hidden: str,
+    output: str,
+    genomes: ArrayLike,
+    maze: Maze,
+    frame_skip: int,
+    euclidean: bool,
+    episodes: int,
+    max_steps: int,
+    obs_mean: ArrayLike | None,
+    obs_std: ArrayLike | None,
+    obs_clip: float,
+    archive_size: int,
+    sample_seeds: ArrayLike,
+) -> dict[str, NDArray[np.generic]]:
+    """The hard maze `maze` (built by `smevo_envs.maze.core_maze`), each action held for
+    `frame_skip` simulator steps, rewarded by breadcrumb or (`euclidean`) straight-line
+    distance; otherwise as `cartpole`."""
