@@ -8,6 +8,7 @@ Frames are (height, width, 3) uint8 arrays, as Gymnasium expects.
 
 from __future__ import annotations
 
+import abc
 import math
 
 import gymnasium as gym
@@ -88,7 +89,7 @@ def beside(*grids: np.ndarray) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-class RendersCells:
+class RendersCells(abc.ABC):
     """`render()` for envs drawn as cells: the frame of the grids `_cells()` returns."""
 
     render_mode: str | None
@@ -102,6 +103,6 @@ class RendersCells:
             return None
         return frame(*self._cells())
 
+    @abc.abstractmethod
     def _cells(self) -> list[np.ndarray]:
         """The grids of cells to draw, top to bottom (each `(rows, columns, 3)` uint8)."""
-        raise NotImplementedError
