@@ -260,14 +260,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
         results = agent.run_episodes(args.episodes, args.seed)
     finally:
         agent.close()
-    from smevo.logging import champion_text
-
     _say(
-        f"{path}: {champion_text(agent.fitness, agent.generation)}; {args.episodes} episodes "
+        f"{path}: {_agent_origin(agent)}; {args.episodes} episodes "
         f"of {_env_id(agent)}, seeds {args.seed}..{args.seed + args.episodes - 1}"
     )
     _say(_describe_episodes(results, agent.solve_threshold))
     return 0
+
+
+def _agent_origin(agent: Any) -> str:
+    """What made the agent: the champion of an evolution run, or the result of `smevo fit`
+    (whose agent stores minus its task error as fitness and its updates as generation)."""
+    if "fit" in agent.config:
+        return f"trained by smevo fit, error {-agent.fitness:.4g} after {agent.generation} updates"
+    from smevo.logging import champion_text
+
+    return champion_text(agent.fitness, agent.generation)
 
 
 def _unwritable(directory: Path) -> str:

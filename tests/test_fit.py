@@ -114,6 +114,11 @@ def test_cli_fit_prints_progress_and_a_summary(tmp_path, capsys):
     assert status == 0
     assert "update 2/4: loss" in out and "update 4/4" in out
     assert f"run in {tmp_path / 'cli'}" in out and "smevo eval" in out
+    # eval names what fit made as such, not as an evolution run's validated champion
+    assert main(["eval", str(tmp_path / "cli"), "--episodes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "trained by smevo fit, error " in out and "after 4 updates" in out
+    assert "champion" not in out
 
 
 @pytest.mark.parametrize(
