@@ -12,6 +12,8 @@ import numpy as np
 from gymnasium.error import DependencyNotInstalled
 
 from smevo_envs import _maze
+from smevo_envs._drawing import AGENT as ROBOT
+from smevo_envs._drawing import BACKGROUND, GOAL
 
 if TYPE_CHECKING:
     from smevo_envs._maze_file import MazeSpec
@@ -19,10 +21,7 @@ if TYPE_CHECKING:
 SCALE = 3  # pixels per maze unit
 MARGIN = 10.0  # maze units around the walls
 
-BACKGROUND = (250, 250, 245)
 WALL = (30, 30, 30)
-GOAL = (40, 160, 60)
-ROBOT = (40, 90, 200)
 HEADING = (200, 40, 40)
 RAY = (235, 170, 60)
 TRAIL = (120, 150, 230)
