@@ -4,7 +4,7 @@
     smevo resume RUN                                     # continue it from its last checkpoint
     smevo eval RUN                                       # score best.pt on fresh episodes
     smevo watch RUN [--record FILE.gif]                  # see best.pt act
-    smevo list [envs|policies|mutations|algorithms|config [SECTION]]
+    smevo list [envs|policies|mutations|algorithms|backends|config [SECTION]]
     smevo plot RUN... --out curves.png                   # median and IQR across seeds
     smevo fit --task pattern-completion --policy plastic # gradient training (BPTT, Adam)
 
@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from smevo._registry import Registry
 from smevo.config import (
     Config,
     apply_overrides,
@@ -466,44 +467,79 @@ def _list_envs() -> None:
     _table("envs", [(name, env_description(name)) for name in env_names()])
 
 
-def _list_policies() -> None:
-    """Each policy's description, then one line per option: default and meaning (set with
+def _list_registry(
+    title: str, registry: Registry, describe: Callable[[str], list[tuple[str, str]]]
+) -> None:
+    """A table of `registry`'s names, each described by `describe` (its rows), a plugin's
+    marked with its distribution. A plugin that cannot be loaded is a row saying why, and one
+    left out (a clash with a built-in name) a line after the table: a broken plugin never
+    hides the other names."""
+    rows = []
+    for name in registry.names():
+        try:
+            described = describe(name)
+        except ValueError as error:  # the error names the plugin's distribution
+            described = [(name, f"unavailable: {_one_line(error)}")]
+        else:
+            origin = registry.plugin(name)
+            if origin is not None:
+                described[0] = (name, f"[plugin {origin}] {described[0][1]}")
+        rows += described
+    _table(title, rows)
+    for problem in registry.plugin_problems():
+        _say(f"  note: {problem}")
+
+
+def _describe_policy(name: str) -> list[tuple[str, str]]:
+    """A policy's description, then one row per option: default and meaning (set with
     ``--set policy.options.NAME=VALUE``)."""
     from smevo.policies import POLICIES, policy_option_help
 
-    rows = []
-    for name in POLICIES.names():
-        factory = POLICIES.get(name)
-        fixed = getattr(factory, "keywords", {})
-        doc = _first_paragraph(getattr(factory, "func", factory))
-        preset = "".join(f"[{k}={v}] " for k, v in fixed.items())
-        options = policy_option_help(name)
-        rows.append((name, f"{preset}{doc} Options:{'' if options else ' none.'}"))
-        rows.extend(("", f"  {option.name} = {json.dumps(option.default)}"
-                         + (f": {option.meaning}" if option.meaning else ""))
-                    for option in options)
-    _table("policies", rows)
+    factory = POLICIES.get(name)
+    fixed = getattr(factory, "keywords", {})
+    doc = _first_paragraph(getattr(factory, "func", factory))
+    preset = "".join(f"[{k}={v}] " for k, v in fixed.items())
+    options = policy_option_help(name)
+    return [(name, f"{preset}{doc} Options:{'' if options else ' none.'}")] + [
+        ("", f"  {option.name} = {json.dumps(option.default)}"
+             + (f": {option.meaning}" if option.meaning else ""))
+        for option in options
+    ]
+
+
+def _describe_mutation(name: str) -> list[tuple[str, str]]:
+    from smevo.mutations import MUTATIONS, mutation_options
+
+    operator = MUTATIONS.get(name)
+    return [(name, f"{_first_paragraph(operator).removeprefix(f'{name}: ')} "
+                   f"Magnitude: {operator.magnitude_means}. "
+                   f"Options: {', '.join(mutation_options(name)) or 'none'}.")]
+
+
+def _list_policies() -> None:
+    from smevo.policies import POLICIES
+
+    _list_registry("policies", POLICIES, _describe_policy)
 
 
 def _list_mutations() -> None:
-    from smevo.mutations import MUTATIONS, mutation_options
+    from smevo.mutations import MUTATIONS
 
-    rows = [
-        (
-            name,
-            f"{_first_paragraph(MUTATIONS.get(name)).removeprefix(f'{name}: ')} "
-            f"Magnitude: {MUTATIONS.get(name).magnitude_means}. "
-            f"Options: {', '.join(mutation_options(name)) or 'none'}.",
-        )
-        for name in MUTATIONS.names()
-    ]
-    _table("mutations", rows)
+    _list_registry("mutations", MUTATIONS, _describe_mutation)
 
 
 def _list_algorithms() -> None:
     from smevo.algorithms import ALGORITHMS
 
-    _table("algorithms", [(name, _first_paragraph(ALGORITHMS.get(name))) for name in ALGORITHMS])
+    _list_registry("algorithms", ALGORITHMS,
+                   lambda name: [(name, _first_paragraph(ALGORITHMS.get(name)))])
+
+
+def _list_backends() -> None:
+    from smevo.evaluation import BACKENDS
+
+    _list_registry("backends", BACKENDS,
+                   lambda name: [(name, _first_paragraph(BACKENDS.get(name)))])
 
 
 def _list_config(section: str | None = None) -> None:
@@ -526,6 +562,7 @@ LISTINGS: dict[str, Callable[[], None]] = {
     "policies": _list_policies,
     "mutations": _list_mutations,
     "algorithms": _list_algorithms,
+    "backends": _list_backends,
     "config": _list_config,
 }
 
@@ -752,8 +789,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser(
         "list",
-        help="list envs, policies, mutations, algorithms or config keys",
-        description="Registered names with a line each; everything when WHAT is left out.",
+        help="list envs, policies, mutations, algorithms, backends or config keys",
+        description="Registered names with a line each, those of installed plugins (entry "
+        "points smevo.mutations, smevo.policies, smevo.algorithms, smevo.backends) "
+        "included; everything when WHAT is left out.",
     )
     listing.add_argument("what", nargs="?", choices=list(LISTINGS), help="what to list")
     listing.add_argument(

@@ -197,7 +197,7 @@ class EvaluationConfig:
     """Where rollouts run; every backend gives the same fitnesses for the same seed."""
 
     backend: str = field(
-        default="vectorized", metadata=_help(f"one of {', '.join(BACKENDS)}")
+        default="vectorized", metadata=_help("a backend named by `smevo list backends`")
     )
     workers: int | None = field(
         default=None, metadata=_help("worker processes / actors (null: one per CPU core)")

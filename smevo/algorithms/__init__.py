@@ -15,7 +15,7 @@ __all__ = [
     "SearchContext",
 ]
 
-ALGORITHMS: Registry[type[Algorithm]] = Registry("algorithm")
+ALGORITHMS: Registry[type[Algorithm]] = Registry("algorithm", entry_points="smevo.algorithms")
 ALGORITHMS.add("truncation", TruncationGA)
 ALGORITHMS.add("steady_state", SteadyStateGA, "steady-state")
 ALGORITHMS.add("hillclimb", HillClimber, "hill-climb")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "make_backend"]
 
-BACKENDS: Registry[type[Backend]] = Registry("backend")
+BACKENDS: Registry[type[Backend]] = Registry("backend", entry_points="smevo.backends")
 BACKENDS.add("serial", "smevo.evaluation.backends:SerialBackend")
 BACKENDS.add("vectorized", "smevo.evaluation.backends:VectorizedBackend")
 BACKENDS.add("process", "smevo.evaluation.backends:ProcessBackend")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import gymnasium as gym
+from torch import nn
 
 from smevo._registry import Registry, check_options
 from smevo.policies.base import Policy, PolicySpec, State
@@ -32,7 +33,7 @@ __all__ = [
     "policy_options",
 ]
 
-POLICIES: Registry[Callable[..., Policy]] = Registry("policy")
+POLICIES: Registry[Callable[..., Policy]] = Registry("policy", entry_points="smevo.policies")
 POLICIES.add("mlp", MLP)
 for _cell in ("rnn", "gru", "lstm"):
     POLICIES.add(_cell, functools.partial(RecurrentPolicy, cell=_cell))
@@ -74,8 +75,27 @@ def make_policy(
     canonical = POLICIES.canonical(name)
     check_options("policy", canonical, options, policy_options(canonical))
     policy = POLICIES.get(canonical)(observation_space, action_space, **options)
+    _check_convention(canonical, policy, action_space)
     policy.spec = PolicySpec(canonical, observation_space, action_space, dict(options))
     return policy
+
+
+def _check_convention(name: str, policy: Any, action_space: gym.Space) -> None:
+    """A `ValueError` unless `policy` (a plugin's, maybe) is an `nn.Module` with smevo's
+    calling convention: `forward(obs, state)`, `initial_state(batch)`, `is_recurrent`. A
+    plugin's plain module gets `output_size`, the raw outputs that safe mutation measures per
+    sample: what the action decoder reads."""
+    missing = [attr for attr in ("initial_state", "is_recurrent") if not hasattr(policy, attr)]
+    if not isinstance(policy, nn.Module) or missing:
+        origin = POLICIES.plugin(name)
+        raise ValueError(
+            f"policy {name!r}{f' of the plugin {origin}' if origin else ''} built a "
+            f"{type(policy).__name__}, not a torch.nn.Module with forward(obs, state), "
+            f"initial_state(batch) and is_recurrent"
+            + (f" (missing: {', '.join(missing)})" if missing else "")
+        )
+    if not hasattr(policy, "output_size"):
+        policy.output_size = output_size(action_space)
 
 
 def policy_from_spec(spec: PolicySpec) -> Policy:
