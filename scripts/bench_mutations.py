@@ -4,15 +4,20 @@ For each network — (a) the reference maze net 11 -> 6x15 ReLU -> 2 sigmoid wit
 (b) a 64x125 tanh MLP (~1M parameters) with N=100, (c) the parity GRU stack over the 16
 sequences — prints ms per mutation for every operator, and ms for the reference way of
 computing the sensitivities: a loop of autograd backward calls per output (SUM), per output
-and per experience with a fresh forward each (ABS), and double backprop (SO). Then (d): the
-SM-G-SUM/ABS sensitivities of a generation's 50 parents of the maze net, batched as the
-trainer computes them, against one parent at a time; the same for 50 parity-GRU parents on the
-16 sequences.
+and per experience with a fresh forward each (ABS), and double backprop (SO).
+
+Then (d), trainer-shaped: the shipped configs of the mutation-engine issue (the depth-7 maze
+MLP, the parity GRU, the grid-maze plastic RNN), each set up as `smevo train` sets it up and
+run for its first generation, so that the parents carry real archives. For the second
+generation's parents, each operator's breeding of the generation's children
+(`SearchContext.breed`) is timed against the evaluation of the same children (the config's
+backend), and SM-G-ABS's per-sample Jacobians against the approach they replaced, one
+`vmap(jacrev)` of the flat genome per sample, on the same parents and archives.
 
 Targets: SM-G-ABS >= 10x faster than the loop on (a); SM-G-SUM <= 3x one forward+backward
-over the experiences on (b).
+over the experiences on (b); in (d), breeding at most about the evaluation's cost.
 
-    python scripts/bench_mutations.py [--repeats 5] [--threads 1]
+    python scripts/bench_mutations.py [--repeats 5] [--threads 1] [--only-generation]
 """
 
 from __future__ import annotations
@@ -25,17 +30,27 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 import torch
+from torch.func import jacrev, vmap
 
 from smevo import functional as F
+from smevo.algorithms.base import GenerationLog, Population
+from smevo.config import Config, apply_overrides, load_config, truncation_parents
 from smevo.experiences import Experiences
 from smevo.mutations import MUTATIONS, make_mutation
 from smevo.mutations.sensitivity import (
-    DEFAULT_CHUNK_ELEMENTS,
     norm_over_outputs,
+    padded_experiences,
     parents_sensitivity,
-    raw_sensitivity,
 )
 from smevo.policies import make_policy
+from smevo.trainer import Trainer
+
+GENERATION_CONFIGS = {
+    "maze depth 7": "configs/maze-deep-smg-abs.yaml",
+    "parity GRU": "configs/parity-gru.yaml",
+    "grid maze plastic": "configs/gridmaze-plastic.yaml",
+}
+"""(d)'s workloads: the issue's shipped configs, as `smevo train` runs them."""
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
@@ -100,34 +115,85 @@ def networks():
     ]
 
 
-def bench_generation(label: str, policy, archive: Callable[[], Experiences], repeats: int,
-                     parents: int = 50) -> None:
-    """(d) What the trainer does with a generation's parents: SM-G-SUM/ABS sensitivities of
-    `parents` parents near the policy's genome, each on its own `archive()`, batched
-    (`parents_sensitivity`) against one `raw_sensitivity` call per parent."""
-    torch.manual_seed(1)
-    genomes = F.get_flat(policy) + 0.1 * torch.randn(parents, F.num_params(policy))
-    batches = [archive() for _ in range(parents)]
-    print(f"\n(d) a generation's parents: {parents} {label} parents x "
-          f"{batches[0].num_samples} samples")
-    for kind in ("SUM", "ABS"):
-        one_by_one = timed(lambda k=kind: [
-            raw_sensitivity(policy, g, e, k, None, "mean", DEFAULT_CHUNK_ELEMENTS)
-            for g, e in zip(genomes, batches, strict=True)], repeats)
-        batched = timed(lambda k=kind: parents_sensitivity(policy, genomes, batches, k, "mean"),
-                        repeats)
-        print(f"  SM-G-{kind}: {batched:8.2f} ms batched, {one_by_one:8.2f} ms one parent at a "
-              f"time: {one_by_one / batched:.1f}x")
+def jacrev_abs(policy, params: torch.Tensor, experiences: Experiences) -> torch.Tensor:
+    """SM-G-ABS's raw sensitivity as smevo computed it before per-piece, blocked Jacobians:
+    one `vmap(jacrev)` of the flat genome over the samples (the baseline of (d))."""
+    sequential = experiences.is_sequential
+
+    def one_sample(flat: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        return F.forward_observations(policy, flat, sample[None], sequential)[0]
+
+    weights = experiences.sample_weights() / experiences.num_samples
+    jacobians = vmap(jacrev(one_sample), in_dims=(None, 0))(params, experiences.observations)
+    summed = (jacobians.abs() * weights[..., None, None]).sum(dim=tuple(range(weights.ndim)))
+    return norm_over_outputs(summed)
+
+
+def generation_parents(config: Config, population: Population) -> np.ndarray:
+    """The parent of each child of a generation, chosen as the config's algorithm chooses
+    (seeded): steady state, the winners of `batch` tournaments; truncation, uniform draws
+    from the top `parents` for every non-elite slot."""
+    rng = np.random.default_rng(0)
+    settings = config.algorithm
+    if settings.name == "steady_state":
+        return np.array([
+            max(rng.choice(len(population), settings.tournament, replace=False),
+                key=lambda member: population.fitness[member])
+            for _ in range(settings.batch)])
+    top = population.ranking()[:truncation_parents(settings)]
+    return top[rng.integers(0, len(top), settings.population - settings.elites)]
+
+
+def bench_generation(label: str, path: str, repeats: int) -> None:
+    """(d) One workload: breeding a generation's children with each operator, against their
+    evaluation and (SM-G-ABS) against `jacrev_abs` on the same parents."""
+    config = apply_overrides(load_config(path), ["logging.quiet=true", "seed=1"])
+    trainer = Trainer(config)
+    try:
+        algorithm, context = trainer.algorithm, trainer.context
+        algorithm.step()  # generation 0: the parents and their archives
+        population = algorithm.population
+        parents = generation_parents(config, population)
+        members = sorted(set(parents.tolist()))
+        children = context.breed(population, parents, 1, GenerationLog())
+        evaluation = timed(lambda: context.evaluate(children, 1, GenerationLog()), repeats)
+        archive = [context.experiences(population.experiences[m]) for m in members]
+        print(f"\n(d) {label} ({path}): {len(parents)} children of {len(members)} parents, "
+              f"{F.num_params(context.policy):,} parameters, archives of "
+              f"{archive[0].num_samples} samples; evaluating the children: {evaluation:.0f} ms")
+        print(f"  {'operator':10s} {'breeding ms':>12s} {'x evaluation':>13s}")
+        for name in MUTATIONS.names():
+            context.mutation = make_mutation(name, config.mutation.magnitude,
+                                             **config.mutation.options)
+            ms = timed(lambda: context.breed(population, parents, 1, GenerationLog()), repeats)
+            print(f"  {name:10s} {ms:12.0f} {ms / evaluation:12.2f}x")
+        genomes = population.params[torch.as_tensor(members)]
+        ours = timed(lambda: parents_sensitivity(
+            context.policy, genomes, padded_experiences(archive, genomes.device), "ABS",
+            "mean"), max(1, repeats // 2))
+        before = timed(lambda: [jacrev_abs(context.policy, g, e)
+                                for g, e in zip(genomes, archive, strict=True)],
+                       max(1, repeats // 2))
+        print(f"  SM-G-ABS sensitivities of the {len(members)} parents: {ours:.0f} ms, "
+              f"vmap(jacrev) per parent {before:.0f} ms: {before / ours:.1f}x")
+    finally:
+        context.backend.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--only-generation", action="store_true",
+                        help="only (d), the trainer-shaped workloads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats}")
+    if args.only_generation:
+        for label, path in GENERATION_CONFIGS.items():
+            bench_generation(label, path, args.repeats)
+        return
     results = {}
     for label, policy, experiences in networks():
         params = F.get_flat(policy)
@@ -157,10 +223,8 @@ def main() -> None:
             ratio = f"{loop / ms:8.1f}x" if loop else " " * 9
             print(f"  {name:10s} {ms:9.2f} ms {loop_text} {ratio} {ms / base:9.1f}x")
             results[label[:3], name] = (ms, loop, base)
-    (_, maze, _), _, (_, parity, sequences) = networks()
-    bench_generation("maze-net", maze, lambda: Experiences.from_states(torch.rand(100, 11)),
-                     args.repeats)
-    bench_generation("parity-GRU", parity, lambda: sequences, args.repeats)
+    for label, path in GENERATION_CONFIGS.items():
+        bench_generation(label, path, args.repeats)
     abs_ms, abs_loop, _ = results["(a)", "SM-G-ABS"]
     sum_ms, _, sum_base = results["(b)", "SM-G-SUM"]
     print("\ntargets:")

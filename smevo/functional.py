@@ -76,13 +76,30 @@ class _ParameterSlots:
 _SLOTS: weakref.WeakKeyDictionary[Policy, _ParameterSlots] = weakref.WeakKeyDictionary()
 
 
-def step(policy: Policy, params: torch.Tensor, obs: torch.Tensor, state: State) -> tuple[Any, Any]:
-    """One call of the policy with parameters taken from `params` (a pure function of them:
-    `torch.func` transforms apply, and the policy's own parameters are left as they were)."""
+def _slots(policy: Policy) -> _ParameterSlots:
     slots = _SLOTS.get(policy)
     if slots is None:
         slots = _SLOTS[policy] = _ParameterSlots(policy)
-    pieces = torch.split(params, slots.sizes)
+    return slots
+
+
+def split_genome(policy: Policy, params: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The genome's flat pieces, one per parameter in genome order (views; gradients flow):
+    what `step_pieces` takes, so that transforms can differentiate per parameter."""
+    return torch.split(params, _slots(policy).sizes)
+
+
+def step(policy: Policy, params: torch.Tensor, obs: torch.Tensor, state: State) -> tuple[Any, Any]:
+    """One call of the policy with parameters taken from `params` (a pure function of them:
+    `torch.func` transforms apply, and the policy's own parameters are left as they were)."""
+    return step_pieces(policy, split_genome(policy, params), obs, state)
+
+
+def step_pieces(
+    policy: Policy, pieces: tuple[torch.Tensor, ...], obs: torch.Tensor, state: State
+) -> tuple[Any, Any]:
+    """`step` with the genome given as its `split_genome` pieces."""
+    slots = _slots(policy)
     saved = [module._parameters[attr] for module, attr in slots.owners]
     try:
         for (module, attr), piece, shape in zip(slots.owners, pieces, slots.shapes, strict=True):
@@ -108,12 +125,19 @@ def forward_observations(
     policy: Policy, params: torch.Tensor, obs: torch.Tensor, sequential: bool
 ) -> torch.Tensor:
     """`forward` on a raw batch: states `[N, *obs]`, or sequences `[N, T, *obs]`."""
+    return forward_pieces(policy, split_genome(policy, params), obs, sequential)
+
+
+def forward_pieces(
+    policy: Policy, pieces: tuple[torch.Tensor, ...], obs: torch.Tensor, sequential: bool
+) -> torch.Tensor:
+    """`forward_observations` with the genome given as its `split_genome` pieces."""
     if not sequential:
-        return step(policy, params, obs, None)[0]
+        return step_pieces(policy, pieces, obs, None)[0]
     state = policy.initial_state(obs.shape[0])
     outputs = []
     for t in range(obs.shape[1]):
-        output, state = step(policy, params, obs[:, t], state)
+        output, state = step_pieces(policy, pieces, obs[:, t], state)
         outputs.append(output)
     return torch.stack(outputs, dim=1)
 

@@ -56,26 +56,26 @@ def test_hillclimb_accepts_only_strict_improvements(tmp_path):
 
 
 def test_children_mutated_in_memory_bounded_chunks_equal_one_call(tmp_path, monkeypatch):
-    """A big network's generation is mutated in several `offspring` calls (a memory bound);
-    its children are the ones a single call makes (up to batched float rounding)."""
+    """A big network's generation is mutated in several broods (a memory bound); its
+    children are the ones a single brood makes (up to batched float rounding)."""
     import torch
 
-    from smevo.algorithms import base
+    from smevo.mutations import breeding, operators
 
     cartpole = ["env.id=CartPole-v1", "policy.name=mlp", "mutation.name=SM-G-SO",
                 "algorithm.population=24", "algorithm.parents=6", "budget.generations=2",
                 "budget.stop_when_solved=false", "logging.quiet=true", "seed=4"]
     whole, _ = run(tmp_path / "whole", *cartpole)
     genome = whole.best_params.numel()
-    monkeypatch.setattr(base, "OFFSPRING_CHUNK_ELEMENTS", 5 * genome)  # about one parent a call
+    monkeypatch.setattr(breeding, "OFFSPRING_CHUNK_ELEMENTS", 5 * genome)  # ~one parent a brood
     calls = []
-    offspring = base.Mutation.offspring
+    perturbations = operators.SafeMutationSecondOrder.perturbations
 
-    def counted(self, *args, **kwargs):
-        calls.append(len(args[0]))
-        return offspring(self, *args, **kwargs)
+    def counted(self, brood):
+        calls.append(len(brood.params))
+        return perturbations(self, brood)
 
-    monkeypatch.setattr(base.Mutation, "offspring", counted)
+    monkeypatch.setattr(operators.SafeMutationSecondOrder, "perturbations", counted)
     chunked, _ = run(tmp_path / "chunked", *cartpole)
     assert len(calls) > 1 and max(calls) < 6
     torch.testing.assert_close(chunked.best_params, whole.best_params, rtol=1e-3, atol=1e-3)

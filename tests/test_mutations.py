@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -12,17 +13,20 @@ from smevo import functional as F
 from smevo.experiences import Experiences
 from smevo.mutations import (
     MUTATIONS,
+    Mutation,
+    breed,
     divergence,
     divergences,
     make_mutation,
     postprocess,
     sensitivity,
 )
-from smevo.mutations.line_search import scale_to_divergence, scales_to_divergence
+from smevo.mutations.jacobians import absolute_jacobian_sums
+from smevo.mutations.line_search import scales_to_divergence
 from smevo.mutations.sensitivity import (
     directional_sensitivities,
-    first_order_divergence,
     norm_over_outputs,
+    padded_experiences,
     parents_sensitivity,
 )
 from smevo.policies import make_policy
@@ -317,34 +321,61 @@ def test_bad_input_raises_clear_errors():
 
 def test_abs_fast_path_for_linear_nets_equals_per_sample_jacobians():
     from smevo.functional import linear_layers_only
-    from smevo.mutations.sensitivity import _abs_sensitivity
 
     policy, params, experiences = maze_net()
     assert linear_layers_only(policy) and not linear_layers_only(gru_stack()[0])
-    weights = experiences.sample_weights() / experiences.num_samples
-    jacobian = _abs_sensitivity(policy, params, experiences, weights, 2**25)
+    archive = padded_experiences([experiences], params.device)
+    sums = absolute_jacobian_sums(policy, params[None], archive.observations,
+                                  archive.sample_weights(mean=True), False, 2**25)
     fast = sensitivity(policy, params, experiences, "ABS")
-    assert torch.allclose(fast, jacobian, rtol=1e-5, atol=1e-7)
+    assert torch.allclose(fast, norm_over_outputs(sums)[0], rtol=1e-5, atol=1e-7)
+
+
+def plastic_net(name):
+    torch.manual_seed(4)
+    policy = make_policy(name, gym.spaces.Box(-1, 1, (3,)), BOX2, hidden=4)
+    sequences = [torch.randn(n, 3) for n in (9, 2, 17)]
+    return policy, Experiences.from_sequences(sequences)
+
+
+@pytest.mark.parametrize("build", [deep_mlp, gru_stack, lambda: plastic_net("plastic"),
+                                   lambda: plastic_net("neuromod")])
+def test_forward_and_reverse_mode_give_the_same_absolute_jacobian_sums(build):
+    """The two ways of forming per-sample Jacobians (chosen by shape) agree, on states, on
+    ragged sequences cut into blocks, and through plastic traces."""
+    policy, experiences = build()
+    params = F.get_flat(policy)
+    parents = torch.stack([params, params + 0.1])
+    archive = padded_experiences([experiences, experiences], params.device)
+    weights = archive.sample_weights(mean=True)
+    sums = {mode: absolute_jacobian_sums(policy, parents, archive.observations, weights,
+                                         experiences.is_sequential, 2**25, mode=mode)
+            for mode in ("forward", "reverse")}
+    torch.testing.assert_close(sums["forward"], sums["reverse"], rtol=1e-5, atol=1e-7)
+    one_at_a_time = absolute_jacobian_sums(policy, parents, archive.observations, weights,
+                                           experiences.is_sequential, 1)
+    torch.testing.assert_close(one_at_a_time, sums["reverse"], rtol=1e-5, atol=1e-7)
+    assert not torch.allclose(sums["reverse"][0], sums["reverse"][1])
 
 
 @pytest.mark.parametrize("name", MUTATIONS.names())
 def test_children_of_one_parent_equal_children_made_one_at_a_time(name):
-    """`children` shares the parent's outputs and SUM/ABS sensitivities between its children;
-    each child is still the one a separate call with its generator makes, up to rounding."""
+    """Children bred together share the parent's SUM/ABS sensitivities; each child is still
+    the one a separate call with its generator makes, up to rounding."""
     policy, params, experiences = maze_net()
     operator = make_mutation(name, 0.01)
     seeds = [3, 4, 5]
-    together = operator.children(params, policy, experiences,
-                                 [torch.Generator().manual_seed(s) for s in seeds])
-    for (child, stats), seed in zip(together, seeds, strict=True):
+    together, stats = breed(operator, policy, params[None], [experiences], [0, 0, 0],
+                            [torch.Generator().manual_seed(s) for s in seeds])
+    for child, child_stats, seed in zip(together, stats, seeds, strict=True):
         alone, alone_stats = operator(params, policy, experiences,
                                       torch.Generator().manual_seed(seed))
         # Up to rounding, not bit for bit: SM-G-SO, SM-R and SM-G-FO vmap several children's
         # work, which sums in another order than one child alone on some CPU kernels (AVX2,
         # AVX-512). No run depends on it: a generation is always bred in the same batches.
         torch.testing.assert_close(child, alone, rtol=1e-5, atol=1e-6)
-        assert stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-5)
-    assert not torch.equal(together[0][0], together[1][0])
+        assert child_stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-5)
+    assert not torch.equal(together[0], together[1])
 
 
 def test_batched_divergences_equal_pairwise_divergences():
@@ -398,30 +429,45 @@ def test_huge_gradients_give_finite_children():
         assert not math.isnan(stats.sensitivity_max), name
 
 
+def test_sensitivities_near_the_float32_limit_give_finite_divisors():
+    """Finite sensitivities whose sum overflows float32 (the mean of 1e38s), infinite and NaN
+    ones: every divisor is finite and positive or +inf (that weight frozen), never NaN, and
+    the finite ones keep their ratios."""
+    big = torch.finfo(torch.float32).max
+    raw = torch.tensor([big, big / 2, big, 1e-30, 0.0, math.inf, math.nan])
+    divisors = postprocess(raw)
+    assert not torch.isnan(divisors).any() and (divisors > 0).all()
+    assert divisors[5] == math.inf and divisors[6] == math.inf
+    assert divisors[0] / divisors[1] == pytest.approx(2.0, rel=1e-6)
+    assert divisors[4] == 1.0 and divisors[3] == pytest.approx(0.01)  # zero -> 1, floor
+    noise = torch.randn(len(raw), generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(noise / divisors).all()
+    per_output = torch.tensor([[big, 1.0], [big, 2.0]])
+    assert norm_over_outputs(per_output).tolist()[1] == pytest.approx(math.sqrt(5.0))
+    assert norm_over_outputs(per_output)[0] == math.inf  # beyond float32: frozen, not NaN
+
+
 @pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("kind", ["SUM", "ABS"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_sensitivities_batched_over_parents_equal_one_parent_at_a_time(net, kind, reduction):
     """Archives of different sizes (and sequences of different lengths) are padded with zero
-    weight: each parent's sensitivity and outputs are its own."""
+    weight: each parent's sensitivity is its own."""
     policy, params, parents, batches = maze_parents((100, 3, 64, 1, 100), seed=1, net=net)
     # Chunks of about three parents (recurrent ABS: of their per-sample Jacobians).
     per_parent = 2 * (100 * 6 if net != "mlp" and kind == "ABS" else 1) * params.numel()
-    batched = parents_sensitivity(policy, parents, batches, kind, reduction,
-                                  chunk_elements=3 * per_parent)
-    for (raw, outputs), p, e in zip(batched, parents, batches, strict=True):
+    batched = parents_sensitivity(policy, parents, padded_experiences(batches, params.device),
+                                  kind, reduction, chunk_elements=3 * per_parent)
+    for raw, p, e in zip(batched, parents, batches, strict=True):
         alone = sensitivity(policy, p, e, kind, sum_reduction=reduction)
         torch.testing.assert_close(raw, alone, rtol=1e-5, atol=1e-9)
-        if outputs is not None:
-            torch.testing.assert_close(outputs, F.forward(policy, p, e), rtol=1e-6, atol=1e-7)
-    assert (batched[0][1] is None) == (net != "mlp" and kind == "ABS")
 
 
-def test_parents_too_big_to_batch_fall_back_to_one_at_a_time():
+def test_parents_too_big_to_batch_go_one_at_a_time_over_chunks_of_samples():
     policy, params, parents, batches = maze_parents((4, 2), seed=6, net="gru")
-    batched = parents_sensitivity(policy, parents, batches, "ABS", "mean",
-                                  chunk_elements=params.numel())
-    for (raw, _), p, e in zip(batched, parents, batches, strict=True):
+    batched = parents_sensitivity(policy, parents, padded_experiences(batches, params.device),
+                                  "ABS", "mean", chunk_elements=params.numel())
+    for raw, p, e in zip(batched, parents, batches, strict=True):
         torch.testing.assert_close(raw, sensitivity(policy, p, e, "ABS"), rtol=1e-5, atol=1e-9)
 
 
@@ -429,16 +475,16 @@ def test_parents_too_big_to_batch_fall_back_to_one_at_a_time():
 @pytest.mark.parametrize("name", MUTATIONS.names())
 def test_offspring_of_several_parents_match_their_children_alone(name, net):
     policy, _, parents, batches = maze_parents((40, 9, 100), seed=2, net=net)
-    seeds = [[1, 2], [3], [4, 5, 6]]
+    parent_of, seeds = [0, 1, 0, 2, 2, 2], [1, 3, 2, 4, 5, 6]
     operator = make_mutation(name, 0.01)
-    together = operator.offspring(parents, policy, batches,
-                                  [[torch.Generator().manual_seed(s) for s in g] for g in seeds])
-    assert [len(c) for c in together] == [2, 1, 3]
-    for p, e, group, kids in zip(parents, batches, seeds, together, strict=True):
-        for seed, (child, stats) in zip(group, kids, strict=True):
-            alone, alone_stats = operator(p, policy, e, torch.Generator().manual_seed(seed))
-            torch.testing.assert_close(child, alone, rtol=1e-4, atol=1e-6)
-            assert stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-3)
+    together, stats = breed(operator, policy, parents, batches, parent_of,
+                            [torch.Generator().manual_seed(s) for s in seeds])
+    assert together.shape == (6, parents.shape[1])
+    for child, child_stats, p, seed in zip(together, stats, parent_of, seeds, strict=True):
+        alone, alone_stats = operator(parents[p], policy, batches[p],
+                                      torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(child, alone, rtol=1e-4, atol=1e-6)
+        assert child_stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-3)
 
 
 @pytest.mark.parametrize("net", NETS)
@@ -447,16 +493,19 @@ def test_directional_sensitivities_of_many_children_equal_one_child_at_a_time(ki
     policy, params, parents, batches = maze_parents((100, 2, 31), seed=3, net=net)
     directions = torch.randn(5, params.numel(), generator=torch.Generator().manual_seed(4))
     directions /= directions.norm(dim=1, keepdim=True)
-    parent_of = [0, 2, 2, 1, 0]
-    batched = directional_sensitivities(policy, parents, batches, directions, parent_of, kind,
-                                        chunk_elements=3 * params.numel())
-    for value, d, p in zip(batched, directions, parent_of, strict=True):
-        if kind == "SO":
-            expected = sensitivity(policy, parents[p], batches[p], "SO", d)
-            torch.testing.assert_close(value, expected, rtol=1e-4, atol=1e-7)
-        else:
-            expected = first_order_divergence(policy, parents[p], d, batches[p])
-            assert value == pytest.approx(expected, rel=1e-5)
+    parent_of = torch.tensor([0, 2, 2, 1, 0])
+    batched = directional_sensitivities(policy, parents,
+                                        padded_experiences(batches, params.device), directions,
+                                        parent_of, kind, chunk_elements=3 * params.numel())
+    for value, d, p in zip(batched, directions, parent_of.tolist(), strict=True):
+        alone = directional_sensitivities(policy, parents[p][None],
+                                          padded_experiences([batches[p]], params.device),
+                                          d[None], torch.zeros(1, dtype=torch.long), kind)[0]
+        torch.testing.assert_close(value, alone, rtol=1e-4, atol=1e-7)
+    if kind == "FO":  # D₁ is the first-order prediction: D(θ + t·d) ≈ t²·D₁(d) for small t
+        t = 1e-4
+        measured = divergence(policy, parents[0], parents[0] + t * directions[0], batches[0])
+        assert measured / t**2 == pytest.approx(float(batched[0]), rel=2e-2)
 
 
 def test_lockstep_line_search_solves_every_child_and_flags_the_unreachable():
@@ -479,5 +528,38 @@ def test_lockstep_line_search_solves_every_child_and_flags_the_unreachable():
     assert not results[4].reachable
     assert all(r.evaluations <= 60 for r in results)
     assert rounds[0] == len(curvature) and min(rounds) < len(curvature)  # finished ones drop out
-    single = scale_to_divergence(lambda t: 50.0 * t**2, 1.0)
-    assert single.scale == pytest.approx(results[2].scale, rel=1e-3)
+
+
+class HalfControl(Mutation):
+    """A plugin-style operator: one class (registered below by one line)."""
+
+    name = "half-control"
+    magnitude_means = "twice the sigma of the Gaussian"
+    needs_experiences = False
+    broods: ClassVar[list[int]] = []
+
+    def perturbations(self, brood):
+        self.broods.append(len(brood))
+        return 0.5 * self.magnitude * brood.noises
+
+
+def test_an_operator_is_one_class_and_one_registry_line(monkeypatch, tmp_path):
+    from smevo import train
+    from smevo.config import Config, apply_overrides
+
+    monkeypatch.setattr(MUTATIONS, "_entries", dict(MUTATIONS._entries))
+    monkeypatch.setattr(MUTATIONS, "_canonical", list(MUTATIONS._canonical))
+    MUTATIONS.add("half-control", HalfControl)
+    config = apply_overrides(Config(), [
+        "env.id=CartPole-v1", "mutation.name=half-control", "mutation.magnitude=0.1",
+        "algorithm.population=8", "algorithm.parents=2", "budget.generations=3",
+        "budget.stop_when_solved=false", "logging.quiet=true", f"logging.logdir={tmp_path}"])
+    result = train(config)
+    assert result.generations == 3 and HalfControl.broods == [7, 7]  # one brood a generation
+    policy = make_policy("mlp", gym.spaces.Box(-1, 1, (2,)), BOX2, hidden=2)
+    params = F.get_flat(policy)
+    child, stats = make_mutation("half-control", 0.2)(params, policy, None,
+                                                      torch.Generator().manual_seed(0))
+    noise = torch.randn(child.shape, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(child - params, 0.1 * noise)
+    assert stats.delta_norm == pytest.approx(float((0.1 * noise).norm()), rel=1e-5)

@@ -19,7 +19,7 @@ from smevo import functional
 from smevo.config import Config
 from smevo.evaluation import Backend, EvalResult, EvalTask, ObsNormalizer
 from smevo.experiences import Experiences
-from smevo.mutations import Mutation, MutationStats, divergences
+from smevo.mutations import Mutation, MutationStats, breed
 from smevo.policies import Policy, policy_from_spec
 from smevo.seeding import (
     EVALUATION,
@@ -189,45 +189,17 @@ class SearchContext:
         self, population: Population, parents: np.ndarray, generation: int, log: GenerationLog
     ) -> torch.Tensor:
         """Children `[C, D]` (on the CPU) of `generation`: child i mutates member `parents[i]`
-        with noise from its own seed stream. Children of one parent share what depends on the
-        parent alone, and the divergences of all children are measured in one batch."""
-        slots: dict[int, list[int]] = {}  # member -> its children, in first-seen order
-        for i, member in enumerate(parents):
-            slots.setdefault(int(member), []).append(i)
-        members = list(slots)
-        batches = [self.experiences(population.experiences[m]) for m in members]
-        offspring = []
-        for part in _member_chunks([len(slots[m]) for m in members], population.params.shape[1]):
-            offspring += self.mutation.offspring(
-                population.params[torch.as_tensor(members[part])].to(self.device),
-                self.policy,
-                batches[part],
-                [[torch_generator(self.seed, MUTATION, generation, i) for i in slots[m]]
-                 for m in members[part]],
-                measure=False,
-            )
-        children: list[torch.Tensor | None] = [None] * len(parents)
-        stats: list[MutationStats | None] = [None] * len(parents)
-        for member, member_offspring in zip(members, offspring, strict=True):
-            for i, (child, child_stats) in zip(slots[member], member_offspring, strict=True):
-                children[i], stats[i] = child, child_stats
-        params = torch.stack(children)
-        # Divergences of the children whose parent recorded experiences.
-        known = [u for u, batch in enumerate(batches) if batch is not None]
-        rank = {members[u]: k for k, u in enumerate(known)}
-        measured = [i for i, p in enumerate(parents) if int(p) in rank]
-        if measured:
-            values = divergences(
-                self.policy,
-                population.params[torch.as_tensor([members[u] for u in known])].to(self.device),
-                [batches[u] for u in known],
-                params[measured],
-                [rank[int(parents[i])] for i in measured],
-            )
-            for i, value in zip(measured, values, strict=True):
-                stats[i].divergence = value
+        with noise from its own seed stream (`mutations.breed`)."""
+        archives: list[Experiences | None] = [None] * len(population)
+        for member in set(parents.tolist()):
+            archives[member] = self.experiences(population.experiences[member])
+        children, stats = breed(
+            self.mutation, self.policy, population.params.to(self.device), archives,
+            parents.tolist(),
+            [torch_generator(self.seed, MUTATION, generation, i) for i in range(len(parents))],
+        )
         log.mutations.extend(stats)
-        return params.cpu()
+        return children.cpu()
 
     def experiences(self, raw: Any) -> Experiences | None:
         """Recorded raw observations as `Experiences`, seen through the current normaliser."""
@@ -245,25 +217,6 @@ class SearchContext:
                   for e in experiences if e is not None and len(e)]
         if chunks:
             self.normalizer.update(np.concatenate(chunks))
-
-
-OFFSPRING_CHUNK_ELEMENTS = 1 << 26
-"""Genome elements of the children mutated in one `Mutation.offspring` call (256 MB of
-float32 noise): a memory bound for big networks; small ones take a generation in one call."""
-
-
-def _member_chunks(children_per_member: list[int], genome_size: int) -> list[slice]:
-    """Consecutive runs of parents whose children together stay within
-    `OFFSPRING_CHUNK_ELEMENTS` (at least one parent per run)."""
-    budget = max(1, OFFSPRING_CHUNK_ELEMENTS // genome_size)
-    chunks, start, count = [], 0, 0
-    for u, children in enumerate(children_per_member):
-        if count and count + children > budget:
-            chunks.append(slice(start, u))
-            start, count = u, 0
-        count += children
-    chunks.append(slice(start, len(children_per_member)))
-    return chunks
 
 
 class Algorithm(abc.ABC):

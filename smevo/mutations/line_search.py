@@ -1,7 +1,7 @@
 """Scale perturbations so that each child's divergence hits a target (SM-R and "SM-G-…+R").
 
-One search serves one child or a whole generation: the children's searches run in lockstep,
-so every round evaluates the divergences of all children still searching in one batch.
+The children's searches run in lockstep, so every round evaluates the divergences of all
+children still searching in one batch (one child is a batch of one).
 """
 
 from __future__ import annotations
@@ -20,14 +20,6 @@ class LineSearchResult:
     scale: float
     evaluations: int
     reachable: bool
-
-
-def scale_to_divergence(
-    divergence_at: Callable[[float], float], target: float, *, rtol: float = 1e-4
-) -> LineSearchResult:
-    """Find t > 0 with divergence_at(t) = target (one child; see `scales_to_divergence`)."""
-    return scales_to_divergence(
-        lambda _, scales: np.array([divergence_at(float(scales[0]))]), 1, target, rtol=rtol)[0]
 
 
 def scales_to_divergence(

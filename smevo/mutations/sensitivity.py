@@ -8,8 +8,9 @@ Notation (DESIGN.md): y_k(x_m; θ) are the raw outputs on the M samples of the e
     SO:  s   = sqrt(|H d|), H = 2/M Σ_m J_mᵀ J_m, the exact Hessian of the divergence at θ
 
 `sum_reduction="sum"` drops the 1/M (the reference's SUM). Everything is computed with
-`torch.func`: one vmapped vjp for SUM, chunked per-sample Jacobians for ABS, one jvp and one
-vjp for SO — never a Python loop over outputs or experiences.
+`torch.func`, batched over parents (SUM, ABS) or children (SO, and SM-G-FO's D₁): one
+vmapped vjp for SUM, per-sample Jacobians for ABS (`jacobians`), one jvp and one vjp for
+SO — never a Python loop over outputs or experiences. A single parent is a batch of one.
 
 ABS for networks whose every parameter belongs to a `nn.Linear` applied once per sample (the
 feedforward MLPs) costs no more than SUM: the per-sample gradient of a linear layer's weight
@@ -25,10 +26,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch.func import jacrev, jvp, vjp, vmap
+from torch.func import jvp, vjp, vmap
 
 from smevo import functional
 from smevo.experiences import Experiences
+from smevo.mutations.jacobians import absolute_jacobian_sums
 from smevo.policies import Policy
 
 SensitivityKind = Literal["SUM", "ABS", "SO"]
@@ -61,78 +63,40 @@ def sensitivity(
             f"unknown sum_reduction {sum_reduction!r}; valid: {', '.join(REDUCTIONS)}"
         )
     check_inputs(policy, params, experiences)
-    if kind == "SO":
-        if direction is None:
-            raise ValueError("SO sensitivity needs a direction (the unit perturbation direction)")
-        if direction.shape != params.shape:
-            raise ValueError(
-                f"direction has shape {tuple(direction.shape)}, expected {tuple(params.shape)}"
-            )
-    experiences = experiences.to(params.device)
-    return raw_sensitivity(
-        policy, params, experiences, kind, direction, sum_reduction, chunk_elements
-    )[0]
-
-
-def raw_sensitivity(
-    policy: Policy,
-    params: torch.Tensor,
-    experiences: Experiences,
-    kind: str,
-    direction: torch.Tensor | None,
-    sum_reduction: str,
-    chunk_elements: int,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """`sensitivity` on validated inputs; also returns the parent's outputs on the experiences
-    when the computation produced them anyway (SUM and SO), so callers need not recompute."""
-    weights = experiences.sample_weights()
-    if sum_reduction == "mean":
-        weights = weights / experiences.num_samples
-
-    def outputs(flat: torch.Tensor) -> torch.Tensor:
-        return functional.forward(policy, flat, experiences)
-
-    if kind == "ABS" and not functional.linear_layers_only(policy):
-        return _abs_sensitivity(policy, params, experiences, weights, chunk_elements), None
-    if kind == "ABS":
-        with AbsoluteLinearGradients():
-            return _summed_gradient_norm(outputs, params, weights)
-    if kind == "SUM":
-        return _summed_gradient_norm(outputs, params, weights)
-    raw, y = _second_order(outputs, params, weights, direction)
-    return raw, y.detach()
+    padded = padded_experiences([experiences], params.device)
+    if kind != "SO":
+        return parents_sensitivity(policy, params[None], padded, kind, sum_reduction,
+                                   chunk_elements)[0]
+    if direction is None:
+        raise ValueError("SO sensitivity needs a direction (the unit perturbation direction)")
+    if direction.shape != params.shape:
+        raise ValueError(
+            f"direction has shape {tuple(direction.shape)}, expected {tuple(params.shape)}"
+        )
+    return directional_sensitivities(policy, params[None], padded, direction[None].to(params),
+                                     torch.zeros(1, dtype=torch.long), "SO", sum_reduction,
+                                     chunk_elements)[0]
 
 
 def _second_order(
     outputs, params: torch.Tensor, weights: torch.Tensor, direction: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """SO's sqrt(|H d|) with H d = 2 Σ_m w_m J_mᵀ (J_m d): one jvp and one vjp. Also returns
-    the outputs y."""
-    y, pullback = vjp(outputs, params)
+) -> torch.Tensor:
+    """SO's sqrt(|H d|) with H d = 2 Σ_m w_m J_mᵀ (J_m d): one jvp and one vjp."""
+    _, pullback = vjp(outputs, params)
     _, jd = jvp(outputs, (params,), (direction.to(params.dtype),))
     (hd,) = pullback(2.0 * weights[..., None] * jd)
-    return hd.abs().sqrt(), y
+    return hd.abs().sqrt()
 
 
-def _summed_gradients(
-    outputs, params: torch.Tensor, weights: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _summed_gradients(outputs, params: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Σ_m w_m ∂y_mk/∂θ for every output k, `[K, D]`: one forward, one vjp vmapped over the K
-    one-hot cotangents. Also returns the outputs y."""
+    one-hot cotangents."""
     y, pullback = vjp(outputs, params)
     k = y.shape[-1]
     eye = torch.eye(k, dtype=y.dtype, device=y.device)
     cotangents = weights[None, ..., None] * eye.reshape(k, *([1] * weights.ndim), k)
     (gradients,) = vmap(pullback)(cotangents)
-    return gradients, y
-
-
-def _summed_gradient_norm(
-    outputs, params: torch.Tensor, weights: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Norm over outputs k of Σ_m w_m ∂y_mk/∂θ, and the outputs y."""
-    gradients, y = _summed_gradients(outputs, params, weights)
-    return norm_over_outputs(gradients), y.detach()
+    return gradients
 
 
 @dataclass(frozen=True)
@@ -158,12 +122,6 @@ class PaddedExperiences:
             return self.weights
         return self.weights / self.samples.reshape(-1, *[1] * (self.weights.ndim - 1))
 
-    def trimmed(self, outputs: torch.Tensor, archive: int) -> torch.Tensor:
-        """One archive's rows of `[N, (T,) K]` outputs, without the padding."""
-        if self.sequential:
-            return outputs[: self.sizes[archive], : self.steps[archive]]
-        return outputs[: self.sizes[archive]]
-
 
 def padded_experiences(experiences: list[Experiences], device: torch.device) -> PaddedExperiences:
     """The archives of several parents as one `PaddedExperiences` on `device`."""
@@ -185,48 +143,34 @@ def padded_experiences(experiences: list[Experiences], device: torch.device) -> 
 def parents_sensitivity(
     policy: Policy,
     parents: torch.Tensor,
-    experiences: list[Experiences],
+    experiences: PaddedExperiences,
     kind: str,
     sum_reduction: str,
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """`raw_sensitivity` (SUM or ABS) of several parents `[P, D]`, each on its own
-    experiences, vmapped over the parents (archives padded, padding weighted 0): the same
-    values in a few batched passes instead of one pass per parent.
-    Returns (raw sensitivity `[D]`, outputs on the parent's experiences, or None where the
-    computation does not give them) per parent."""
-    padded = padded_experiences(experiences, parents.device)
-    weights = padded.sample_weights(sum_reduction == "mean")
-    sequential, obs = padded.sequential, padded.observations
-    outputs_per_parent = policy.output_size * int(padded.weights[0].numel())
+) -> torch.Tensor:
+    """Raw SUM or ABS sensitivities `[U, D]` of parents `[U, D]`, each on its own archive,
+    vmapped over the parents (archives padded, padding weighted 0). ABS of a net with other
+    parameters than once-applied `nn.Linear` layers goes through per-sample Jacobians
+    (`jacobians`); the rest is one vmapped backward pass per output."""
+    weights = experiences.sample_weights(sum_reduction == "mean")
+    sequential, obs = experiences.sequential, experiences.observations
     linear = functional.linear_layers_only(policy)
     if kind == "ABS" and not linear:
-        per_parent = outputs_per_parent * parents.shape[1]  # the per-sample Jacobians
-        if per_parent > chunk_elements:  # one parent alone needs chunking over its samples
-            return [raw_sensitivity(policy, params, e, kind, None, sum_reduction,
-                                    chunk_elements) for params, e in zip(parents, experiences,
-                                                                         strict=True)]
+        return norm_over_outputs(absolute_jacobian_sums(
+            policy, parents, obs, weights, sequential, chunk_elements))
 
-        def one_parent(flat, samples, w):  # no outputs: the Jacobians do not keep them
-            return (_abs_per_sample_total(policy, flat, samples, w, sequential),)
-    else:
-        per_parent = policy.output_size * parents.shape[1] + outputs_per_parent
+    def one_parent(flat: torch.Tensor, samples: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return _summed_gradients(
+            lambda p: functional.forward_observations(policy, p, samples, sequential), flat, w)
 
-        def one_parent(flat, samples, w):
-            return _summed_gradients(
-                lambda p: functional.forward_observations(policy, p, samples, sequential),
-                flat, w)
-
+    per_parent = policy.output_size * parents.shape[1] + policy.output_size * weights[0].numel()
     chunk = max(1, chunk_elements // per_parent)
-    results = []
-    for start in range(0, len(parents), chunk):
-        part = slice(start, start + chunk)
-        with AbsoluteLinearGradients() if kind == "ABS" and linear else contextlib.nullcontext():
-            gradients, *outputs = vmap(one_parent)(parents[part], obs[part], weights[part])
-        for offset, g in enumerate(gradients):
-            y = [padded.trimmed(y[offset], start + offset).detach() for y in outputs]
-            results.append((norm_over_outputs(g), y[0] if y else None))
-    return results
+    mode = AbsoluteLinearGradients() if kind == "ABS" else contextlib.nullcontext()
+    with mode:
+        return torch.cat([
+            norm_over_outputs(vmap(one_parent)(parents[part], obs[part], weights[part]))
+            for part in (slice(start, start + chunk) for start in range(0, len(parents), chunk))
+        ])
 
 
 class _AbsoluteGradientLinear(torch.autograd.Function):
@@ -269,128 +213,73 @@ class AbsoluteLinearGradients(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def _abs_per_sample_total(
-    policy: Policy, params: torch.Tensor, obs: torch.Tensor, weights: torch.Tensor,
-    sequential: bool,
-) -> torch.Tensor:
-    """Σ_m w_m |J_m| `[K, D]` over the samples `obs` (states or sequences) from per-sample
-    Jacobians (each sequence's Jacobian covers its steps)."""
-
-    def one_sample(flat: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
-        return functional.forward_observations(policy, flat, sample[None], sequential)[0]
-
-    jac = vmap(jacrev(one_sample), in_dims=(None, 0))(params, obs)  # [n, (T,) K, D]
-    return (jac.abs() * weights[..., None, None]).sum(dim=tuple(range(weights.ndim)))
-
-
-def _abs_sensitivity(
-    policy: Policy,
-    params: torch.Tensor,
-    experiences: Experiences,
-    weights: torch.Tensor,
-    chunk_elements: int,
-) -> torch.Tensor:
-    """Norm over outputs of the weighted sum of per-sample |Jacobians|, in bounded memory."""
-    sequential = experiences.is_sequential
-    obs = experiences.observations
-    steps = obs.shape[1] if sequential else 1
-    per_sample_elements = steps * policy.output_size * params.numel()
-    chunk = max(1, chunk_elements // per_sample_elements)
-    total = params.new_zeros(policy.output_size, params.numel())
-    for start in range(0, len(experiences), chunk):
-        total += _abs_per_sample_total(policy, params, obs[start : start + chunk],
-                                       weights[start : start + chunk], sequential)
-    return norm_over_outputs(total)
-
-
 def norm_over_outputs(per_output: torch.Tensor) -> torch.Tensor:
-    """L2 norm over the leading (output) axis of a `[K, D]` tensor, as a vector-matrix product:
-    `norm(dim=0)` over the strided axis is ~80x slower for large D, `sum(dim=0)` ~3x."""
-    norms = (per_output.new_ones(per_output.shape[0]) @ per_output.square()).sqrt_()
-    if not bool(torch.isfinite(norms).all()):  # float32 squares overflow from about 1.8e19
+    """L2 norm over the output axis of `[..., K, D]`, as a vector-matrix product (`norm`
+    over the strided axis is ~80x slower for large D, `sum` ~3x). Float32 squares overflow
+    from about 1.8e19: those norms are taken again in float64 (a norm past float32's range
+    stays infinite, and `postprocess` freezes its weight)."""
+    ones = per_output.new_ones(per_output.shape[-2])
+    norms = (ones @ per_output.square()).sqrt_()
+    if not bool(torch.isfinite(norms).all()):
         wide = per_output.double()
-        norms = (wide.new_ones(wide.shape[0]) @ wide.square()).sqrt_().to(per_output.dtype)
+        norms = (ones.double() @ wide.square()).sqrt_().to(per_output.dtype)
     return norms
 
 
 def directional_sensitivities(
     policy: Policy,
     parents: torch.Tensor,
-    experiences: list[Experiences],
+    experiences: PaddedExperiences,
     directions: torch.Tensor,
-    parent_of: list[int],
+    parent_of: torch.Tensor,
     kind: str,
     sum_reduction: str = "mean",
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-) -> list[torch.Tensor] | list[float]:
+) -> torch.Tensor:
     """What SM-G-SO and SM-G-FO compute per child, for many children at once: child c has
-    direction `directions[c]` and parent `parents[parent_of[c]]` with its `experiences`.
-    `kind="SO"`: the raw sensitivity sqrt(|H d|) `[D]` per child (as `raw_sensitivity`);
-    `kind="FO"`: D₁(d) per child (as `first_order_divergence`). Vmapped over the children in
-    chunks (archives padded with zero weight)."""
-    padded = padded_experiences(experiences, parents.device)
-    weights = padded.sample_weights(kind == "FO" or sum_reduction == "mean")
-    obs, sequential = padded.observations, padded.sequential
+    direction `directions[c]` and parent `parents[parent_of[c]]` with its archive.
+    `kind="SO"`: the raw sensitivity sqrt(|H d|) `[C, D]`; `kind="FO"`: D₁(d) =
+    1/M Σ_m ‖J_m d‖², the first-order prediction of the divergence of θ + d, `[C]`.
+    Vmapped over the children in chunks (archives padded with zero weight)."""
+    weights = experiences.sample_weights(kind == "FO" or sum_reduction == "mean")
+    obs, sequential = experiences.observations, experiences.sequential
 
     def one_child(flat, samples, w, direction):
         def outputs(p: torch.Tensor) -> torch.Tensor:
             return functional.forward_observations(policy, p, samples, sequential)
 
         if kind == "SO":
-            return _second_order(outputs, flat, w, direction)[0]
+            return _second_order(outputs, flat, w, direction)
         _, jd = jvp(outputs, (flat,), (direction,))
         return (w[..., None] * jd.square()).sum()
 
     chunk = max(1, chunk_elements // (2 * parents.shape[1] + obs[0].numel()))
-    rows = torch.as_tensor(parent_of, device=parents.device)
-    values = []
-    for start in range(0, len(rows), chunk):
-        part = rows[start:start + chunk]
-        values.append(vmap(one_child)(parents[part], obs[part], weights[part],
-                                      directions[start:start + chunk]))
-    stacked = torch.cat(values)
-    return list(stacked) if kind == "SO" else stacked.tolist()
-
-
-def first_order_divergence(
-    policy: Policy, params: torch.Tensor, direction: torch.Tensor, experiences: Experiences
-) -> float:
-    """D₁(δ) = 1/M Σ_m ‖J_m δ‖², the first-order prediction of the divergence of θ + δ."""
-    experiences = experiences.to(params.device)
-
-    def outputs(flat: torch.Tensor) -> torch.Tensor:
-        return functional.forward(policy, flat, experiences)
-
-    _, jd = jvp(outputs, (params,), (direction.to(params.dtype),))
-    weights = experiences.sample_weights() / experiences.num_samples
-    return float((weights[..., None] * jd.square()).sum())
+    return torch.cat([
+        vmap(one_child)(parents[part], obs[part], weights[part], directions[start:start + chunk])
+        for start in range(0, len(parent_of), chunk)
+        for part in (parent_of[start:start + chunk],)
+    ])
 
 
 def postprocess(s: torch.Tensor, *, normalize: bool = True, floor: float = 0.01) -> torch.Tensor:
-    """Turn raw sensitivities into divisors: optionally divide by the mean of the non-zero
-    entries (so 1 is an average weight), map exact zeros to 1, then floor at `floor`.
+    """Turn raw sensitivities `[..., D]` into divisors: optionally divide by the mean of the
+    non-zero entries (so 1 is an average weight), map exact zeros to 1, then floor at
+    `floor`.
 
-    An infinite sensitivity (a weight whose effect overflowed) stays infinite, so that weight
-    does not move, and is left out of the mean, so the other weights keep their scale."""
+    An infinite or NaN sensitivity (a weight whose effect overflowed) becomes an infinite
+    divisor, so that weight does not move, and is left out of the mean, so the other weights
+    keep their scale. The mean is taken relative to the largest finite entry, so it cannot
+    overflow however close the entries come to float32's limit."""
+    s = torch.where(torch.isnan(s), math.inf, s)
     nonzero = s > 0
-    scale = 1.0
     if normalize:
         finite = nonzero & torch.isfinite(s)
-        count = finite.sum()
-        # The mean over non-zero entries is the plain sum over the count of non-zeros.
-        total = torch.where(finite, s, 0.0).sum()
-        scale = torch.where(count > 0, count / total.clamp(min=1e-38), 1.0)
-    return torch.where(nonzero, s * scale, 1.0).clamp_(min=floor)
-
-
-def divergence_of_outputs(
-    child_outputs: torch.Tensor, parent_outputs: torch.Tensor, experiences: Experiences
-) -> float:
-    """D = 1/M Σ_m Σ_k (y_child − y_parent)² over the valid samples."""
-    weights = experiences.sample_weights().to(child_outputs.device)
-    squared = (child_outputs - parent_outputs).double().square().sum(dim=-1)
-    value = float((weights.double() * squared).sum() / experiences.num_samples)
-    return value if math.isfinite(value) else math.inf
+        largest = torch.where(finite, s, 0.0).amax(dim=-1, keepdim=True).clamp(min=1e-38)
+        count = finite.sum(dim=-1, keepdim=True)
+        relative_mean = torch.where(finite, s / largest, 0.0).sum(dim=-1, keepdim=True) / count
+        mean = torch.where(count > 0, relative_mean * largest, 1.0)
+        s = s / mean
+    return torch.where(nonzero, s, 1.0).clamp_(min=floor)
 
 
 def divergence(
@@ -399,11 +288,7 @@ def divergence(
     """The paper's divergence D between parent and child genomes on the experiences."""
     check_inputs(policy, params, experiences)
     functional.check_genome(policy, child)
-    experiences = experiences.to(params.device)
-    with torch.no_grad():
-        parent_outputs = functional.forward(policy, params, experiences)
-        child_outputs = functional.forward(policy, child, experiences)
-    return divergence_of_outputs(child_outputs, parent_outputs, experiences)
+    return divergences(policy, params[None], [experiences], child[None])[0]
 
 
 PAIR_CHUNK_ELEMENTS = 1 << 22
@@ -421,7 +306,9 @@ def divergences(
     parent of the same row) on that parent's `experiences`, in batched population forwards
     (`ParentOutputs`)."""
     parent_of = list(range(len(children))) if parent_of is None else list(parent_of)
-    return ParentOutputs(policy, parents, experiences).divergences(children, parent_of)
+    padded = padded_experiences(experiences, parents.device)
+    return ParentOutputs(policy, parents, padded).divergences(
+        children, torch.as_tensor(parent_of, device=parents.device)).tolist()
 
 
 class ParentOutputs:
@@ -430,15 +317,16 @@ class ParentOutputs:
     for a generation's children, or for the rounds of their lockstep line searches."""
 
     def __init__(
-        self, policy: Policy, parents: torch.Tensor, experiences: list[Experiences]
+        self, policy: Policy, parents: torch.Tensor, experiences: PaddedExperiences
     ) -> None:
         self.policy = policy
-        self.padded = padded_experiences(experiences, parents.device)
-        per_genome = max(1, self.padded.observations[0].numel())
+        self.padded = experiences
+        per_genome = max(1, experiences.observations[0].numel())
         self.chunk = max(1, PAIR_CHUNK_ELEMENTS // per_genome)
-        self.outputs = self._forward(parents, list(range(len(parents))))
+        self.outputs = self._forward(parents, torch.arange(len(parents),
+                                                           device=parents.device))
 
-    def _forward(self, genomes: torch.Tensor, rows: list[int]) -> torch.Tensor:
+    def _forward(self, genomes: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         chunk, padded = self.chunk, self.padded
         with torch.no_grad():
             return torch.cat([
@@ -448,13 +336,14 @@ class ParentOutputs:
                 for start in range(0, len(rows), chunk)
             ])
 
-    def divergences(self, children: torch.Tensor, parent_of: list[int]) -> list[float]:
-        """D of each child against parent `parent_of[c]` on that parent's experiences."""
+    def divergences(self, children: torch.Tensor, parent_of: torch.Tensor) -> torch.Tensor:
+        """D `[C]` (float64) of each child against parent `parent_of[c]` on that parent's
+        experiences; a non-finite D is inf."""
         child_outputs = self._forward(children, parent_of)
         squared = (child_outputs - self.outputs[parent_of]).double().square().sum(dim=-1)
         weighted = squared * self.padded.weights[parent_of]
         values = weighted.flatten(1).sum(dim=1) / self.padded.samples[parent_of]
-        return [v if math.isfinite(v) else math.inf for v in values.tolist()]
+        return torch.nan_to_num(values, nan=math.inf, posinf=math.inf)
 
 
 def check_genome(policy: Policy, params: torch.Tensor) -> None:
