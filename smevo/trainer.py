@@ -11,6 +11,10 @@ the run's identity (``RUN/run_id``, drawn when the run is made) and its config, 
 checkpoint of another run or a ``config.yaml`` changed beyond `RESUMABLE_SECTIONS` is
 refused. To branch a run, copy its whole directory and resume the copy; to change how it
 searches, start a new run (``smevo train --config RUN/config.yaml``).
+
+A `Trainer` is also driven by hand: `Trainer.step()` runs one generation and returns its
+metrics (writing no files unless `run` drives it); callbacks (`Callback`) given to `train`,
+`resume` or a `Trainer` see every generation's metrics and may stop the run.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,14 +74,23 @@ class TrainResult:
     best_params: torch.Tensor | None = field(default=None, repr=False)
 
 
-def train(config: Config) -> TrainResult:
-    """Run the search `config` describes in a new run folder and return how it ended.
+Callback = Callable[["Trainer", dict[str, float]], "bool | None"]
+"""``callback(trainer, metrics)``, called after each generation with the generation's metrics
+(what `metrics.jsonl` records, as `Trainer.step` returns them) once it is logged. Returning
+True stops the run there: `stopped_by` is ``"callback"``, the generation is checkpointed
+(with `best.pt`), and a `resume` continues it. Every callback is called each generation,
+in order, even after one asked to stop."""
+
+
+def train(config: Config, callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Run the search `config` describes in a new run folder and return how it ended;
+    `callbacks` see each generation's metrics and may stop the run (`Callback`).
 
     `config` is the caller's own, so its env id may name code (``module:factory``)."""
     validate_config(config)
     with StopSignals() as signals:
         # fails on bad names or spaces before any folder is made
-        trainer = Trainer(config, trust_env_code=True, signals=signals)
+        trainer = Trainer(config, trust_env_code=True, signals=signals, callbacks=callbacks)
         run_dir = new_run_dir(config)
         with RunLock(run_dir):
             save_config(config, run_dir / "config.yaml")
@@ -85,12 +98,16 @@ def train(config: Config) -> TrainResult:
 
 
 def resume(
-    run_dir: str | Path, overrides: list[str] | None = None, *, trust_env_code: bool = False
+    run_dir: str | Path,
+    overrides: list[str] | None = None,
+    *,
+    trust_env_code: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
     """Continue a run from its latest checkpoint (`overrides`, e.g. a larger budget, are
-    `--set`-style strings applied to its config.yaml). The run's files may come from anyone:
-    an env id in them that names code is refused unless `trust_env_code`
-    (`smevo.envs.check_env_trust`)."""
+    `--set`-style strings applied to its config.yaml; `callbacks` as for `train`). The run's
+    files may come from anyone: an env id in them that names code is refused unless
+    `trust_env_code` (`smevo.envs.check_env_trust`)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ValueError(f"{run_dir} is not a smevo run (no config.yaml)")
@@ -104,7 +121,8 @@ def resume(
             notes = [f"{len(unreadable)} newer checkpoint(s) cannot be read ({unreadable[0]}); "
                      f"resuming from {checkpoint.name}"] if unreadable else []
         config = apply_overrides(config, overrides or [])
-        trainer = Trainer(config, state, trust_env_code=trust_env_code, signals=signals)
+        trainer = Trainer(config, state, trust_env_code=trust_env_code, signals=signals,
+                          callbacks=callbacks)
         if overrides:
             save_config(config, run_dir / "config.yaml")
         return trainer.run(run_dir, notes)
@@ -219,7 +237,12 @@ class Trainer:
 
     `trust_env_code` lets `config.env.id` name code (`smevo.envs.check_env_trust`); the
     workers make the env the driver allowed. `signals`: the stop signals `train` or `resume`
-    installed before the set-up (by default `run` installs its own).
+    installed before the set-up (by default `run` installs its own). `callbacks`: see
+    `Callback`.
+
+    Driven by hand, ``with Trainer(config) as trainer:`` then `step()` as often as wanted
+    gives the generations (and metrics) `train` would, writing no files; leaving the block
+    stops the backend's workers.
     """
 
     def __init__(
@@ -229,8 +252,11 @@ class Trainer:
         *,
         trust_env_code: bool = False,
         signals: StopSignals | None = None,
+        callbacks: Sequence[Callback] = (),
     ) -> None:
         self.config = config
+        self.callbacks = list(callbacks)
+        self.logger: RunLogger | None = None
         self.run_dir = Path()
         self.run_id = ""
         self.signals = signals or StopSignals()
@@ -258,6 +284,7 @@ class Trainer:
             index_episodes=config.env.index_episodes,
             native=config.evaluation.native,
             trust_env_code=True,  # the probe above is the driver's decision; workers follow it
+            device=None if torch.device(config.device).type == "cpu" else config.device,
         )
         backend = _InterruptibleBackend(
             make_backend(config.evaluation.backend, spec, config.evaluation.workers,
@@ -274,6 +301,16 @@ class Trainer:
             self.algorithm.load_state_dict(state["algorithm"])
             self.elapsed, self.solved = float(state["elapsed"]), bool(state["solved"])
         self.best_saved = self.algorithm.champion.generation
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the backend's workers (`run` does this itself when it ends)."""
+        self.context.backend.close()
 
     def run(self, run_dir: Path, notes: Sequence[str] = ()) -> TrainResult:
         """Loop generations until a budget is spent or the task is solved, logging to and
@@ -296,7 +333,8 @@ class Trainer:
                     logger.log_hparams(run_hparams(config), HPARAMS_METRICS)
                 for note in notes:
                     logger.log_event(note)
-                self.loop(logger)
+                self.logger = logger
+                self.loop()
             except KeyboardInterrupt:
                 self.stopped_by = "interrupted"
                 logger.log_event(f"interrupted; {self.save_last_generation()}")
@@ -305,7 +343,8 @@ class Trainer:
                 self.stopped_by = "error"
                 raise WorkerCrashError(f"{error}; {self.save_last_generation()}") from None
             finally:
-                self.context.backend.close()
+                self.logger = None
+                self.close()
                 logger.close()
         champion = algorithm.champion
         return TrainResult(
@@ -321,25 +360,39 @@ class Trainer:
             stopped_by=self.stopped_by,
         )
 
-    def loop(self, logger: RunLogger) -> None:
-        """Run, log and checkpoint generations until a budget stops the run (a stop signal
-        received meanwhile raises `KeyboardInterrupt` once the generation is logged)."""
-        algorithm = self.algorithm
+    def loop(self) -> None:
+        """Run generations until a budget or a callback stops the run."""
         self.stopped_by = self.exhausted_budget()
         while not self.stopped_by:
-            start = time.perf_counter()
-            log = algorithm.step()
-            seconds = time.perf_counter() - start
-            self.elapsed += seconds
-            self.solved = self.solved or self.generation_solved(log)
-            metrics, histograms = self.summarize(log, seconds)
-            logger.log(algorithm.generation, metrics, histograms)
+            self.step()
+
+    def step(self) -> dict[str, float]:
+        """Run one generation and return its metrics (``fitness/…``, ``mutation/…``,
+        ``progress/…``, ``perf/…``: one `metrics.jsonl` line); then the callbacks see them.
+        Afterwards `stopped_by` names what would stop a run here ("" to go on): a budget,
+        "solved" or "callback"; a hand-driven trainer may step on regardless.
+
+        Within `run`, the generation is also logged and, every `checkpoint_every`
+        generations and when the run stops, checkpointed; a stop signal received meanwhile
+        raises `KeyboardInterrupt` once the generation is logged."""
+        algorithm = self.algorithm
+        start = time.perf_counter()
+        log = algorithm.step()
+        seconds = time.perf_counter() - start
+        self.elapsed += seconds
+        self.solved = self.solved or self.generation_solved(log)
+        metrics, histograms = self.summarize(log, seconds)
+        if self.logger is not None:
+            self.logger.log(algorithm.generation, metrics, histograms)
             for event in self.context.backend.events():
-                logger.log_event(event)
-            self.signals.check()
-            self.stopped_by = self.exhausted_budget()
-            if algorithm.generation % self.config.logging.checkpoint_every == 0 or self.stopped_by:
-                self.save_checkpoint()
+                self.logger.log_event(event)
+        self.signals.check()
+        stop = [bool(callback(self, metrics)) for callback in self.callbacks]
+        self.stopped_by = self.exhausted_budget() or ("callback" if any(stop) else "")
+        every = self.config.logging.checkpoint_every
+        if self.logger is not None and (algorithm.generation % every == 0 or self.stopped_by):
+            self.save_checkpoint()
+        return metrics
 
     def save_last_generation(self) -> str:
         """Checkpoint the last finished generation of a run cut short (the algorithm commits

@@ -9,6 +9,12 @@ returns bit-identical fitnesses for the same seed. Where the policy and the env 
 (an `mlp` in CartPole-v1 or the hard maze), the group instead runs in one native call that
 computes the same thing (`smevo.evaluation.native`); which path a group takes depends on the
 spec alone, never on the backend.
+
+With `EvalSpec.device` set (`--device cuda`), the population forward runs on that device
+while the envs step on the CPU: each step moves the observations there and the outputs back.
+That path never takes the C++ rollout; on the CPU (`device="cpu"`, how the tests exercise
+it) it gives the default path's fitnesses bit for bit, on an accelerator up to the rounding
+of its float64 kernels.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class EvalSpec:
     """Whether workers may import and call what `env_id` names. The driver sets it once its
     own `make_env` accepted the id (trusted by the user, or naming no code there): a worker
     process has imported other modules than the driver and must not decide again."""
+    device: str | None = None
+    """Where the population forward runs (None: the CPU, C++ rollouts allowed)."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +186,8 @@ class RolloutWorker:
     """Evaluates groups of genomes; holds the env pool and a policy skeleton between calls.
 
     MLP policies in CartPole-v1 and the hard maze take the fused C++ rollout
-    (`smevo.evaluation.native`); everything else steps in lockstep here.
+    (`smevo.evaluation.native`) unless a device is set; everything else steps in lockstep
+    here.
     """
 
     def __init__(self, spec: EvalSpec) -> None:
@@ -186,10 +195,12 @@ class RolloutWorker:
         probe = make_env(spec.env_id, spec.env_kwargs, trust_env_code=spec.trust_env_code)
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
         # A float64 skeleton: rollouts compute in float64 (see the module docstring).
+        self.device = torch.device(spec.device or "cpu")
         self.policy = make_policy(spec.policy_name, self.observation_space, self.action_space,
-                                  **spec.policy_options).double()
-        self.native = None if spec.index_episodes or not spec.native else NativeRollout.build(
-            spec.env_id, spec.env_kwargs, probe, self.policy)
+                                  **spec.policy_options).double().to(self.device)
+        fused = spec.native and not spec.index_episodes and spec.device is None
+        self.native = NativeRollout.build(spec.env_id, spec.env_kwargs, probe,
+                                          self.policy) if fused else None
         probe.close()
         self.decoder = ActionDecoder(self.action_space)
         self.pool = make_env_pool(spec.env_id, spec.env_kwargs, spec.index_episodes,
@@ -243,7 +254,8 @@ class RolloutWorker:
         reservoir = None if recurrent else StateReservoir(
             groups, spec.archive_size, episodes, obs_shape, sample_seeds)
         sequences: list[list[np.ndarray]] = [[] for _ in range(n)]
-        acting = _RunningGenomes(policy, torch.as_tensor(params, dtype=torch.float64), episodes)
+        acting = _RunningGenomes(policy, torch.as_tensor(params, dtype=torch.float64).to(
+            self.device), episodes)
         with torch.no_grad():
             while not done.all():
                 active = ~done
@@ -292,10 +304,12 @@ class _RunningGenomes:
     forward and recurrent state. A genome whose episodes have all ended leaves: the forward
     is rebuilt for the others, so that the group's last long episodes do not pay for the
     whole population's forward at every step. Each genome's outputs do not depend on which
-    others share its forward (float64, rounded to float32: see the module docstring)."""
+    others share its forward (float64, rounded to float32: see the module docstring). The
+    forward runs where `population` lies; observations go there and outputs come back."""
 
     def __init__(self, policy: Policy, population: torch.Tensor, episodes: int) -> None:
         self.policy, self.population, self.episodes = policy, population, episodes
+        self.device = population.device
         self.running = np.arange(population.shape[0])
         self.active_count = population.shape[0] * episodes
         self.state = functional.population_initial_state(policy, len(self.running), episodes)
@@ -313,9 +327,9 @@ class _RunningGenomes:
             self._keep(np.flatnonzero(active.reshape(groups, self.episodes).any(axis=1)))
         every = len(self.running) == groups
         inputs = torch.as_tensor(normalizer(obs if every else obs[self.running]),
-                                 dtype=torch.float64)
+                                 dtype=torch.float64).to(self.device)
         outputs, self.state = self.forward(inputs, self.state)
-        outputs = outputs.to(torch.float32).numpy()
+        outputs = outputs.to(torch.float32).cpu().numpy()
         if not every:
             full = np.zeros((groups, *outputs.shape[1:]), dtype=np.float32)
             full[self.running] = outputs
@@ -326,8 +340,8 @@ class _RunningGenomes:
         """Narrow the group to the genomes `running` (a subset of the current ones)."""
         if len(running) == len(self.running):
             return
-        rows = torch.as_tensor(np.searchsorted(self.running, running))
+        rows = torch.as_tensor(np.searchsorted(self.running, running), device=self.device)
         self.running = running
         self.state = functional.map_state(lambda t: t[rows], self.state)
         self.forward = functional.population_forward(
-            self.policy, self.population[torch.as_tensor(running)])
+            self.policy, self.population[torch.as_tensor(running, device=self.device)])
