@@ -79,7 +79,8 @@ Callback = Callable[["Trainer", dict[str, float]], "bool | None"]
 (what `metrics.jsonl` records, as `Trainer.step` returns them) once it is logged. Returning
 True stops the run there: `stopped_by` is ``"callback"``, the generation is checkpointed
 (with `best.pt`), and a `resume` continues it. Every callback is called each generation,
-in order, even after one asked to stop."""
+in order, even after one asked to stop; an exception from one ends the run with it (the
+last periodic checkpoint stands)."""
 
 
 def train(config: Config, callbacks: Sequence[Callback] = ()) -> TrainResult:
