@@ -21,13 +21,15 @@ same shape and init, its actions decoded as smevo decodes them (argmax; clip to 
 for as many steps as the smevo run took. Each row shows the median and the range of
 `--repeats` runs and its ratio to the env alone; EvoTorch (`GymNE` + GA, the same network and
 population) joins when it is importable. Target: smevo >= 0.8 of the env alone on
-LunarLander, >= 0.7 on Pendulum and Acrobot.
+LunarLander, >= 0.7 on Pendulum and Acrobot. With `--workers N` (N > 1) the smevo row runs
+`--backend process --workers N` and is compared with N times the env alone (target: >= 0.8 of
+it, on a machine with N free cores).
 
 EvoTorch lives only in the benchmark's venv (`.venv-bench`, which also sees `.venv`):
 
     make bench                                          # all benchmarks, this one included
     .venv-bench/bin/python scripts/bench_trainer.py [--generations 10] [--repeats 3]
-    .venv/bin/python scripts/bench_trainer.py --generic [--repeats 3]   # EvoTorch if present
+    .venv/bin/python scripts/bench_trainer.py --generic [--repeats 3] [--workers N]
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ PARENTS, ELITES, ELITE_EPISODES = 20, 1, 5
 GENERIC_ENVS = {"LunarLander-v3": 0.8, "Pendulum-v1": 0.7, "Acrobot-v1": 0.7}
 """The generic table's envs and each one's target (smevo's share of the env alone's rate)."""
 GENERIC_POPULATION, GENERIC_GENERATIONS, GENERIC_HIDDEN = 64, 15, 32
+SCALING_TARGET = 0.8
+"""With N process workers: smevo's share of N times the env alone's rate."""
 
 
 @dataclass
@@ -177,9 +181,12 @@ def generic_sizes(env_id: str) -> tuple[int, ...]:
     return sizes
 
 
-def generic_smevo_run(env_id: str, seed: int, generations: int = GENERIC_GENERATIONS) -> Timing:
+def generic_smevo_run(
+    env_id: str, seed: int, generations: int = GENERIC_GENERATIONS, workers: int = 1
+) -> Timing:
     """smevo's `vectorized` backend (the Python lockstep path) with the generic table's
-    settings."""
+    settings; with several `workers`, the `process` backend (the same path in each)."""
+    backend = "vectorized" if workers == 1 else "process"
     return timed_train([
         f"env.id={env_id}",
         f"seed={seed}",
@@ -189,7 +196,8 @@ def generic_smevo_run(env_id: str, seed: int, generations: int = GENERIC_GENERAT
         f"algorithm.population={GENERIC_POPULATION}",
         f"budget.generations={generations}",
         "budget.stop_when_solved=false",
-        "evaluation.backend=vectorized",
+        f"evaluation.backend={backend}",
+        f"evaluation.workers={workers}",
     ])
 
 
@@ -222,25 +230,27 @@ def env_alone_run(env_id: str, steps: int, seed: int) -> Timing:
     return Timing(episode, steps, seconds)
 
 
-def generic_table(repeats: int, seed: int, with_evotorch: bool) -> None:
+def generic_table(repeats: int, seed: int, with_evotorch: bool, workers: int = 1) -> None:
     """The generic-env table: per env, the env alone, smevo and (if importable) EvoTorch,
     `repeats` runs each taken in turn after an untimed one-generation warm-up (first imports,
-    first calls); median rate, range and ratio to the env alone."""
+    first calls); median rate, range and ratio to the env alone (times `workers`, which
+    smevo's row uses)."""
     print()
     print(f"Generic envs (Python lockstep path): mlp obs-{GENERIC_HIDDEN}-{GENERIC_HIDDEN} "
           f"tanh-K, control, population {GENERIC_POPULATION}, {GENERIC_GENERATIONS} generations, "
           f"one episode per evaluation, set-up included; median of {repeats} runs [range]")
     print(f"{'env':15s} {'row':22s} {'env steps':>10s} {'steps/s':>22s} {'of env alone':>14s}")
     for env_id, target in GENERIC_ENVS.items():
-        rates: dict[str, list[float]] = {"env alone (numpy)": [], "smevo vectorized": []}
+        row = "smevo vectorized" if workers == 1 else f"smevo process x{workers}"
+        rates: dict[str, list[float]] = {"env alone (numpy)": [], row: []}
         if with_evotorch:
             rates["EvoTorch GymNE + GA"] = []
-        generic_smevo_run(env_id, seed, generations=1)
+        generic_smevo_run(env_id, seed, generations=1, workers=workers)
         steps = 0
         for r in range(repeats):
-            smevo = generic_smevo_run(env_id, seed + r)
+            smevo = generic_smevo_run(env_id, seed + r, workers=workers)
             steps = smevo.env_steps
-            rates["smevo vectorized"].append(smevo.rate)
+            rates[row].append(smevo.rate)
             rates["env alone (numpy)"].append(env_alone_run(env_id, steps, seed + r).rate)
             if with_evotorch:
                 rates["EvoTorch GymNE + GA"].append(evotorch_run(
@@ -252,10 +262,12 @@ def generic_table(repeats: int, seed: int, with_evotorch: bool) -> None:
             spread = f"[{min(values):,.0f}-{max(values):,.0f}]"
             print(f"{env_id:15s} {name:22s} {steps:10,d} {median:9,.0f} {spread:>12s} "
                   f"{median / alone:14.2f}")
-        ratio = float(np.median(rates["smevo vectorized"])) / alone
-        each = ", ".join(f"{s / a:.2f}" for s, a in
-                         zip(rates["smevo vectorized"], rates["env alone (numpy)"], strict=True))
-        print(f"{'':15s} target smevo >= {target} of the env alone: {ratio:.2f} "
+        target = target if workers == 1 else SCALING_TARGET
+        ratio = float(np.median(rates[row])) / (workers * alone)
+        each = ", ".join(f"{s / (workers * a):.2f}" for s, a in
+                         zip(rates[row], rates["env alone (numpy)"], strict=True))
+        times = "" if workers == 1 else f"{workers} x "
+        print(f"{'':15s} target smevo >= {target} of {times}the env alone: {ratio:.2f} "
               f"({'met' if ratio >= target else 'NOT met'}; run by run {each})")
 
 
@@ -283,11 +295,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--generic", action="store_true",
                         help="only the generic-env table (EvoTorch column if importable)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="generic table: smevo with --backend process --workers N, against "
+                             "N times the env alone")
     args = parser.parse_args()
     torch.set_num_threads(1)
     logging.getLogger("evotorch").setLevel(logging.WARNING)  # no per-Problem INFO lines
     if args.generic:
-        generic_table(args.repeats, args.seed, with_evotorch=has_evotorch())
+        generic_table(args.repeats, args.seed, with_evotorch=has_evotorch() and args.workers == 1,
+                      workers=args.workers)
         return
     require_evotorch()
     import evotorch
