@@ -248,7 +248,7 @@ def bench_deep(operator: str, pop: int, generations: int, workers: int) -> None:
             start = time.perf_counter()
             trainer.algorithm.step()
             total += time.perf_counter() - start
-        worker_mb = max(peak_rss_mb(pid) for pid in backend.worker_pids())
+        worker_mb = max(peak_rss_mb(pid) for pid in backend.backend.worker_pids())  # unwrapped
     finally:
         backend.close()
     evaluation = evaluate_s[0] / generations

@@ -51,36 +51,44 @@ def breed(
     order = list(members)
     for member in order:
         _check_parent(mutation, policy, population[member], experiences[member])
-    children = torch.empty(len(parents), population.shape[1], dtype=torch.float32,
-                           device=population.device)
+    children = []
+    order_of_children = []
     stats: list[MutationStats | None] = [None] * len(parents)
     for part in _parent_chunks([len(members[m]) for m in order], population.shape[1]):
         chunk = order[part]
         rows = [c for m in chunk for c in members[m]]
+        noises = torch.empty(len(rows), population.shape[1], dtype=torch.float32)
+        for row, c in enumerate(rows):  # in place: no second copy of a big generation's noise
+            torch.randn(population.shape[1], generator=generators[c], dtype=torch.float32,
+                        out=noises[row])
         brood = Brood.of(
             policy,
             population[torch.as_tensor(chunk)].detach().to(torch.float32),
             [_on(experiences[m], population.device) for m in chunk],
-            torch.stack([torch.randn(population.shape[1], generator=generators[c],
-                                     dtype=torch.float32) for c in rows]).to(population.device),
+            noises.to(population.device),
             [len(members[m]) for m in chunk],
         )
-        made = _make(mutation, brood, measure)
-        children[torch.as_tensor(rows, device=population.device)] = made
+        children.append(_make(mutation, brood, measure))
+        order_of_children += rows
         for c, child_stats in zip(rows, brood.stats, strict=True):
             stats[c] = child_stats
-    return children, stats  # type: ignore[return-value]
+    made = children[0] if len(children) == 1 else torch.cat(children)
+    if order_of_children != sorted(order_of_children):  # back to the callers' order
+        made = made[torch.as_tensor(order_of_children, device=made.device).argsort()]
+    return made, stats  # type: ignore[return-value]
 
 
 def _make(mutation: Mutation, brood: Brood, measure: bool) -> torch.Tensor:
     """The brood's children, with their step sizes and (if `measure`) divergences in its
     stats."""
-    delta = mutation.perturbations(brood)
+    delta = mutation.perturbations(brood)  # ours to change in place from here on
     if mutation.weight_clip is not None:
-        delta = delta.clamp(-mutation.weight_clip, mutation.weight_clip)
+        delta.clamp_(-mutation.weight_clip, mutation.weight_clip)
     for stats, norm in zip(brood.stats, delta.norm(dim=1).tolist(), strict=True):
         stats.delta_norm = norm
-    children = brood.params[brood.parent_of] + delta
+    children = delta
+    for u, rows in enumerate(brood.children_of):  # θ + δ in place: no [C, D] copy of parents
+        children[rows] += brood.params[u]
     if measure:
         _measure(brood, children)
     return children

@@ -89,8 +89,10 @@ class Mutation(abc.ABC):
 
     @abc.abstractmethod
     def perturbations(self, brood: Brood) -> torch.Tensor:
-        """The steps δ `[C, D]` of the brood's children (before `weight_clip`); may overwrite
-        `brood.noises` and record what it measured in `brood.stats`."""
+        """The steps δ `[C, D]` of the brood's children (before `weight_clip`): a new tensor
+        or `brood.noises` itself, which the operator may overwrite, and which the breeder then
+        changes in place into the children. What the operator measured goes into
+        `brood.stats`."""
 
 
 class Control(Mutation):
