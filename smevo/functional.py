@@ -71,6 +71,9 @@ class _ParameterSlots:
             self.owners.append((policy.get_submodule(path), attr))
         self.sizes = [p.numel() for _, p in named]
         self.shapes = [p.shape for _, p in named]
+        owners = [m for m in policy.modules() if any(True for _ in m.parameters(recurse=False))]
+        self.linear_only = not policy.is_recurrent and all(
+            isinstance(m, torch.nn.Linear) for m in owners)
 
 
 _SLOTS: weakref.WeakKeyDictionary[Policy, _ParameterSlots] = weakref.WeakKeyDictionary()
@@ -161,18 +164,17 @@ def population_step(
 def linear_layers_only(policy: Policy) -> bool:
     """True for feedforward policies whose parameters all belong to `nn.Linear` layers (each
     applied once per sample): the MLPs, for which fast paths exist."""
-    owners = [m for m in policy.modules() if any(True for _ in m.parameters(recurse=False))]
-    return not policy.is_recurrent and all(isinstance(m, torch.nn.Linear) for m in owners)
+    return _slots(policy).linear_only
 
 
 def _stacked_parameters(policy: Policy, population: torch.Tensor) -> dict[int, torch.Tensor]:
     """Each parameter of the policy (keyed by `id`) as a `[G, *shape]` view of `population
     [G, D]`: genome g's copy of that parameter is row g."""
-    named = dict(policy.named_parameters())
-    pieces = torch.split(population, [p.numel() for p in named.values()], dim=1)
+    slots = _slots(policy)
+    pieces = torch.split(population, slots.sizes, dim=1)
     return {
-        id(p): piece.reshape(population.shape[0], *p.shape)
-        for p, piece in zip(named.values(), pieces, strict=True)
+        id(module._parameters[attr]): piece.reshape(population.shape[0], *shape)
+        for (module, attr), shape, piece in zip(slots.owners, slots.shapes, pieces, strict=True)
     }
 
 

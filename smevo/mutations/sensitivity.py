@@ -30,7 +30,7 @@ from torch.func import jvp, vjp, vmap
 
 from smevo import functional
 from smevo.experiences import Experiences
-from smevo.mutations.jacobians import absolute_jacobian_sums
+from smevo.mutations.jacobians import absolute_jacobian_sums, map_over_batch
 from smevo.policies import Policy
 
 SensitivityKind = Literal["SUM", "ABS", "SO"]
@@ -168,7 +168,7 @@ def parents_sensitivity(
     mode = AbsoluteLinearGradients() if kind == "ABS" else contextlib.nullcontext()
     with mode:
         return torch.cat([
-            norm_over_outputs(vmap(one_parent)(parents[part], obs[part], weights[part]))
+            norm_over_outputs(map_over_batch(one_parent, parents[part], obs[part], weights[part]))
             for part in (slice(start, start + chunk) for start in range(0, len(parents), chunk))
         ])
 
@@ -255,7 +255,8 @@ def directional_sensitivities(
 
     chunk = max(1, chunk_elements // (2 * parents.shape[1] + obs[0].numel()))
     return torch.cat([
-        vmap(one_child)(parents[part], obs[part], weights[part], directions[start:start + chunk])
+        map_over_batch(one_child, parents[part], obs[part], weights[part],
+                       directions[start:start + chunk])
         for start in range(0, len(parent_of), chunk)
         for part in (parent_of[start:start + chunk],)
     ])
