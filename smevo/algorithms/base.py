@@ -190,12 +190,12 @@ class SearchContext:
     ) -> torch.Tensor:
         """Children `[C, D]` (on the CPU) of `generation`: child i mutates member `parents[i]`
         with noise from its own seed stream (`mutations.breed`)."""
-        archives: list[Experiences | None] = [None] * len(population)
-        for member in set(parents.tolist()):
-            archives[member] = self.experiences(population.experiences[member])
+        members, parent_of = np.unique(parents, return_inverse=True)  # only those bred from
         children, stats = breed(
-            self.mutation, self.policy, population.params.to(self.device), archives,
-            parents.tolist(),
+            self.mutation, self.policy,
+            population.params[torch.as_tensor(members)].to(self.device),
+            [self.experiences(population.experiences[m]) for m in members],
+            parent_of.tolist(),
             [torch_generator(self.seed, MUTATION, generation, i) for i in range(len(parents))],
         )
         log.mutations.extend(stats)
