@@ -60,6 +60,7 @@ def readme_block(marker: str) -> str:
     return block
 
 
+@pytest.mark.bitexact  # resume continues the very run; best.pt holds the champion's genome
 def test_callbacks_see_every_generation_and_stop_a_run_that_resume_continues(tmp_path):
     whole = train(config(tmp_path, "logging.name=whole", "budget.generations=6"))
     seen = []
@@ -114,6 +115,7 @@ class Recording(Backend):
         self.backend.close()
 
 
+@pytest.mark.bitexact  # the same seed and fitness breed the same genomes
 @pytest.mark.parametrize("algorithm", [
     ["algorithm.name=truncation"],
     ["algorithm.name=steady_state", "algorithm.batch=4", "algorithm.tournament=3"],
@@ -158,6 +160,7 @@ def toy_fitness(search: AskTell, genomes: torch.Tensor) -> np.ndarray:
     return -((outputs - TARGET) ** 2).sum(-1).mean(-1)
 
 
+@pytest.mark.bitexact  # a restored search asks for the same genomes
 def test_ask_tell_improves_a_toy_task_with_sm_g_abs_from_the_told_observations():
     search = toy_search()
     history = []
@@ -177,6 +180,7 @@ def test_ask_tell_improves_a_toy_task_with_sm_g_abs_from_the_told_observations()
     assert torch.equal(copy.ask(), search.ask())
 
 
+@pytest.mark.bitexact  # Experiences and raw arrays are the same observations
 def test_ask_tell_keeps_at_most_archive_size_observations_and_takes_sequences():
     search = toy_search("mutation.archive_size=5")
     genomes = search.ask()
