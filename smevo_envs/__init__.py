@@ -6,7 +6,9 @@ it on demand. This package depends on Gymnasium and NumPy only, never on `smevo`
 
 `_SPECS` below is the one table of the environments: each id with its entry point, its
 vector twin's (if any) and its solve threshold. `ENV_IDS`, `__all__` and the lazily imported
-env classes are derived from it, so an env is added by one entry there.
+env classes are derived from it, so an env is added by its module and one entry there; what a
+trainer may do with its vector twin or a native rollout the env class itself declares
+(`EnvCapabilities`, in `smevo_envs.capabilities`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import importlib
 from typing import Any
 
 from gymnasium.envs.registration import register, registry
+
+from smevo_envs.capabilities import EnvCapabilities
 
 _SPECS: tuple[dict[str, Any], ...] = (
     {
@@ -83,7 +87,7 @@ def _classes() -> dict[str, str]:
 
 # The env classes, imported on first access so that `import smevo_envs` stays light.
 _CLASSES = _classes()
-__all__ = ["ENV_IDS", *_CLASSES]
+__all__ = ["ENV_IDS", "EnvCapabilities", *_CLASSES]
 
 
 def __getattr__(name: str) -> Any:

@@ -35,6 +35,7 @@ from smevo_envs._validation import (
     checked_render_mode,
     step_after_the_end,
 )
+from smevo_envs.capabilities import EnvCapabilities
 
 _BLANK, _GO = -1, -2  # stimulus codes besides cue indices
 
@@ -238,6 +239,7 @@ class CueRewardEnv(RendersCells, gym.Env[np.ndarray, np.int64]):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+    capabilities: ClassVar[EnvCapabilities] = EnvCapabilities(vector_seeding="per_env")
 
     def __init__(self, render_mode: str | None = None, **settings: Any):
         self.render_mode = checked_render_mode(render_mode, self.metadata)

@@ -23,6 +23,7 @@ from smevo_envs._validation import (
     checked_render_mode,
     step_after_the_end,
 )
+from smevo_envs.capabilities import EnvCapabilities
 
 OBSERVATION_SIZE = 17
 MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]])  # up (row - 1), down, left, right
@@ -231,6 +232,7 @@ class GridMazeEnv(RendersCells, gym.Env[np.ndarray, np.int64]):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+    capabilities: ClassVar[EnvCapabilities] = EnvCapabilities(vector_seeding="per_env")
 
     def __init__(
         self,

@@ -29,6 +29,7 @@ from smevo_envs._validation import (
     checked_seeds,
     step_after_the_end,
 )
+from smevo_envs.capabilities import EnvCapabilities
 
 __all__ = [
     "REWARDS",
@@ -204,6 +205,10 @@ class BreadcrumbHardMazeEnv(_PicklesRobotState, gym.Env[np.ndarray, np.ndarray])
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 30}
+    # The twin steps the same C++ core; no start is random; C++ also plays whole rollouts.
+    capabilities: ClassVar[EnvCapabilities] = EnvCapabilities(
+        vector_seeding="deterministic", native_rollout="maze"
+    )
 
     def __init__(
         self,

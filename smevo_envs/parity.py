@@ -21,6 +21,7 @@ from smevo_envs._validation import (
     step_after_the_end,
     sub_env_generators,
 )
+from smevo_envs.capabilities import EnvCapabilities
 
 
 def sequence_bits(indices: np.ndarray, n_bits: int) -> np.ndarray:
@@ -126,6 +127,9 @@ class RecurrentParityEnv(RendersCells, gym.Env[np.ndarray, np.ndarray]):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 2}
+    capabilities: ClassVar[EnvCapabilities] = EnvCapabilities(
+        vector_seeding="per_env", indexed_episodes=True
+    )
 
     def __init__(self, render_mode: str | None = None, *, n_bits: int = 4):
         self.render_mode = checked_render_mode(render_mode, self.metadata)

@@ -1,9 +1,11 @@
 """Pools of sub-environments stepped in lockstep: one per episode of every individual in a group.
 
-Which pool an env gets depends only on the env id, never on the backend, so every backend runs
-the same environment code. Envs with an exactly seedable native vector implementation (the C++
-hard maze, Gymnasium's CartPole, the grid maze, recurrent parity) step all sub-envs in one
-call; any other env is a list of single envs stepped in a loop.
+Which pool an env gets depends only on the env id (what its class declares, see
+`capabilities.py`), never on the backend, so every backend runs the same environment code. An
+env whose class declares a vector twin that is seeded exactly like single envs (the C++ hard
+maze, the grid maze, cue/reward, recurrent parity; Gymnasium's CartPole-v1, declared here on
+its behalf) steps all sub-envs in one call; any other env is a list of single envs stepped in
+a loop.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
 
+from smevo._registry import unknown_name_message
 from smevo.envs import make_env
+from smevo.evaluation.capabilities import env_capabilities
 
 StepResult = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 Options = Sequence[dict | None]
@@ -88,38 +92,50 @@ def _seed_cartpole(env: gym.vector.VectorEnv, seeds: Sequence[int], options: Opt
 
 def _seed_deterministic(env: gym.vector.VectorEnv, seeds: Sequence[int], options: Options
                         ) -> np.ndarray:
-    """Envs without randomness in reset (the hard maze): one reset serves every seed."""
+    """Envs declared `"deterministic"`, without randomness in reset (the hard maze): one reset
+    serves every seed."""
     return env.reset(seed=int(seeds[0]))[0]
 
 
 def _seed_per_env(env: gym.vector.VectorEnv, seeds: Sequence[int], options: Options
                   ) -> np.ndarray:
-    """Vector envs that take one seed per sub-env (the grid maze, parity) and then behave
-    exactly like single envs reset with those seeds; an `index` option (parity's sequence)
-    is passed on as one index per sub-env."""
+    """Vector envs declared `"per_env"` (the grid maze, cue/reward, parity) take one seed per
+    sub-env and then behave exactly like single envs reset with those seeds; an `index`
+    option (parity's sequence) is passed on as one index per sub-env."""
     indexed = {"index": [option["index"] for option in options]} if any(options) else None
     return env.reset(seed=[int(s) for s in seeds], options=indexed)[0]
 
 
-#: Native vector envs whose every sub-env can be seeded exactly like the single env.
-NATIVE_VECTOR_SEEDERS: dict[str, Callable[[gym.vector.VectorEnv, Sequence[int], Options],
-                                          np.ndarray]] = {
-    "CartPole-v1": _seed_cartpole,
-    "smevo/BreadcrumbHardMaze-v0": _seed_deterministic,
-    "smevo/GridMaze-v0": _seed_per_env,
-    "smevo/RecurrentParity-v0": _seed_per_env,
+Seeder = Callable[[gym.vector.VectorEnv, Sequence[int], Options], np.ndarray]
+
+VECTOR_SEEDERS: dict[str, Seeder] = {
+    "per_env": _seed_per_env,
+    "deterministic": _seed_deterministic,
+    "cartpole": _seed_cartpole,
 }
-INDEXED_VECTOR_ENVS = frozenset({"smevo/RecurrentParity-v0"})
-"""The native vector envs that take the per-episode `index` option (`env.index_episodes`)."""
+"""How to reset a vector twin as single envs with these seeds would be, by the
+`EnvCapabilities.vector_seeding` its env class declares."""
+
+
+def vector_seeder(env_id: str) -> Seeder | None:
+    """The seeder for the vector twin that `env_id`'s class declares, or None if it declares
+    none; a kind of seeding this module does not know is a `ValueError`, never ignored."""
+    seeding = env_capabilities(env_id).vector_seeding
+    if seeding is None:
+        return None
+    if seeding not in VECTOR_SEEDERS:
+        raise ValueError(f"env {env_id!r}: " + unknown_name_message(
+            "vector seeding", seeding, list(VECTOR_SEEDERS)))
+    return VECTOR_SEEDERS[seeding]
 
 
 class NativeVectorPool:
-    """A registered native vector env (one C++/numpy call steps every sub-env)."""
+    """A registered native vector env (one C++/numpy call steps every sub-env), seeded as its
+    env class declares (`vector_seeder`)."""
 
-    def __init__(self, env_id: str, kwargs: dict[str, Any]) -> None:
-        self.env_id, self.kwargs = env_id, kwargs
+    def __init__(self, env_id: str, kwargs: dict[str, Any], seeder: Seeder) -> None:
+        self.env_id, self.kwargs, self.seeder = env_id, kwargs, seeder
         self.env: gym.vector.VectorEnv | None = None
-        self.seeder = NATIVE_VECTOR_SEEDERS[env_id]
 
     def reset(self, seeds: Sequence[int], options: Options) -> np.ndarray:
         if self.env is None or self.env.num_envs != len(seeds):
@@ -142,8 +158,11 @@ class NativeVectorPool:
 def make_env_pool(
     env_id: str, kwargs: dict[str, Any], index_episodes: bool, *, trust_env_code: bool = False
 ) -> EnvPool:
-    """The pool for an env id: native where exact (registered ids, naming no code), single
-    envs otherwise (made with `trust_env_code`, see `smevo.envs.make_env`)."""
-    if env_id in NATIVE_VECTOR_SEEDERS and (not index_episodes or env_id in INDEXED_VECTOR_ENVS):
-        return NativeVectorPool(env_id, kwargs)
+    """The pool for an env id: its vector twin where the env class declares one seeded exactly
+    like single envs (and taking indexed episodes, if `index_episodes`), made by the registered
+    id alone so that nothing the id names is imported; single envs otherwise (made with
+    `trust_env_code`, see `smevo.envs.make_env`)."""
+    seeder = vector_seeder(env_id)
+    if seeder is not None and (not index_episodes or env_capabilities(env_id).indexed_episodes):
+        return NativeVectorPool(env_id.rpartition(":")[2], kwargs, seeder)
     return SingleEnvPool(env_id, kwargs, trust_env_code)

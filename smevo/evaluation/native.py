@@ -5,8 +5,9 @@ are still running; here the whole rollout of a group (forward, env step, observa
 runs in C++ (`smevo.evaluation._rollout`, built with the maze simulator). It computes what the
 Python loop computes: the same float64 forward rounded to float32, the same action decoding,
 the same env arithmetic, the same reservoir sample. Which path a rollout takes depends only on
-the env id, its kwargs and the policy, never on the backend, so every backend still returns
-the same results; `tests/test_native_rollout.py` checks the two paths against each other.
+the env id (the native rollout its class declares, see `capabilities.py`), its kwargs and the
+policy, never on the backend, so every backend still returns the same results;
+`tests/test_native_rollout.py` checks the two paths against each other.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import gymnasium as gym
 import numpy as np
 from torch import nn
 
+from smevo._registry import unknown_name_message
+from smevo.evaluation.capabilities import env_capabilities
 from smevo.evaluation.env_pool import cartpole_start_states
 from smevo.evaluation.obs_norm import CLIP, ObsNormalizer
 from smevo.policies import MLP, Policy
@@ -77,10 +80,12 @@ def _maze(env: gym.Env, kwargs: dict[str, Any]) -> NativeCall | None:
     return call
 
 
-NATIVE_ENVS: dict[str, Callable[[gym.Env, dict[str, Any]], NativeCall | None]] = {
-    "CartPole-v1": _cartpole,
-    "smevo/BreadcrumbHardMaze-v0": _maze,
+NATIVE_ROLLOUTS: dict[str, Callable[[gym.Env, dict[str, Any]], NativeCall | None]] = {
+    "cartpole": _cartpole,
+    "maze": _maze,
 }
+"""The fused rollouts of `_rollout`, by the `EnvCapabilities.native_rollout` name an env class
+declares; each builder may still decline (None) for kwargs that change the env."""
 
 
 class NativeRollout:
@@ -94,13 +99,17 @@ class NativeRollout:
     def build(
         cls, env_id: str, kwargs: dict[str, Any], env: gym.Env, policy: Policy
     ) -> NativeRollout | None:
-        """The native rollout for this env (a probe instance of it) and policy, if one
-        exists."""
+        """The native rollout for this env (a probe instance of it) and policy, if the env's
+        class declares one and the policy is one it can apply; a declared name this module
+        does not know is a `ValueError`, never ignored."""
         layout = mlp_layout(policy)
-        make_call = NATIVE_ENVS.get(env_id)
-        if layout is None or make_call is None:
+        name = env_capabilities(env_id).native_rollout
+        if layout is None or name is None:
             return None
-        call = make_call(env, kwargs)
+        if name not in NATIVE_ROLLOUTS:
+            raise ValueError(f"env {env_id!r}: " + unknown_name_message(
+                "native rollout", name, list(NATIVE_ROLLOUTS)))
+        call = NATIVE_ROLLOUTS[name](env, kwargs)
         return None if call is None else cls(call, layout)
 
     def __call__(
