@@ -51,6 +51,7 @@ actually used.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -392,8 +393,44 @@ def read_record(path: Path) -> dict[str, Any] | None:
 
 
 def recorded(record: dict[str, Any] | None, config: Config) -> bool:
-    """Whether `record` is a finished run of `config` (same settings, see `RESULT_NEUTRAL`)."""
-    return record is not None and record.get("config") == result_settings(config)
+    """Whether `record` is a finished run of `config`: same settings (see `RESULT_NEUTRAL`),
+    made by code that computes its operator's children as now (`current_arithmetic`)."""
+    return (record is not None and record.get("config") == result_settings(config)
+            and current_arithmetic(record))
+
+
+ARITHMETIC_SINCE = dict.fromkeys(
+    ("SM-R", "SM-G-SUM", "SM-G-ABS", "SM-G-SO", "SM-G-FO"),
+    "c7e3ca7b880e804e65888467cdbaab1bf89a0c4f")
+"""Per operator, the commit from which its children are computed as they are now; a record
+made by code before it is stale, and its cell runs again. c7e3ca7: the mutation engine of
+issue 11 (new per-sample Jacobians, divisors s / mean, batches of a whole generation). Control's
+children have not changed since the first record. Bump an operator's entry whenever a change
+moves its children, even by rounding."""
+
+
+@functools.cache
+def descends_from(commit: str, ancestor: str) -> bool | None:
+    """Whether `commit` is `ancestor` or comes after it (None: git cannot tell here)."""
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), "merge-base", "--is-ancestor", ancestor,
+                               commit], capture_output=True, check=False)
+    except OSError:
+        return None
+    return {0: True, 1: False}.get(done.returncode)
+
+
+def current_arithmetic(record: dict[str, Any]) -> bool:
+    """Whether `record` was made at or after its operator's `ARITHMETIC_SINCE` commit. A
+    record whose commit git does not know (a shallow clone) counts as current: the check
+    needs the history, and says so by returning True only there."""
+    since = ARITHMETIC_SINCE.get(record["operator"])
+    if since is None:
+        return True
+    commit = record["code"]["commit"]
+    if not commit:
+        return False
+    return descends_from(commit, since) is not False
 
 
 def resumable(run_dir: Path, config: Config) -> bool:
@@ -1210,7 +1247,7 @@ def write_report(data_dir: Path, out: Path) -> tuple[Path, list[str]]:
 
     Returns the report's path and the figure files written.
     """
-    records = load_records(data_dir)
+    records = [r for r in load_records(data_dir) if current_arithmetic(r)]
     by_experiment = defaultdict(list)
     for record in records:
         by_experiment[record["experiment"]].append(record)
@@ -1372,7 +1409,8 @@ def status_text(cells: list[Cell], settings: Settings) -> str:
                   f"operator combinations{fallback}. A pending run is costed at the mean "
                   "evaluations of its finished peers at the same settings (solved runs stop "
                   "early), else at its full budget. 'other settings': records made at "
-                  "settings that are not the grid's now (their cells are pending)."]
+                  "settings that are not the grid's now, or by code that computed their "
+                  "operator's children otherwise (ARITHMETIC_SINCE); their cells are pending."]
     return "\n".join(lines)
 
 

@@ -193,6 +193,26 @@ def test_a_record_at_other_settings_leaves_its_cell_pending(run, tmp_path):
     assert "ran 1, resumed 0, skipped 3" in run(*argv)
 
 
+def test_a_record_made_before_its_operators_arithmetic_changed_is_stale(reproduce):
+    """Cells of operators whose children changed (ARITHMETIC_SINCE) run again; control's
+    records stay; the report leaves stale records out."""
+    since = reproduce.ARITHMETIC_SINCE["SM-G-ABS"]
+    before = subprocess.run(["git", "-C", str(ROOT), "rev-parse", f"{since}~1"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+
+    def made_at(operator, commit):
+        return {"operator": operator, "code": {"commit": commit}}
+
+    assert not reproduce.current_arithmetic(made_at("SM-G-ABS", before))
+    assert reproduce.current_arithmetic(made_at("SM-G-ABS", since))
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert reproduce.current_arithmetic(made_at("SM-G-ABS", head))
+    assert reproduce.current_arithmetic(made_at("control", before))
+    assert not reproduce.current_arithmetic(made_at("SM-R", None))  # commit unknown
+    assert "control" not in reproduce.ARITHMETIC_SINCE
+
+
 def fake(operator, domain="washout", network="toy2w", fitness=0.0, solved=False, evals=100):
     """A record as run_cell writes it, for the fields the claims read."""
     return {"experiment": "illustrative", "domain": domain, "network": network,
