@@ -105,14 +105,11 @@ class PaddedExperiences:
 
     `observations [A, N, *obs]` (states) or `[A, N, T, *obs]` (sequences), zero-padded to
     the largest archive and the longest sequence; `weights [A, N]` / `[A, N, T]`: 1 on real
-    samples, 0 on padding; `sizes` and `steps`: each archive's states or sequences and its
-    sequence length (1 for states); `samples [A]`: its number of samples M.
+    samples, 0 on padding; `samples [A]`: each archive's number of samples M.
     """
 
     observations: torch.Tensor
     weights: torch.Tensor
-    sizes: list[int]
-    steps: list[int]
     samples: torch.Tensor
     sequential: bool
 
@@ -137,7 +134,7 @@ def padded_experiences(experiences: list[Experiences], device: torch.device) -> 
         obs[rows] = e.observations.to(device)
         weights[rows] = e.sample_weights().to(device)
     samples = torch.tensor([float(e.num_samples) for e in experiences], device=device)
-    return PaddedExperiences(obs, weights, sizes, steps, samples, sequential)
+    return PaddedExperiences(obs, weights, samples, sequential)
 
 
 def parents_sensitivity(
