@@ -643,6 +643,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """`smevo reproduce`: the experiment grid's command line (`smevo.experiments.cli`, which
+    scripts/reproduce.py runs too), given every argument after the verb."""
+    from smevo.experiments.cli import main as reproduce
+
+    return reproduce(args.argv, prog=f"{PROG} reproduce", invocation=(PROG, "reproduce"))
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -863,6 +871,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.set_defaults(command=cmd_fit)
     for command in commands.choices.values():
         add_debug_argument(command, default=argparse.SUPPRESS)
+    reproduce = commands.add_parser(  # its own parser reads every argument, --help included
+        "reproduce", prefix_chars="\0", add_help=False,
+        help="run the paper's experiment grid and write its report (smevo reproduce --help)")
+    reproduce.add_argument("argv", nargs=argparse.REMAINDER)
+    reproduce.set_defaults(command=cmd_reproduce)
     return parser
 
 

@@ -1,7 +1,8 @@
-"""Shared by the backend tests: a CartPole spec, seeded genomes and tasks, result equality,
-and a run's metrics."""
+"""Shared by the backend and run tests: a CartPole spec, seeded genomes and tasks, result
+equality, the config of a test run and a run's metrics."""
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import gymnasium as gym
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from smevo import functional
+from smevo.config import Config, apply_overrides
 from smevo.evaluation import EvalTask
 from smevo.evaluation.rollout import EvalSpec
 from smevo.policies import make_policy
@@ -54,3 +56,15 @@ def metrics(run_dir: Path) -> list[dict]:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     return [{k: v for k, v in json.loads(line).items() if not k.startswith("perf/")}
             for line in lines]
+
+
+def run_configs(base: Sequence[str]) -> Callable[..., Config]:
+    """`config(tmp_path, *overrides)` for a test module: the default config with its runs in
+    `tmp_path`, quiet, then the module's `base` settings and the test's `overrides` (``--set``
+    style strings)."""
+
+    def config(tmp_path: Path, *overrides: str) -> Config:
+        return apply_overrides(Config(), [f"logging.logdir={tmp_path}", "logging.quiet=true",
+                                          *base, *overrides])
+
+    return config

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from backend_helpers import metrics
+from backend_helpers import metrics, run_configs
 
 import smevo
 from smevo import AskTell, Trainer, resume, train
@@ -39,8 +39,7 @@ CARTPOLE = [
 ]
 
 
-def config(tmp_path: Path, *overrides: str) -> Config:
-    return apply_overrides(Config(), [f"logging.logdir={tmp_path}", *CARTPOLE, *overrides])
+config = run_configs(CARTPOLE)
 
 
 def without_timing(rows: list[dict]) -> list[dict]:

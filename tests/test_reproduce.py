@@ -1,14 +1,14 @@
-"""scripts/reproduce.py end to end on tiny grids, its claim verdicts, and smevo.stats.
+"""smevo.experiments end to end on tiny grids, its claim verdicts, and its statistics.
 
-The pipeline runs in process (`reproduce.main`) with --quick, two operators and budgets cut
-further by --set, so that every step — runs, resume, skip, records, figures, RESULTS.md,
-status — is exercised in seconds.
+The pipeline runs in process (`smevo.experiments.cli.main`, what scripts/reproduce.py calls)
+with --quick, two operators and budgets cut further by --set, so that every step — runs,
+resume, skip, records, figures, RESULTS.md, status — is exercised in seconds.
 """
 
-import importlib.util
 import json
 import math
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -19,31 +19,31 @@ import pytest
 import torch
 
 from smevo.agent import load_agent
+from smevo.cli import main as smevo_main
+from smevo.experiments.cli import main, parse_args
+from smevo.experiments.figures import fitness_curve_figures, recorded_curve
+from smevo.experiments.grid import EXPERIMENTS, PAPER_SM_G
+from smevo.experiments.provenance import git
+from smevo.experiments.records import RECORD_FORMAT
+from smevo.experiments.results import Results, score
+from smevo.experiments.runner import commit_record
+from smevo.experiments.staleness import ARITHMETIC_SINCE, current_arithmetic
+from smevo.experiments.stats import median_iqr, rank_test, solve_rate, wilson_interval
+from smevo.experiments.status import FALLBACK_RATE
+from smevo.experiments.verdicts import ON_FITNESS_ONLY, claim_washout, claims
 from smevo.functional import get_flat
-from smevo.stats import median_iqr, rank_test, solve_rate, wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def reproduce():
-    """scripts/reproduce.py as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "scripts" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reproduce"] = module  # dataclasses resolve their annotations through it
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["reproduce"]
-
-
 @pytest.fixture
-def run(reproduce, capsys):
-    """Call the script's main with argv; return its stdout. Torch's thread count, which the
-    script sets, is restored afterwards."""
+def run(capsys):
+    """Call the command line's main with argv; return its stdout. Torch's thread count, which
+    main sets, is restored afterwards."""
     threads = torch.get_num_threads()
 
     def call(*argv):
-        assert reproduce.main([str(a) for a in argv]) == 0
+        assert main([str(a) for a in argv]) == 0
         return capsys.readouterr().out
 
     yield call
@@ -89,6 +89,23 @@ def test_quick_illustrative_writes_the_report_and_skips_finished_runs_after(run,
     assert finished(data) == before
 
 
+def test_smevo_reproduce_is_the_same_command_line(run, capsys, tmp_path):
+    """`smevo reproduce ARGS` runs the grid as the script does; its records quote it."""
+    data, out = tmp_path / "data", tmp_path / "out"
+    tiny = ["illustrative", "--quick", "--operators", "control", "--set",
+            "budget.generations=2", "--runs-dir", tmp_path / "runs", "--data-dir", data]
+    assert smevo_main(["reproduce", *map(str, tiny), "--out", str(out / "verb")]) == 0
+    assert "ran 3, resumed 0, skipped 0" in capsys.readouterr().out
+    record = json.loads((data / "illustrative" / "easy-toy2w-control" / "seed0.json").read_text())
+    assert record["command"].startswith("smevo reproduce illustrative --quick")
+    assert "ran 0, resumed 0, skipped 3" in run(*tiny, "--out", out / "script")
+    reports = [without_stamp((out / name / "RESULTS.md").read_text())
+               for name in ("verb", "script")]
+    assert reports[0] == reports[1]
+    assert smevo_main(["reproduce", "--seeds", "0", "maze"]) == 2  # its own argument errors
+    assert "--seeds must be >= 1" in capsys.readouterr().err
+
+
 TINY_MAZE = ("maze", "--quick", "--operators", "control,SM-G-ABS",
              "--set", "algorithm.population=8", "--set", "algorithm.batch=8",
              "--set", "budget.evaluations=16")
@@ -125,7 +142,7 @@ def without_stamp(report: str) -> str:
     return re.sub(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", report)
 
 
-def test_records_alone_rebuild_the_report_and_carry_what_it_needs(run, reproduce, tmp_path):
+def test_records_alone_rebuild_the_report_and_carry_what_it_needs(run, tmp_path):
     argv, runs, data, out = tiny_maze(tmp_path)
     run(*argv)
     report = (out / "RESULTS.md").read_text()
@@ -137,22 +154,22 @@ def test_records_alone_rebuild_the_report_and_carry_what_it_needs(run, reproduce
         assert (out / name).stat().st_size > 0
 
     record = json.loads((data / "maze" / "maze-d7-SM-G-ABS" / "seed0.json").read_text())
-    assert (record["format"], record["version"]) == reproduce.RECORD_FORMAT
+    assert (record["format"], record["version"]) == RECORD_FORMAT
     assert record["config"]["budget"]["evaluations"] == 16 and record["seed"] == 0
     assert "logging" not in record["config"]  # paths of this machine: not the run's settings
     assert record["curve"]["evaluations"] == [8, 16] and len(record["curve"]["champion"]) == 2
-    assert record["code"]["commit"] == reproduce.git("log", "-1", "--format=%H", "--", ".",
-                                                     ":(exclude)docs/results/data")
+    assert record["code"]["commit"] == git("log", "-1", "--format=%H", "--", ".",
+                                       ":(exclude)docs/results/data")
     assert record["code"]["smevo"] and record["machine"]["cpu"]
     assert record["core_seconds"] > 0 and record["seconds"] > 0
     assert re.search(r"\| depth 7 \| control \| 1 \|.*\| [0-9a-f]{10}(\+dirty)? \|$", report,
                      re.MULTILINE)  # each cell says which commit its records come from
 
 
-def test_quick_records_stay_out_of_the_committed_data(reproduce):
-    args = reproduce.parse_args(["maze", "--quick"])
+def test_quick_records_stay_out_of_the_committed_data():
+    args = parse_args(["maze", "--quick"])
     assert args.data_dir == Path("runs/reproduce-quick/data")
-    assert reproduce.parse_args(["maze"]).data_dir == Path("docs/results/data")
+    assert parse_args(["maze"]).data_dir == Path("docs/results/data")
 
 
 def set_core_seconds(data: Path, seconds: float) -> None:
@@ -162,7 +179,7 @@ def set_core_seconds(data: Path, seconds: float) -> None:
         path.write_text(json.dumps(record | {"core_seconds": seconds}))
 
 
-def test_status_counts_runs_and_costs_the_rest_at_the_recorded_rates(run, reproduce, tmp_path):
+def test_status_counts_runs_and_costs_the_rest_at_the_recorded_rates(run, tmp_path):
     argv, _, data, _ = tiny_maze(tmp_path)
     run(*argv)
     set_core_seconds(data, 3600.0)  # 225 core-seconds per evaluation: 16 evaluations = 1 h
@@ -170,7 +187,7 @@ def test_status_counts_runs_and_costs_the_rest_at_the_recorded_rates(run, reprod
                  "--operators", "control,SM-G-ABS,SM-G-SUM")
     lines = {tuple(line.split()[:2]): line.split()[2:] for line in status.splitlines()}
     # 2 of 9 done per depth; 4 pending at the measured 1 h, 3 SM-G-SUM at the fallback rate.
-    fallback = 3 * 16 * reproduce.FALLBACK_RATE / 3600
+    fallback = 3 * 16 * FALLBACK_RATE / 3600
     expected = f"{4 + fallback:.2f}"
     assert lines[("maze", "maze-d7")] == ["2", "7", "0", expected]
     assert lines[("maze", "maze-d32")] == ["2", "7", "0", expected]
@@ -193,24 +210,24 @@ def test_a_record_at_other_settings_leaves_its_cell_pending(run, tmp_path):
     assert "ran 1, resumed 0, skipped 3" in run(*argv)
 
 
-def test_a_record_made_before_its_operators_arithmetic_changed_is_stale(reproduce):
+def test_a_record_made_before_its_operators_arithmetic_changed_is_stale():
     """Cells of operators whose children changed (ARITHMETIC_SINCE) run again; control's
     records stay; the report leaves stale records out."""
-    since = reproduce.ARITHMETIC_SINCE["SM-G-ABS"]
+    since = ARITHMETIC_SINCE["SM-G-ABS"]
     before = subprocess.run(["git", "-C", str(ROOT), "rev-parse", f"{since}~1"],
                             capture_output=True, text=True, check=True).stdout.strip()
 
     def made_at(operator, commit):
         return {"operator": operator, "code": {"commit": commit}}
 
-    assert not reproduce.current_arithmetic(made_at("SM-G-ABS", before))
-    assert reproduce.current_arithmetic(made_at("SM-G-ABS", since))
+    assert not current_arithmetic(made_at("SM-G-ABS", before))
+    assert current_arithmetic(made_at("SM-G-ABS", since))
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    assert reproduce.current_arithmetic(made_at("SM-G-ABS", head))
-    assert reproduce.current_arithmetic(made_at("control", before))
-    assert not reproduce.current_arithmetic(made_at("SM-R", None))  # commit unknown
-    assert "control" not in reproduce.ARITHMETIC_SINCE
+    assert current_arithmetic(made_at("SM-G-ABS", head))
+    assert current_arithmetic(made_at("control", before))
+    assert not current_arithmetic(made_at("SM-R", None))  # commit unknown
+    assert "control" not in ARITHMETIC_SINCE
 
 
 def fake(operator, domain="washout", network="toy2w", fitness=0.0, solved=False, evals=100):
@@ -220,33 +237,33 @@ def fake(operator, domain="washout", network="toy2w", fitness=0.0, solved=False,
             "evaluations": evals, "budget_evaluations": 1000}
 
 
-def test_washout_claim_verdicts(reproduce):
-    experiment = reproduce.EXPERIMENTS["illustrative"]
+def test_washout_claim_verdicts():
+    experiment = EXPERIMENTS["illustrative"]
     sums = [fake("SM-G-SUM", fitness=-8.0 - s) for s in range(6)]
     good = [fake(op, fitness=-0.001 * s, solved=True) for op in ("SM-G-ABS", "SM-G-SO")
             for s in range(6)]
-    claim = reproduce.claim_washout({"illustrative": reproduce.Results(experiment, sums + good)})
+    claim = claim_washout({"illustrative": Results(experiment, sums + good)})
     assert claim.status == "reproduced"
     assert "washout SM-G-ABS 6/6 vs SM-G-SUM 0/6 solved" in claim.evidence
 
     abs_only = [r for r in good if r["operator"] == "SM-G-ABS"]
     so_as_sum = [fake("SM-G-SO", fitness=r["best_fitness"]) for r in sums]
-    claim = reproduce.claim_washout({"illustrative": reproduce.Results(
+    claim = claim_washout({"illustrative": Results(
         experiment, sums + abs_only + so_as_sum)})
     assert claim.status == "partly"
     so_worse = [fake("SM-G-SO", fitness=r["best_fitness"] - 10) for r in sums]
-    claim = reproduce.claim_washout({"illustrative": reproduce.Results(
+    claim = claim_washout({"illustrative": Results(
         experiment, sums + abs_only + so_worse)})
     assert claim.status == "not reproduced"  # one for, one against
-    assert reproduce.claim_washout({}).status == "not tested"
+    assert claim_washout({}).status == "not tested"
 
 
-def test_unsolved_runs_rank_after_every_solved_run_then_by_fitness(reproduce):
-    experiment = reproduce.EXPERIMENTS["parity"]
-    slow = reproduce.score(fake("control", solved=True, evals=1000), experiment)
-    close, far = (reproduce.score(fake("control", fitness=f, evals=1000), experiment)
+def test_unsolved_runs_rank_after_every_solved_run_then_by_fitness():
+    experiment = EXPERIMENTS["parity"]
+    slow = score(fake("control", solved=True, evals=1000), experiment)
+    close, far = (score(fake("control", fitness=f, evals=1000), experiment)
                   for f in (-0.05, -3.0))
-    huge = reproduce.score(fake("control", fitness=1e6, evals=1000), experiment)
+    huge = score(fake("control", fitness=1e6, evals=1000), experiment)
     assert -1002 < far < close < huge < -1001 < slow
 
 
@@ -274,22 +291,22 @@ def test_median_iqr_and_rank_test():
     assert math.isclose(rank_test([1, 2], [2, 3]).effect, 0.125)
 
 
-def test_a_claim_no_run_solved_is_ranked_on_fitness_and_says_so(reproduce):
-    experiment = reproduce.EXPERIMENTS["parity"]
+def test_a_claim_no_run_solved_is_ranked_on_fitness_and_says_so():
+    experiment = EXPERIMENTS["parity"]
     chance = [fake("control", "parity", "rnn", fitness=-0.6931 - 1e-4 * s) for s in range(5)]
     moved = [fake(op, "parity", "rnn", fitness=-0.6 - 1e-3 * s)
-             for op in reproduce.PAPER_SM_G for s in range(5)]
-    found = {"parity": reproduce.Results(experiment, chance + moved)}
-    claim = reproduce.claims(found)[1]
-    assert claim.status == "reproduced" + reproduce.ON_FITNESS_ONLY
+             for op in PAPER_SM_G for s in range(5)]
+    found = {"parity": Results(experiment, chance + moved)}
+    claim = claims(found)[1]
+    assert claim.status == "reproduced" + ON_FITNESS_ONLY
     assert "rnn SM-G-SUM 0/5 vs control 0/5 solved, so ranked on final fitness: " \
            "median -0.602 vs -0.6933" in claim.evidence
     solved = [fake("SM-G-SUM", "parity", "rnn", solved=True, evals=500 + s) for s in range(5)]
-    claim = reproduce.claims({"parity": reproduce.Results(experiment, chance + solved)})[1]
+    claim = claims({"parity": Results(experiment, chance + solved)})[1]
     assert claim.status == "reproduced" and "ranked on final fitness" not in claim.evidence
 
 
-def test_gym_curves_are_drawn_from_the_records(reproduce, tmp_path):
+def test_gym_curves_are_drawn_from_the_records(tmp_path):
     def gym_record(operator, seed):
         evaluations = [16 * (g + 1) for g in range(5)]
         champion = [10.0 * g + seed if g else None for g in range(5)]  # a NaN was logged null
@@ -297,9 +314,9 @@ def test_gym_curves_are_drawn_from_the_records(reproduce, tmp_path):
             "experiment": "gym", "curve": {"evaluations": evaluations, "champion": champion,
                                            "best": champion}}
     records = [gym_record(op, s) for op in ("control", "SM-G-SUM") for s in range(3)]
-    results = reproduce.Results(reproduce.EXPERIMENTS["gym"], records)
-    assert reproduce.recorded_curve(records[0], "champion").shape == (2, 4)
-    [(name, _, shown)] = reproduce.fitness_curve_figures(results, tmp_path)
+    results = Results(EXPERIMENTS["gym"], records)
+    assert recorded_curve(records[0], "champion").shape == (2, 4)
+    [(name, _, shown)] = fitness_curve_figures(results, tmp_path)
     assert (tmp_path / name).stat().st_size > 0 and len(shown) == 6
 
 
@@ -308,7 +325,7 @@ def git_in(repo: Path, *args: str) -> str:
                           check=True).stdout
 
 
-def test_commit_records_commits_the_record_and_nothing_else(reproduce, tmp_path, monkeypatch):
+def test_commit_records_commits_the_record_and_nothing_else(tmp_path, monkeypatch):
     for key, value in (("NAME", "t"), ("EMAIL", "t@example.org")):
         monkeypatch.setenv(f"GIT_AUTHOR_{key}", value)
         monkeypatch.setenv(f"GIT_COMMITTER_{key}", value)
@@ -325,9 +342,22 @@ def test_commit_records_commits_the_record_and_nothing_else(reproduce, tmp_path,
     record = repo / "docs" / "results" / "data" / "maze" / "maze-d7-control" / "seed0.json"
     record.parent.mkdir(parents=True)
     record.write_text("{}\n")
-    monkeypatch.setattr(reproduce, "ROOT", repo)
-    reproduce.commit_record(record, "record")
+    commit_record(record, "record", root=repo)
     assert git_in(repo, "show", "--name-only", "--format=", "HEAD").split() == [
         "docs/results/data/maze/maze-d7-control/seed0.json"]
     assert sorted(git_in(repo, "status", "--porcelain").splitlines()) == [" M code.py",
                                                                           "M  staged.py"]
+
+
+def test_the_script_is_the_modules_command_line(capsys, monkeypatch):
+    """scripts/reproduce.py forwards to smevo.experiments.cli: same usage and options (run
+    in process as `python scripts/reproduce.py --help` would run it)."""
+    monkeypatch.setattr(sys, "argv", ["reproduce.py", "--help"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(ROOT / "scripts" / "reproduce.py"), run_name="__main__")
+    assert done.value.code == 0
+    script = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    assert script == capsys.readouterr().out
+    assert script.startswith("usage: reproduce.py [-h]")

@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from backend_helpers import metrics
+from backend_helpers import metrics, run_configs
 
 from smevo import resume, train
 from smevo.checkpoint import latest_checkpoint, load_checkpoint, load_torch_file
-from smevo.config import Config, apply_overrides
 from smevo.run_lock import RunLock, RunLockedError
 
 CARTPOLE = [
@@ -37,9 +36,7 @@ def sets(*items: str) -> list[str]:
     return [arg for item in items for arg in ("--set", item)]
 
 
-def config(tmp_path: Path, *overrides: str) -> Config:
-    return apply_overrides(Config(), [f"logging.logdir={tmp_path}", "logging.quiet=true",
-                                      *CARTPOLE, *overrides])
+config = run_configs(CARTPOLE)
 
 
 def _as_in_a_terminal() -> None:

@@ -5,18 +5,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from backend_helpers import metrics
+from backend_helpers import metrics, run_configs
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from smevo import resume, train
 from smevo.agent import load_agent
 from smevo.checkpoint import latest_checkpoint, load_checkpoint
-from smevo.config import Config, apply_overrides
 
 CARTPOLE = [
     "env.id=CartPole-v1",
@@ -32,8 +30,7 @@ CARTPOLE = [
 ]
 
 
-def config(tmp_path: Path, *overrides: str) -> Config:
-    return apply_overrides(Config(), [f"logging.logdir={tmp_path}", *CARTPOLE, *overrides])
+config = run_configs(CARTPOLE)
 
 
 def test_sm_g_sum_solves_cartpole_and_best_pt_acts(tmp_path):

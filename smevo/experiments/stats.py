@@ -1,6 +1,6 @@
 """Statistics for comparing operators across seeds: solve rates, medians, a rank test.
 
-Small, dependency-light helpers (NumPy and SciPy) used by ``scripts/reproduce.py`` and
+Small, dependency-light helpers (NumPy and SciPy) used by the experiments' report and
 usable on any set of runs: a solve rate with its 95% Wilson score interval, the median and
 interquartile range of a sample, and a two-sided Mann-Whitney U test with its common-language
 effect size.
@@ -51,6 +51,7 @@ class Proportion:
 
     @property
     def rate(self) -> float:
+        """The fraction `successes / trials`."""
         return self.successes / self.trials
 
     def __str__(self) -> str:
@@ -96,6 +97,7 @@ class RankTest:
     effect: float
 
     def significant(self, alpha: float = 0.05) -> bool:
+        """Whether p < `alpha`."""
         return self.p_value < alpha
 
 

@@ -1,0 +1,172 @@
+"""Reproduce the experiments of Lehman et al. 2018 (safe mutations) and write docs/results.
+
+    python scripts/reproduce.py EXPERIMENT... [--seeds N] [--quick] [--backend B]
+                                [--out docs/results] [--runs-dir runs/reproduce]
+                                [--data-dir docs/results/data] [--operators A,B]
+                                [--networks X,Y] [--set KEY=VALUE ...] [--commit-records]
+    python scripts/reproduce.py --report-only
+    python scripts/reproduce.py status [EXPERIMENT...] [same options]
+
+Experiments (`all` runs every one):
+
+| name           | domains                                    | operators                     |
+|----------------|--------------------------------------------|-------------------------------|
+| `illustrative` | easy, medium, washout (toy2w, hill climber)| all six                       |
+| `parity`       | recurrent parity: rnn, gru, lstm stacks    | all six                       |
+| `maze`         | hard maze: depth 7 (the reference's 6x15)  | all six                       |
+|                | and depth 32                               |                               |
+| `depth`        | hard maze, depth 1, 4, 16, 32, 64          | control, SM-G-SUM, SM-G-ABS   |
+| `gym`          | CartPole-v1, LunarLander-v3,               | control, SM-G-FO, SM-G-SO,    |
+|                | BipedalWalker-v3 (truncation GA)           | SM-G-SUM                      |
+
+The grid is data (`EXPERIMENTS`, `MAGNITUDES`): a cell is (experiment, domain, network,
+operator, seed), one `smevo.train` run in `<runs-dir>/<experiment>/<domain>-<network>-
+<operator>/seed<N>` (checkpoints, metrics: not committed). A finished run leaves a compact
+record, `<data-dir>/<experiment>/<domain>-<network>-<operator>/seed<N>.json` (kilobytes: its
+config, seed, final and solve statistics, its curve downsampled, what the figures need, and
+the commit, smevo version, wall time, core-seconds and machine it ran on; `RECORD_FORMAT`).
+The records are committed: the report is rebuilt from them alone, so a grid stopped here
+continues on another machine where the committed records end. A cell whose record was made
+at the same settings (the config, less `RESULT_NEUTRAL`) is skipped; a record made at other
+settings (e.g. a smaller budget) leaves its cell pending. A run cut short resumes from its
+last checkpoint (`smevo.resume`) if it was started at the same settings, else restarts. So
+the same command continues an interrupted grid, and `--seeds 10` after `--seeds 5` adds seeds.
+`--commit-records` commits each record as it is written (that file only).
+
+After the runs, `<out>/RESULTS.md` and its PNG figures are written from every record under
+`--data-dir` (all experiments, whichever command or machine made them), so partial grids give
+a partial report and several invocations can share a data folder; `--report-only` rewrites
+the report without running anything. `status` runs nothing either: it prints, per experiment
+and network, the runs done and remaining and the core-hours left, from the core-seconds per
+evaluation measured in the records.
+
+`--quick` runs one seed with tiny budgets (listed in `QUICK` and printed) so that the whole
+grid takes minutes: it checks the pipeline, not the paper. Its runs, records and report go to
+`runs/reproduce-quick` unless `--runs-dir`/`--data-dir`/`--out` say otherwise, so they never
+overwrite the real results. `--set KEY=VALUE` overrides a config key in every cell run by the
+command (e.g. `--set budget.evaluations=20000`); the report states the settings each run
+actually used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from smevo.config import BACKENDS
+from smevo.experiments.grid import DATA_DIR, EXPERIMENTS, Settings, build_grid
+from smevo.experiments.report import write_report
+from smevo.experiments.runner import run_grid, say
+from smevo.experiments.status import status_text
+from smevo.mutations import MUTATIONS
+
+
+def parse_args(argv: Sequence[str] | None, prog: str = "reproduce.py") -> argparse.Namespace:
+    """The command line, checked: unknown experiments, networks or operators and a bad
+    `--seeds` are argparse errors; `status` first sets `args.status`; defaults filled in."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
+                        help=f"experiments to run: {', '.join(EXPERIMENTS)} or all; 'status' "
+                        "first: print the runs done and left of them (default all)")
+    parser.add_argument("--seeds", type=int, help="seeds per cell (default: 10 illustrative, "
+                        "maze depth 7 and parity rnn, 5 others; 1 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one seed, tiny budgets: checks the pipeline in minutes")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="evaluation backend for every run (default: each config's)")
+    parser.add_argument("--out", type=Path, help="where RESULTS.md and the figures go "
+                        "(default docs/results; runs/reproduce-quick/results with --quick)")
+    parser.add_argument("--runs-dir", type=Path, help="where the runs go (default "
+                        "runs/reproduce; runs/reproduce-quick with --quick)")
+    parser.add_argument("--data-dir", type=Path, help="where the finished runs' records go "
+                        f"(default {DATA_DIR}; runs/reproduce-quick/data with --quick)")
+    parser.add_argument("--operators", type=lambda s: s.split(","),
+                        help="only these operators, comma-separated (e.g. control,SM-G-ABS)")
+    parser.add_argument("--networks", type=lambda s: s.split(","),
+                        help="only these networks, comma-separated (e.g. d7,rnn)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every run, e.g. budget.evaluations=20000")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing; rewrite the report from the records found")
+    parser.add_argument("--commit-records", action="store_true",
+                        help="git-commit each record as it is written (that file only)")
+    args = parser.parse_args(argv)
+    args.status = args.experiments[:1] == ["status"]
+    if args.status:
+        args.experiments = args.experiments[1:] or ["all"]
+    if not args.experiments and not args.report_only:
+        parser.error("name at least one experiment (or 'all'), or pass --report-only")
+    unknown = [e for e in args.experiments if e not in (*EXPERIMENTS, "all")]
+    if unknown:
+        parser.error(f"unknown experiment(s) {', '.join(unknown)}; valid: "
+                     f"{', '.join(EXPERIMENTS)}, all")
+    if args.seeds is not None and args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.operators:
+        try:
+            args.operators = [MUTATIONS.canonical(op) for op in args.operators]
+        except ValueError as error:
+            parser.error(f"--operators: {error}")
+    networks = {d.network for e in EXPERIMENTS.values() for d in e.domains}
+    if args.networks and not set(args.networks) <= networks:
+        parser.error(f"--networks: unknown {', '.join(sorted(set(args.networks) - networks))}; "
+                     f"valid: {', '.join(sorted(networks))}")
+    quick_dir = Path("runs/reproduce-quick")
+    args.runs_dir = args.runs_dir or (quick_dir if args.quick else Path("runs/reproduce"))
+    args.data_dir = args.data_dir or (quick_dir / "data" if args.quick else DATA_DIR)
+    args.out = args.out or (quick_dir / "results" if args.quick else Path("docs/results"))
+    if "all" in args.experiments:
+        args.experiments = list(EXPERIMENTS)
+    return args
+
+
+SCRIPT = ("python", "scripts/reproduce.py")
+"""How the script is invoked, as records and the report's captions quote a command."""
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "reproduce.py",
+         invocation: Sequence[str] = SCRIPT) -> int:
+    """Run, resume or skip the grid's cells, then write the report (or only the report, or
+    only the status table); returns the exit status (130: interrupted).
+
+    `argv` defaults to the process's arguments; `prog` names the command in its usage and
+    `invocation` in the command each record quotes (`smevo reproduce` passes its own)."""
+    args = parse_args(argv, prog)
+    # Small networks: one thread is fastest, and on shared cores several threads per process
+    # oversubscribe them (measured: a 10x slowdown).
+    torch.set_num_threads(1)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = shlex.join([*invocation, *argv])
+    settings = Settings(args.runs_dir, args.quick, args.backend, tuple(args.sets), command,
+                        args.data_dir, args.commit_records)
+    cells = build_grid(dict.fromkeys(args.experiments), args.seeds, args.quick,
+                       args.operators, args.networks)
+    if args.status:
+        say(status_text(cells, settings))
+        return 0
+    if not args.report_only:
+        if args.quick:
+            say("--quick: one seed; reduced settings per experiment:")
+            for name in dict.fromkeys(args.experiments):
+                say(f"  {name}: {' '.join(EXPERIMENTS[name].quick)}")
+        say(f"{len(cells)} runs in {args.runs_dir}, records in {args.data_dir}")
+        start = time.perf_counter()
+        try:
+            counts = run_grid(cells, settings)
+        except KeyboardInterrupt:
+            say("interrupted; the run in progress saved a checkpoint: the same command "
+                "resumes the grid")
+            return 130
+        say(f"ran {counts['ran']}, resumed {counts['resumed']}, skipped {counts['skipped']} "
+            f"(finished before) in {time.perf_counter() - start:.0f} s")
+    report, figures = write_report(args.data_dir, args.out)
+    say(f"wrote {report} and {len(figures)} figures")
+    return 0

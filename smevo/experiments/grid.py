@@ -1,0 +1,302 @@
+"""The experiment grid as data: the paper's experiments, their domains, operators, magnitudes
+and seeds (`EXPERIMENTS`, `MAGNITUDES`), and the cells they expand to, each one run's config.
+
+A cell is (experiment, domain, network, operator, seed): one `smevo.train` run in
+`<runs-dir>/<experiment>/<domain>-<network>-<operator>/seed<N>` whose record lands in
+`<data-dir>/<experiment>/<domain>-<network>-<operator>/seed<N>.json`. Changing a cell's
+settings here leaves its old record at other settings, so the cell is pending again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from smevo.config import Config, apply_overrides, load_config
+from smevo.mutations import mutation_options
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository: the domains' config files are relative to it, and git runs in it (the
+experiments run from a checkout, which holds the configs and the history records are dated by)."""
+DATA_DIR = Path("docs/results/data")
+"""Where finished runs leave their records (committed; the report is rebuilt from them)."""
+TRAJECTORY_SEED = 0
+"""The illustrative runs whose weight trajectories are recorded and drawn."""
+
+OPERATORS = ("control", "SM-R", "SM-G-SUM", "SM-G-ABS", "SM-G-SO", "SM-G-FO")
+PAPER_SM_G = ("SM-G-SUM", "SM-G-ABS", "SM-G-SO")
+"""The paper's gradient operators (SM-G-FO is this project's)."""
+MAGNITUDES: dict[str, dict[str, float]] = {
+    "toy": dict.fromkeys(OPERATORS, 0.01),
+    "net": {"control": 0.05, "SM-R": 0.01, "SM-G-SUM": 0.1, "SM-G-ABS": 0.1, "SM-G-SO": 0.1,
+            "SM-G-FO": 0.01},
+}
+MAGNITUDE_CHOICE = (
+    "The paper's per-operator magnitudes are in its appendix, which could not be verified, so "
+    "these are chosen: the reference's default 0.01 for every operator on the toy; on "
+    "networks, where SM-G's sensitivities are mean-normalised, σ = 0.1 for a weight of "
+    "average sensitivity, control σ = 0.05 (the reference's `mutate_plain` default), and a "
+    "target divergence of 0.01 for SM-R and SM-G-FO (the reference runner's default). The "
+    "last column is the measured divergence: the mean squared output change of a child "
+    "against its parent on the parent's experiences (median over generations, then over runs)."
+)
+"""The report's account of `MAGNITUDES`: edit the two together."""
+UNCLIPPED = {"control": {"weight_clip"}}
+"""Options an operator accepts but the reference did not give it (reference §2.6: its plain
+mutation has no final clip), left out of the paper's cells to stay faithful."""
+RUN_OVERRIDES = ("logging.quiet=true", "logging.histogram_every=0")
+"""For every cell: no console progress per run (the runner prints one line per run)."""
+STEADY_STATE = ("algorithm.elite_episodes=0",)
+"""Deterministic domains: the champion's fitness is its evaluation (no re-evaluation, which
+with `index_episodes` would cover only the first sequences)."""
+MAZE = "configs/maze-shallow.yaml"
+DEPTHS = (1, 4, 16, 32, 64)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A task and network: `config` (relative to the repository) plus `overrides`; `seeds`,
+    when given, replaces the experiment's seeds per cell for this domain."""
+
+    name: str
+    network: str
+    config: str
+    overrides: tuple[str, ...] = ()
+    seeds: int | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One of the paper's experiments as a grid over domains, operators and seeds.
+
+    `score` is what runs are compared on: "fitness" (final fitness, higher is better) or
+    "evaluations" (evaluations to solve; unsolved runs rank last, by final fitness). `paper` maps
+    config keys to the values of the paper's runner, to flag where the runs were smaller.
+    `extra` names what is recorded after a run ("trajectory" or "end_position").
+    """
+
+    name: str
+    title: str
+    setup: str
+    domains: tuple[Domain, ...]
+    operators: tuple[str, ...]
+    magnitudes: str
+    seeds: int
+    score: str
+    overrides: tuple[str, ...] = ()
+    quick: tuple[str, ...] = ()
+    paper: dict[str, Any] = field(default_factory=dict)
+    extra: str | None = None
+
+
+STEADY_STATE_PAPER = {"algorithm.population": 250, "algorithm.tournament": 5,
+                      "budget.evaluations": 100_000}
+STEADY_STATE_GRID: dict[str, Any] = {
+    "magnitudes": "net", "seeds": 5, "score": "evaluations", "overrides": STEADY_STATE,
+    "quick": ("algorithm.population=50", "budget.evaluations=1000"), "paper": STEADY_STATE_PAPER}
+"""What the parity and maze experiments share: the paper runner's steady-state GA."""
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment(
+        name="illustrative",
+        title="Illustrative two-weight tasks",
+        setup=(
+            "The paper's two-weight model y = (100·w0·x0, 0.1·w1·x1) (policy `toy2w`) on the "
+            "easy, medium and washout tasks, 8 input rows (the two rows shown 4 times, as in "
+            "the reference's `sm_simple.py`), searched by its (1+1) hill climber: the child "
+            "replaces the parent only if strictly fitter. Fitness is minus the summed squared "
+            "error; every run takes all its steps; solved means a final error ≤ 0.01 (the "
+            "env's reward threshold). Runs are compared on final fitness."
+        ),
+        domains=tuple(Domain(task, "toy2w", f"configs/{task}.yaml")
+                      for task in ("easy", "medium", "washout")),
+        operators=OPERATORS,
+        magnitudes="toy",
+        seeds=10,
+        score="fitness",
+        overrides=("budget.stop_when_solved=false", "logging.checkpoint_every=500"),
+        quick=("budget.generations=200",),
+        paper={"budget.generations": 2000},
+        extra="trajectory",
+    ),
+    Experiment(
+        name="parity",
+        title="Recurrent parity",
+        setup=(
+            "Parity of 4-bit sequences, one bit per step, fitness over all 16 sequences "
+            "(minus the mean negative log-likelihood of the true class). Two stacked recurrent "
+            "cells of 15 units and a linear readout (rnn 782, gru 2,282, lstm 3,032 "
+            "parameters). The reference runner's steady-state GA: the fittest of a tournament "
+            "is the parent, the child replaces the loser of an independent reverse tournament "
+            "(the reference reused the selection tournament, a bug), children in batches of 50. "
+            "Solved: mean log-probability of the true class ≥ −0.04, which implies all 16 "
+            "sequences classified correctly (a little stricter than the paper's accuracy 1). "
+            "Evaluations to solve are counted to the end of the solving batch."
+        ),
+        domains=tuple(Domain("parity", cell, f"configs/parity-{cell}.yaml",
+                             seeds=10 if cell == "rnn" else None)
+                      for cell in ("rnn", "gru", "lstm")),
+        operators=OPERATORS,
+        **STEADY_STATE_GRID,
+    ),
+    Experiment(
+        name="maze",
+        title="Breadcrumb hard maze",
+        setup=(
+            "The breadcrumb hard maze (C++ simulator, 400 steps, action repeat 3; fitness "
+            "minus the path distance of the final position to the goal), an MLP of 15-unit "
+            "ReLU layers with Xavier-normal weights and sigmoid outputs: depth 7 is the "
+            "reference's '6x15' network (1,652 parameters), depth 32 the deep one. The same "
+            "steady-state GA as parity; SM-G and SM-R measure the parent's divergence on 100 "
+            "of the 400 states it saw. Solved: the robot came within 10 of the goal at any "
+            "step. End points: the final position of each run's best agent, rolled out once."
+        ),
+        domains=tuple(Domain("maze", f"d{depth}", MAZE, (f"policy.options.depth={depth}",),
+                             seeds=10 if depth == 7 else None)
+                      for depth in (7, 32)),
+        operators=OPERATORS,
+        **STEADY_STATE_GRID,
+        extra="end_position",
+    ),
+    Experiment(
+        name="depth",
+        title="Depth sweep on the maze",
+        setup=(
+            "The maze experiment's domain and GA with 1, 4, 16, 32 and 64 hidden layers of 15 "
+            "ReLU units: how the solve rate falls with depth for control and for SM-G-SUM and "
+            "SM-G-ABS."
+        ),
+        domains=tuple(Domain("maze", f"d{depth}", MAZE, (f"policy.options.depth={depth}",))
+                      for depth in DEPTHS),
+        operators=("control", "SM-G-SUM", "SM-G-ABS"),
+        magnitudes="net",
+        seeds=5,
+        score="evaluations",
+        overrides=STEADY_STATE,
+        quick=("algorithm.population=50", "budget.evaluations=500"),
+        paper=STEADY_STATE_PAPER,
+        extra="end_position",
+    ),
+    Experiment(
+        name="gym",
+        title="Gymnasium control tasks",
+        setup=(
+            "Not in the paper: a check that the operators carry over to standard tasks with a "
+            "generational truncation GA (the top individuals are parents, elites are copied, "
+            "the best elite is re-evaluated on extra episodes; observations standardised for "
+            "BipedalWalker). Networks and episodes per evaluation come from "
+            "`configs/cartpole.yaml`, `lunarlander.yaml` and `bipedalwalker.yaml`; populations "
+            "and generations are cut to fit a CPU budget (for BipedalWalker also the episodes: "
+            "one of at most 400 steps per evaluation, so its returns are not comparable with "
+            "the env's 300-point threshold). Curves show the champion's validated "
+            "fitness; runs are compared on its final value."
+        ),
+        domains=(
+            Domain("CartPole-v1", "mlp", "configs/cartpole.yaml",
+                   ("budget.generations=50",)),
+            Domain("LunarLander-v3", "mlp", "configs/lunarlander.yaml",
+                   ("algorithm.population=32", "algorithm.parents=null",
+                    "budget.generations=20")),
+            Domain("BipedalWalker-v3", "mlp", "configs/bipedalwalker.yaml",
+                   ("algorithm.population=16", "algorithm.parents=null",
+                    "env.episodes=1", "env.max_steps=400", "algorithm.elite_episodes=3",
+                    "budget.generations=15")),
+        ),
+        operators=("control", "SM-G-FO", "SM-G-SO", "SM-G-SUM"),
+        magnitudes="net",
+        seeds=5,
+        score="fitness",
+        quick=("algorithm.population=16", "algorithm.parents=null", "budget.generations=3"),
+    ),
+)}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid."""
+
+    experiment: Experiment
+    domain: Domain
+    operator: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """`<domain>-<network>-<operator>`: the cell's folder name for runs and records."""
+        return f"{self.domain.name}-{self.domain.network}-{self.operator}"
+
+    @property
+    def magnitude(self) -> float:
+        """The operator's magnitude in this experiment (`MAGNITUDES`)."""
+        return MAGNITUDES[self.experiment.magnitudes][self.operator]
+
+    def run_dir(self, runs_dir: Path) -> Path:
+        """The folder of this cell's run under `runs_dir`."""
+        return runs_dir / self.experiment.name / self.name / f"seed{self.seed}"
+
+    def record_path(self, data_dir: Path) -> Path:
+        """The path of this cell's record under `data_dir`."""
+        return data_dir / self.experiment.name / self.name / f"seed{self.seed}.json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the command line asked for, as every cell's run sees it."""
+
+    runs_dir: Path
+    quick: bool
+    backend: str | None
+    sets: tuple[str, ...]
+    command: str
+    data_dir: Path = DATA_DIR
+    commit_records: bool = False
+
+
+def build_grid(
+    experiments: Iterable[str], seeds: int | None, quick: bool,
+    operators: Sequence[str] | None = None, networks: Sequence[str] | None = None,
+) -> list[Cell]:
+    """The cells of `experiments`: seeds 0..N-1 (N from `seeds`, else 1 with `quick`, else
+    the domain's or the experiment's default), restricted to `operators` and `networks` (a
+    domain's network, e.g. d7 or rnn) when given."""
+    cells = []
+    for name in experiments:
+        experiment = EXPERIMENTS[name]
+        for domain in experiment.domains:
+            if networks is not None and domain.network not in networks:
+                continue
+            count = seeds or (1 if quick else domain.seeds or experiment.seeds)
+            cells += [Cell(experiment, domain, operator, seed)
+                      for operator in experiment.operators
+                      if operators is None or operator in operators
+                      for seed in range(count)]
+    return cells
+
+
+def cell_config(cell: Cell, settings: Settings) -> Config:
+    """The config of a cell's run: the domain's file, then the experiment's, the domain's and
+    the operator's settings, --quick's reductions, --backend, --set, the seed and the folder.
+
+    The domain file's mutation options (e.g. weight_clip) are kept where the operator takes
+    them, except that control runs unclipped, as the reference's plain mutation did.
+    """
+    config = load_config(ROOT / cell.domain.config)
+    accepted = set(mutation_options(cell.operator)) - UNCLIPPED.get(cell.operator, set())
+    options = {k: v for k, v in config.mutation.options.items() if k in accepted}
+    run_dir = cell.run_dir(settings.runs_dir)
+    return apply_overrides(config, [
+        *RUN_OVERRIDES,
+        *cell.experiment.overrides,
+        *cell.domain.overrides,
+        f"mutation.name={cell.operator}",
+        f"mutation.magnitude={cell.magnitude}",
+        f"mutation.options={json.dumps(options)}",
+        *(cell.experiment.quick if settings.quick else ()),
+        *([f"evaluation.backend={settings.backend}"] if settings.backend else []),
+        *settings.sets,
+        f"seed={cell.seed}",
+        f"logging.logdir={run_dir.parent}",
+        f"logging.name={run_dir.name}",
+    ])

@@ -1,0 +1,87 @@
+"""The finished runs of one experiment, grouped for comparison, and the score they are ranked on."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from smevo.experiments.grid import Experiment
+from smevo.experiments.stats import Proportion, RankTest, rank_test, solve_rate
+
+
+def score(record: dict[str, Any], experiment: Experiment) -> float:
+    """What runs are ranked on, higher is better: final fitness, or minus the evaluations to
+    solve, with unsolved runs below every solved one and ranked among themselves by their
+    final fitness (so that a budget in which few runs solve still ranks how close they got).
+
+    An unsolved run scores in (-(budget + 2), -(budget + 1)): its fitness squashed into (0, 1)
+    by a monotone map, which keeps the order that the rank test uses.
+    """
+    fitness = float(record["best_fitness"])
+    if experiment.score == "fitness":
+        return fitness
+    if record["solved"]:
+        return -float(record["evaluations"])
+    return -float(record["budget_evaluations"] + 2) + 0.5 + np.arctan(fitness) / np.pi
+
+
+def ordered(values: Iterable[Any], preferred: Sequence[Any]) -> list[Any]:
+    """The distinct `values`, those in `preferred` first in its order, the rest sorted."""
+    distinct = set(values)
+    return [v for v in preferred if v in distinct] + sorted(distinct - set(preferred), key=str)
+
+
+class Results:
+    """The finished runs of one experiment, grouped by network (within domain) and operator."""
+
+    def __init__(self, experiment: Experiment, records: list[dict[str, Any]]) -> None:
+        self.experiment = experiment
+        self.records = records
+        self.groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(
+            lambda: defaultdict(list))
+        for record in records:
+            self.groups[(record["domain"], record["network"])][record["operator"]].append(record)
+        self.domains: list[tuple[str, str]] = ordered(
+            self.groups, [(d.name, d.network) for d in experiment.domains])
+        self.operators = ordered((r["operator"] for r in records), experiment.operators)
+
+    def runs(self, domain: tuple[str, str], operator: str) -> list[dict[str, Any]]:
+        """The records of `operator` on `domain` (none: an empty list)."""
+        return self.groups.get(domain, {}).get(operator, [])
+
+    def scores(self, domain: tuple[str, str], operator: str) -> list[float]:
+        """The scores (`score`) of `operator`'s runs on `domain`."""
+        return [score(r, self.experiment) for r in self.runs(domain, operator)]
+
+    def solve_rate(self, domain: tuple[str, str], operator: str) -> Proportion | None:
+        """The solve rate of `operator` on `domain`, None without runs."""
+        runs = self.runs(domain, operator)
+        return solve_rate([r["solved"] for r in runs]) if runs else None
+
+    def compare(self, domain: tuple[str, str], operator: str, baseline: str) -> RankTest | None:
+        """Mann-Whitney U of `operator` against `baseline` on the score (effect > 0.5:
+        `operator` did better)."""
+        return rank_test(self.scores(domain, operator), self.scores(domain, baseline))
+
+    def label(self, domain: tuple[str, str]) -> str:
+        """The domain's name in tables and figures: "depth N" for the maze, the cell type
+        for parity, else the domain's name."""
+        name, network = domain
+        if name == "maze":
+            return f"depth {depth_of(domain)}"
+        return network if name == "parity" else name
+
+
+def dotted(data: dict[str, Any], key: str) -> Any:
+    """The value at a dotted `key` (e.g. "budget.evaluations") of a nested dict."""
+    for part in key.split("."):
+        data = data[part]
+    return data
+
+
+def depth_of(domain: tuple[str, str]) -> int:
+    """The hidden layers of a maze domain ("d32" -> 32)."""
+    return int(domain[1].lstrip("d"))

@@ -1,0 +1,180 @@
+"""Running the grid: each cell is run, resumed from its checkpoint or skipped, and leaves its
+record (plus what its experiment draws: a weight trajectory, a maze end point).
+
+Runs go through smevo's public API: `smevo.train` / `smevo.resume` for a cell, and a
+hand-driven `Trainer` (`Trainer.step`) to replay the hill climber's weight trajectory.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import smevo
+from smevo.agent import load_agent
+from smevo.checkpoint import atomic_write_bytes, latest_checkpoint
+from smevo.config import Config, load_config
+from smevo.experiments.grid import ROOT, TRAJECTORY_SEED, Cell, Settings, cell_config
+from smevo.experiments.provenance import Provenance, core_seconds
+from smevo.experiments.records import (
+    RECORD_FORMAT,
+    curve,
+    downsample,
+    median_divergence,
+    read_record,
+    recorded,
+    result_settings,
+)
+from smevo.plotting import read_metrics
+from smevo.trainer import Trainer
+
+
+def say(line: str) -> None:
+    """Print one line of progress now (a grid runs for hours; its log is read while it runs)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+TRAJECTORY_POINTS = 200
+"""Points of a recorded weight trajectory."""
+
+
+def resumable(run_dir: Path, config: Config) -> bool:
+    """Whether `run_dir` holds a checkpointed run started at `config`'s settings."""
+    saved = run_dir / "config.yaml"
+    return (saved.is_file() and latest_checkpoint(run_dir) is not None
+            and result_settings(load_config(saved)) == result_settings(config))
+
+
+def weight_trajectory(run_dir: Path, steps: int) -> list[list[float]]:
+    """The hill climber's weights after each of its `steps` steps (`TRAJECTORY_POINTS` of
+    them at most, the last kept), by replaying the run in process (same config and seed, so
+    the same run; `metrics.jsonl` holds no weights)."""
+    points = []
+    with Trainer(load_config(run_dir / "config.yaml")) as trainer:
+        for _ in range(steps):
+            trainer.step()
+            points.append([float(w) for w in trainer.algorithm.population.params[0]])
+    return downsample(points, TRAJECTORY_POINTS)
+
+
+def end_position(run_dir: Path) -> list[float]:
+    """Where the run's best agent (`best.pt`) stands at the end of one maze episode."""
+    agent = load_agent(run_dir / "best.pt")
+    try:
+        obs, info = agent.env.reset(seed=0)
+        agent.reset_state()
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = agent.env.step(agent.act(obs))
+            done = terminated or truncated
+        return [float(v) for v in info["position"]]
+    finally:
+        agent.close()
+
+
+def extras(cell: Cell, run_dir: Path, result: smevo.TrainResult) -> dict[str, Any]:
+    """What the experiment records beyond the result (`Experiment.extra`)."""
+    if cell.experiment.extra == "trajectory" and cell.seed == TRAJECTORY_SEED:
+        return {"trajectory": weight_trajectory(run_dir, result.generations)}
+    if cell.experiment.extra == "end_position":
+        return {"end_position": end_position(run_dir)}
+    return {}
+
+
+def make_record(cell: Cell, settings: Settings, run_dir: Path, result: smevo.TrainResult,
+                provenance: Provenance) -> dict[str, Any]:
+    """A finished run's record, everything the report and `status` read (without timing)."""
+    config = load_config(run_dir / "config.yaml")
+    metrics = read_metrics(run_dir)
+    format_name, version = RECORD_FORMAT
+    return {
+        "format": format_name,
+        "version": version,
+        "experiment": cell.experiment.name,
+        "domain": cell.domain.name,
+        "network": cell.domain.network,
+        "operator": cell.operator,
+        "seed": cell.seed,
+        "magnitude": config.mutation.magnitude,
+        "options": config.mutation.options,
+        "budget_evaluations": config.budget.evaluations,
+        "budget_generations": config.budget.generations,
+        "best_fitness": result.best_fitness,
+        "generations": result.generations,
+        "evaluations": result.evaluations,
+        "env_steps": result.env_steps,
+        "solved": result.solved,
+        "stopped_by": result.stopped_by,
+        "quick": settings.quick,
+        "command": settings.command,
+        "config": result_settings(config),
+        "curve": curve(metrics),
+        "divergence": median_divergence(metrics),
+        "code": provenance.code,
+        "machine": provenance.machine,
+    } | extras(cell, run_dir, result)
+
+
+def commit_record(path: Path, message: str, root: Path = ROOT) -> None:
+    """Commit the record at `path` and nothing else to the repository at `root`: `git add` of
+    that file, then `git commit --only` of it, so whatever else is modified or staged stays
+    as it was. A
+    failure (e.g. another git command holding the index) is reported and the grid goes on:
+    the record stays on disk for a later commit."""
+    for args in (("add", "--", str(path)),
+                 ("commit", "--only", "--quiet", "-m", message, "--", str(path))):
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              check=False)
+        if done.returncode:
+            say(f"warning: git {args[0]} {path} failed ({done.stderr.strip()}); the record "
+                "is on disk, uncommitted")
+            return
+
+
+def run_cell(cell: Cell, settings: Settings,
+             provenance: Provenance) -> tuple[str, dict[str, Any] | None]:
+    """Run, resume or skip one cell: ("ran" | "resumed" | "skipped", its record or None)."""
+    config = cell_config(cell, settings)
+    path = cell.record_path(settings.data_dir)
+    if recorded(read_record(path), config):
+        return "skipped", None
+    run_dir = cell.run_dir(settings.runs_dir)
+    start, cores = time.perf_counter(), core_seconds()
+    if resumable(run_dir, config):
+        how, result = "resumed", smevo.resume(run_dir)
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)  # cut short before a checkpoint, or at other settings
+        how, result = "ran", smevo.train(config)
+    record = make_record(cell, settings, run_dir, result, provenance)
+    record |= {"resumed": how == "resumed", "seconds": time.perf_counter() - start,
+               "core_seconds": core_seconds() - cores}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode("utf-8"))
+    if settings.commit_records:
+        commit_record(path, f"reproduce: record {cell.experiment.name}/{cell.name} "
+                            f"seed{cell.seed}")
+    return how, record
+
+
+def run_grid(cells: list[Cell], settings: Settings) -> dict[str, int]:
+    """Run every cell in order, one line each; returns how many ran, resumed and were skipped."""
+    counts = {"ran": 0, "resumed": 0, "skipped": 0}
+    provenance = Provenance.here()
+    for number, cell in enumerate(cells, start=1):
+        how, record = run_cell(cell, settings, provenance)
+        counts[how] += 1
+        where = f"[{number}/{len(cells)}] {cell.experiment.name}/{cell.name} seed{cell.seed}"
+        if record is None:
+            say(f"{where}: finished before, skipped")
+            continue
+        outcome = "solved" if record["solved"] else "not solved"
+        say(f"{where}: {how} in {record['seconds']:.1f} s, {record['evaluations']:,} "
+            f"evaluations, fitness {record['best_fitness']:.4g}, {outcome}")
+    return counts

@@ -1,0 +1,47 @@
+"""Which records are stale: made by code that computed their operator's children otherwise.
+
+`ARITHMETIC_SINCE` is bumped whenever a change moves an operator's children; the records made
+before it no longer count (their cells run again, the report leaves them out). Whether a
+record's commit comes after the bump is asked of git, in the repository (`grid.ROOT`).
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from typing import Any
+
+from smevo.experiments.grid import ROOT
+
+ARITHMETIC_SINCE = dict.fromkeys(
+    ("SM-R", "SM-G-SUM", "SM-G-ABS", "SM-G-SO", "SM-G-FO"),
+    "c7e3ca7b880e804e65888467cdbaab1bf89a0c4f")
+"""Per operator, the commit from which its children are computed as they are now; a record
+made by code before it is stale, and its cell runs again. c7e3ca7: the mutation engine of
+issue 11 (new per-sample Jacobians, divisors s / mean, batches of a whole generation). Control's
+children have not changed since the first record. Bump an operator's entry whenever a change
+moves its children, even by rounding."""
+
+
+@functools.cache
+def descends_from(commit: str, ancestor: str) -> bool | None:
+    """Whether `commit` is `ancestor` or comes after it (None: git cannot tell here)."""
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), "merge-base", "--is-ancestor", ancestor,
+                               commit], capture_output=True, check=False)
+    except OSError:
+        return None
+    return {0: True, 1: False}.get(done.returncode)
+
+
+def current_arithmetic(record: dict[str, Any]) -> bool:
+    """Whether `record` was made at or after its operator's `ARITHMETIC_SINCE` commit. A
+    record whose commit git does not know (a shallow clone) counts as current: the check
+    needs the history, and says so by returning True only there."""
+    since = ARITHMETIC_SINCE.get(record["operator"])
+    if since is None:
+        return True
+    commit = record["code"]["commit"]
+    if not commit:
+        return False
+    return descends_from(commit, since) is not False

@@ -1,0 +1,137 @@
+"""`status`: the runs done and remaining per experiment and cell group, and the core-hours the
+remaining ones need, costed from the core-seconds per evaluation measured in the records."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smevo.config import Config
+from smevo.experiments.grid import Cell, Settings, cell_config
+from smevo.experiments.records import load_records, read_record, recorded, result_settings
+
+FALLBACK_RATE = 0.005
+"""Core-seconds per evaluation that `status` assumes for a domain, network and operator with
+no record yet (measured: maze depth 32 ~1 ms with control, parity-GRU ~7 ms with SM-G-ABS)."""
+
+
+Triple = tuple[str, str, str]
+"""(domain, network, operator): what a run's cost per evaluation depends on."""
+
+
+def triple(record: dict[str, Any]) -> Triple:
+    """The record's (domain, network, operator)."""
+    return record["domain"], record["network"], record["operator"]
+
+
+def measured_rates(records: Iterable[dict[str, Any]]) -> dict[Triple, float]:
+    """Core-seconds per evaluation per (domain, network, operator), pooled over its records
+    (whatever their settings: the cost of an evaluation does not depend on the budget) but
+    those of resumed runs, whose core-seconds cover only the part after the resume."""
+    seconds: dict[Triple, float] = defaultdict(float)
+    evaluations: dict[Triple, int] = defaultdict(int)
+    for record in records:
+        if not record.get("resumed") and record["evaluations"] > 0:
+            seconds[triple(record)] += record["core_seconds"]
+            evaluations[triple(record)] += record["evaluations"]
+    return {key: seconds[key] / evaluations[key] for key in seconds}
+
+
+def planned_evaluations(config: Config) -> int:
+    """The evaluations a run of `config` makes if it does not stop early: its evaluation
+    budget, else its generations times the population (one per generation for hillclimb)."""
+    budget = config.budget
+    if budget.evaluations is not None:
+        return budget.evaluations
+    per_generation = 1 if config.algorithm.name == "hillclimb" else config.algorithm.population
+    return (budget.generations or 0) * per_generation
+
+
+def without_seed(settings: dict[str, Any]) -> dict[str, Any]:
+    """Result settings less the seed: what the seeds of one cell group share."""
+    return {k: v for k, v in settings.items() if k != "seed"}
+
+
+def expected_evaluations(config: Config, peers: list[dict[str, Any]]) -> float:
+    """The evaluations a pending run of `config` is expected to make: the mean of its
+    finished peers (same experiment, network and operator) at the same settings, since runs
+    that solve stop early; the planned budget where there are none."""
+    wanted = without_seed(result_settings(config))
+    same = [r["evaluations"] for r in peers if without_seed(r["config"]) == wanted]
+    return float(np.mean(same)) if same else float(planned_evaluations(config))
+
+
+@dataclass
+class Tally:
+    """Runs done and pending in a group of cells, and the core-seconds the pending ones need."""
+
+    done: int = 0
+    remaining: int = 0
+    elsewhere: int = 0
+    core_seconds: float = 0.0
+
+
+def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str, str], Tally],
+                                                                 set[Triple]]:
+    """Per (experiment, cell group) the runs done and remaining, and the core-seconds left.
+
+    A cell is done when its record was made at its settings; a record at other settings
+    counts as `elsewhere` and its cell as remaining. Returns the tallies and the (domain,
+    network, operator) triples that had no record to measure a rate from (`FALLBACK_RATE`).
+    """
+    records = load_records(settings.data_dir)
+    rates = measured_rates(records)
+    peers: dict[tuple[str, Triple], list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        peers[(record["experiment"], triple(record))].append(record)
+    tallies: dict[tuple[str, str], Tally] = defaultdict(Tally)
+    unmeasured: set[Triple] = set()
+    for cell in cells:
+        config = cell_config(cell, settings)
+        record = read_record(cell.record_path(settings.data_dir))
+        group = tallies[(cell.experiment.name, f"{cell.domain.name}-{cell.domain.network}")]
+        if recorded(record, config):
+            group.done += 1
+            continue
+        key = (cell.domain.name, cell.domain.network, cell.operator)
+        if key not in rates:
+            unmeasured.add(key)
+        group.remaining += 1
+        group.elsewhere += record is not None
+        evaluations = expected_evaluations(config, peers[(cell.experiment.name, key)])
+        group.core_seconds += evaluations * rates.get(key, FALLBACK_RATE)
+    return tallies, unmeasured
+
+
+def status_text(cells: list[Cell], settings: Settings) -> str:
+    """The `status` command's table: done and remaining runs and core-hours left per
+    experiment and cell group, then the totals and where the rates come from."""
+    tallies, unmeasured = tally_status(cells, settings)
+    rows = [[experiment, group, str(t.done), str(t.remaining), str(t.elsewhere),
+             f"{t.core_seconds / 3600:.2f}"] for (experiment, group), t in tallies.items()]
+    total = Tally(*(sum(getattr(t, f) for t in tallies.values())
+                    for f in ("done", "remaining", "elsewhere", "core_seconds")))
+    rows.append(["all", "", str(total.done), str(total.remaining), str(total.elsewhere),
+                 f"{total.core_seconds / 3600:.2f}"])
+    widths = [max(len(row[i]) for row in [STATUS_HEADER, *rows]) for i in range(6)]
+    lines = ["  ".join(v.ljust(w) if i < 2 else v.rjust(w)
+                       for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+             for row in [STATUS_HEADER, *rows]]
+    triples = {(c.domain.name, c.domain.network, c.operator) for c in cells}
+    fallback = (f"; the others assume {FALLBACK_RATE * 1000:g} ms per evaluation"
+                if unmeasured else "")
+    lines += ["", f"Records in {settings.data_dir}. Rates (core-seconds per evaluation) "
+                  f"measured for {len(triples - unmeasured)} of {len(triples)} domain/network/"
+                  f"operator combinations{fallback}. A pending run is costed at the mean "
+                  "evaluations of its finished peers at the same settings (solved runs stop "
+                  "early), else at its full budget. 'other settings': records made at "
+                  "settings that are not the grid's now, or by code that computed their "
+                  "operator's children otherwise (ARITHMETIC_SINCE); their cells are pending."]
+    return "\n".join(lines)
+
+
+STATUS_HEADER = ["experiment", "cells", "done", "remaining", "other settings", "core-hours left"]
