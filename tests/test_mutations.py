@@ -358,27 +358,28 @@ def test_forward_and_reverse_mode_give_the_same_absolute_jacobian_sums(build):
     assert not torch.allclose(sums["reverse"][0], sums["reverse"][1])
 
 
-@pytest.mark.parametrize("options", [
-    {}, {"alpha": "per_neuron"}, {"alpha": "scalar", "learn_eta": False},
-    {"io": "direct", "hidden": 2},
+@pytest.mark.parametrize(("name", "options"), [
+    ("plastic", {}), ("plastic", {"alpha": "per_neuron"}),
+    ("plastic", {"alpha": "scalar", "learn_eta": False}),
+    ("plastic", {"io": "direct", "hidden": 2}),
+    ("neuromod", {}), ("neuromod", {"fanout": False, "alpha": "per_neuron"}),
+    ("neuromod", {"clip": 0.05}), ("neuromod", {"alpha": "scalar", "io": "direct", "hidden": 2}),
 ])
-def test_analytic_plastic_jacobians_equal_the_generic_transforms(options):
-    """The hand-written backward through time of the Hebbian plastic net (the default for
-    it) gives the generic reverse mode's Σ w|J| (up to float32 rounding: the two sum in
-    different orders) for every α shape, io and η, on ragged
-    sequences, in one group or a parent at a time; a clamped η (1.5) gets no gradient."""
+def test_analytic_plastic_jacobians_equal_the_generic_transforms(name, options):
+    """The hand-written backward through time of the Hebbian and the neuromodulated plastic
+    nets (their default) gives the generic reverse mode's Σ w|J| (up to float32 rounding: the
+    two sum in different orders) for every α shape, io, η, fanout and a clip that binds, on
+    ragged sequences, in one group or a parent at a time; a clamped η (1.5) gets no gradient."""
     from smevo.mutations import plastic_jacobians
 
     torch.manual_seed(4)
-    policy = make_policy("plastic", gym.spaces.Box(-1, 1, (2 if "io" in options else 3,)), BOX2,
-                         **{"hidden": 4, **options})
+    observations = gym.spaces.Box(-1, 1, (2 if "io" in options else 3,))
+    policy = make_policy(name, observations, BOX2, **{"hidden": 4, **options})
     experiences = Experiences.from_sequences(
         [torch.randn(n, policy.input_size) for n in (9, 2, 17)])
     assert plastic_jacobians.supports(policy)
-    assert not plastic_jacobians.supports(make_policy("plastic", gym.spaces.Box(-1, 1, (3,)),
-                                                      BOX2, hidden=4, rule="oja"))
     params = F.get_flat(policy)
-    parents = torch.stack([params, 3 * params + 0.2 * torch.randn_like(params)])
+    parents = torch.stack([params, 5 * params + 0.3 * torch.randn_like(params)])
     names = [name for name, _ in policy.named_parameters()]
     if "eta" in names:
         eta = sum(p.numel() for p in list(policy.parameters())[:names.index("eta")])
@@ -389,10 +390,20 @@ def test_analytic_plastic_jacobians_equal_the_generic_transforms(options):
                                           chunk, mode="analytic") for chunk in (2**25, 1)}
     reverse = absolute_jacobian_sums(policy, parents, archive.observations, weights, True,
                                      2**25, mode="reverse")
-    torch.testing.assert_close(sums[2**25], reverse, rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(sums[1], reverse, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(sums[2**25], reverse, rtol=2e-5, atol=1e-7)
+    torch.testing.assert_close(sums[1], reverse, rtol=2e-5, atol=1e-7)
     if "eta" in names:
         assert sums[2**25][0, :, eta].abs().sum() > 0 and (sums[2**25][1, :, eta] == 0).all()
+
+
+@pytest.mark.parametrize(("name", "options"), [("plastic", {"rule": "oja"}),
+                                               ("neuromod", {"modulation": "retroactive"}),
+                                               ("neuromod", {"modulator_activation": "relu"})])
+def test_plastic_variants_without_an_analytic_sweep_take_the_generic_path(name, options):
+    from smevo.mutations import plastic_jacobians
+
+    policy = make_policy(name, gym.spaces.Box(-1, 1, (3,)), BOX2, hidden=4, **options)
+    assert not plastic_jacobians.supports(policy)
 
 
 @pytest.mark.parametrize("name", MUTATIONS.names())

@@ -1,7 +1,7 @@
-"""Σ_m w_m |J_m| for the Hebbian plastic RNN by a hand-written backward through time.
+"""Σ_m w_m |J_m| for plastic and neuromodulated RNNs by a hand-written backward through time.
 
 SM-G-ABS on a plastic network needs, for every step m of every recorded sequence, the
-Jacobian of that step's outputs through all earlier steps and the Hebbian trace. The generic
+Jacobian of that step's outputs through all earlier steps and the plastic trace. The generic
 transforms (`jacobians.py`) form it with `vmap(jacrev)`, which pays autograd's per-row
 bookkeeping on a graph of hundreds of steps; a plastic net's step is simple enough to
 differentiate by hand. This module runs the forward once, keeping h and the trace, then
@@ -11,37 +11,42 @@ through its prefix. The per-row adjoints of the pre-activations are kept, and ea
 parameter's per-row gradient is then one batched matrix product with the forward's
 activities (the per-example-gradient trick: a weight's gradient is a sum of outer products).
 
-With h_t = tanh(a_t + h_{t-1} (w + α ⊙ E_{t-1})), E_t = (1 - η) E_{t-1} + η h_{t-1} ⊗ h_t
-and y_t = W_out h_t + b_out (a_t = W_in x_t + b_in), the sweep is, for a row's adjoints ḡ
-(of h_t) and Ē (of E_t), from t = T down to 1:
+With h_t = tanh(a_t + h_{t-1} (w + α ⊙ E_{t-1})), y_t = W_out h_t + b_out and
+a_t = W_in x_t + b_in, a row's adjoints ḡ (of h_t) and Ē (of E_t) go from t = T down to 1:
 
-    ḡ += η h_{t-1} Ē              (E_t depends on h_t)
-    δ_t = ḡ ⊙ (1 - h_t²)          (adjoint of the pre-activation)
-    ḡ ← δ_t (w + α ⊙ E_{t-1})ᵀ + η Ē h_t
-    η̄ += ⟨Ē, h_{t-1} ⊗ h_t - E_{t-1}⟩
-    Ē ← (1 - η) Ē + α ⊙ (h_{t-1} ⊗ δ_t)
+    ḡ += ∂E_t/∂h_t · Ē                (the trace rule's part, `Trace.backward`)
+    δ_t = ḡ ⊙ (1 - h_t²)              (adjoint of the pre-activation)
+    ḡ ← δ_t (w + α ⊙ E_{t-1})ᵀ + ∂E_t/∂h_{t-1} · Ē
+    Ē ← ∂E_t/∂E_{t-1} · Ē + α ⊙ (h_{t-1} ⊗ δ_t)
 
-after which W̄ = Σ_t h_{t-1} ⊗ δ_t, ᾱ = Σ_t (h_{t-1} ⊗ δ_t) ⊙ E_{t-1} (reduced to α's
-shape), W̄_in = Σ_t δ_t ⊗ x_t, b̄_in = Σ_t δ_t. It serves `PlasticPolicy` with the Hebbian
-rule (any α, io, learned or fixed η); other plastic variants take the generic path, and the
+after which W̄ = Σ_t h_{t-1} ⊗ δ_t, W̄_in = Σ_t δ_t ⊗ x_t, b̄_in = Σ_t δ_t; ᾱ and the
+rule's own parameters are summed during the sweep. Two trace rules are covered:
+Hebbian, E_t = (1 - η) E_{t-1} + η h_{t-1} ⊗ h_t (`plastic`, rule "hebb"), and
+neuromodulated, E_t = clip(E_{t-1} + m_t ⊙ (h_{t-1} ⊗ h_t)) with m_t = fanout(tanh(h2mod(h_t)))
+(`neuromod`, simple modulation, tanh modulator). Other variants take the generic path; the
 tests hold both paths equal.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from smevo.policies import Policy
-from smevo.policies.plastic import PlasticPolicy
+from smevo.policies.plastic import NeuromodPolicy, PlasticLayer, PlasticPolicy
 
 
 def supports(policy: Policy) -> bool:
-    """Whether the hand-written sweep covers this policy (the Hebbian `plastic` net)."""
-    return isinstance(policy, PlasticPolicy) and policy.rule == "hebb"
+    """Whether the hand-written sweep covers this policy: the Hebbian `plastic` net, and the
+    `neuromod` net with simple modulation by a tanh modulator."""
+    if isinstance(policy, PlasticPolicy):
+        return policy.rule == "hebb"
+    return (isinstance(policy, NeuromodPolicy) and not policy.retroactive
+            and isinstance(policy.modulator_activation, nn.Tanh))
 
 
 def absolute_jacobian_sums(
-    policy: PlasticPolicy,
+    policy: PlasticLayer,
     parents: torch.Tensor,
     obs: torch.Tensor,
     weights: torch.Tensor,
@@ -69,29 +74,121 @@ def absolute_jacobian_sums(
 class _PerSequenceParameters:
     """The parents' parameters by name, repeated for each of their sequences: `[S, *shape]`."""
 
-    def __init__(self, policy: PlasticPolicy, parents: torch.Tensor, samples: int) -> None:
-        self.names = [name for name, _ in policy.named_parameters()]
-        shapes = [p.shape for _, p in policy.named_parameters()]
-        pieces = torch.split(parents, [p.numel() for p in policy.parameters()], dim=1)
+    def __init__(self, policy: PlasticLayer, parents: torch.Tensor, samples: int) -> None:
+        named = list(policy.named_parameters())
+        pieces = torch.split(parents, [p.numel() for _, p in named], dim=1)
         self.values = {
-            name: piece.reshape(len(parents), *shape).repeat_interleave(samples, dim=0)
-            for name, piece, shape in zip(self.names, pieces, shapes, strict=True)
+            name: piece.reshape(len(parents), *p.shape).repeat_interleave(samples, dim=0)
+            for (name, p), piece in zip(named, pieces, strict=True)
         }
         sequences = len(parents) * samples
-        if isinstance(policy.eta, float):
-            self.eta = parents.new_full((sequences, 1, 1), policy.eta)
-            self.eta_passes = None
-        else:
-            raw = self.values["eta"].reshape(sequences, 1, 1)
-            self.eta = raw.clamp(0.0, 1.0)
-            self.eta_passes = ((raw >= 0.0) & (raw <= 1.0)).to(parents.dtype).reshape(-1, 1)
         alpha = self.values["alpha"]
         # α as it broadcasts against a [S, H, H] trace (see PlasticLayer).
         self.alpha = alpha if alpha.ndim == 3 else alpha.reshape(sequences, 1, -1)
 
 
+class _HebbianTrace:
+    """E_t = (1 - η) E_{t-1} + η h_{t-1} ⊗ h_t, η = clamp(eta, 0, 1) learned or fixed."""
+
+    def __init__(self, policy: PlasticPolicy, params: _PerSequenceParameters, rows: int) -> None:
+        sequences = len(params.alpha)
+        if isinstance(policy.eta, float):
+            self.eta = params.alpha.new_full((sequences, 1, 1), policy.eta)
+            self.eta_passes = None
+        else:  # torch.clamp passes the gradient inside [0, 1], bounds included
+            raw = params.values["eta"].reshape(sequences, 1, 1)
+            self.eta = raw.clamp(0.0, 1.0)
+            self.eta_passes = ((raw >= 0.0) & (raw <= 1.0)).to(raw.dtype).reshape(-1)
+            self.eta_adjoint = raw.new_zeros(rows, sequences)
+
+    def forward(self, trace: torch.Tensor, previous: torch.Tensor,
+                current: torch.Tensor) -> torch.Tensor:
+        return (1 - self.eta) * trace + self.eta * previous[:, :, None] * current[:, None, :]
+
+    def backward(self, trace_grad: torch.Tensor, previous: torch.Tensor,
+                 current: torch.Tensor, trace: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The rule's parts of the adjoints of h_t and h_{t-1} for the alive rows; turns
+        `trace_grad` (Ē_t) into the rule's part of Ē_{t-1}, in place."""
+        eta = self.eta[:, 0]
+        # Contractions as row vector @ matrix: batched matrix @ column vector is ~5x slower.
+        to_current = eta * (previous[:, None, :] @ trace_grad).squeeze(-2)
+        trace_current = (current[:, None, :] @ trace_grad.transpose(-1, -2)).squeeze(-2)
+        if self.eta_passes is not None:  # ⟨Ē, h_{t-1} ⊗ h_t⟩ is h_{t-1} · (Ē h_t)
+            alive = len(trace_grad)
+            self.eta_adjoint[:alive] += (torch.linalg.vecdot(trace_current, previous)
+                                         - torch.linalg.vecdot(trace_grad.flatten(-2),
+                                                               trace.flatten(-2)))
+        trace_grad.mul_(1 - self.eta)
+        return to_current, eta * trace_current
+
+    def gradients(self) -> dict[str, torch.Tensor]:
+        """Per-row gradients `[S, R, *shape]` of the rule's parameters."""
+        if self.eta_passes is None:
+            return {}
+        return {"eta": (self.eta_adjoint * self.eta_passes).transpose(0, 1)[..., None]}
+
+
+class _ModulatedTrace:
+    """E_t = clip(E_{t-1} + m_t ⊙ (h_{t-1} ⊗ h_t), ±clip), the modulation m_t[j] = a_j M_t + b_j
+    (one shared M_t without fanout) of the modulator M_t = tanh(h2mod(h_t))."""
+
+    def __init__(self, policy: NeuromodPolicy, params: _PerSequenceParameters,
+                 rows: int) -> None:
+        values = params.values
+        self.clip = policy.clip
+        self.mod_weight, self.mod_bias = values["h2mod.weight"][:, 0], values["h2mod.bias"]
+        self.fanout = policy.fanout is not None
+        if self.fanout:
+            self.fan_weight, self.fan_bias = values["fanout.weight"][..., 0], values["fanout.bias"]
+        sequences, hidden = self.mod_weight.shape
+        self.adjoints = {name: self.mod_weight.new_zeros(rows, sequences, *shape) for name, shape
+                         in (("h2mod.weight", (hidden,)), ("h2mod.bias", (1,)))}
+        if self.fanout:
+            self.adjoints.update({name: self.mod_weight.new_zeros(rows, sequences, hidden)
+                                  for name in ("fanout.weight", "fanout.bias")})
+
+    def modulation(self, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """M_t `[S, 1]` and m_t `[S, H]` (or `[S, 1]` without fanout) for h_t `[S, H]`."""
+        modulator = torch.tanh(torch.linalg.vecdot(current, self.mod_weight)[:, None]
+                               + self.mod_bias)
+        change = modulator * self.fan_weight + self.fan_bias if self.fanout else modulator
+        return modulator, change
+
+    def forward(self, trace: torch.Tensor, previous: torch.Tensor,
+                current: torch.Tensor) -> torch.Tensor:
+        _, change = self.modulation(current)
+        hebb = previous[:, :, None] * current[:, None, :]
+        return torch.clamp(trace + change[:, None, :] * hebb, -self.clip, self.clip)
+
+    def backward(self, trace_grad: torch.Tensor, previous: torch.Tensor,
+                 current: torch.Tensor, trace: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """As `_HebbianTrace.backward`."""
+        modulator, change = self.modulation(current)
+        unclipped = trace + change[:, None, :] * (previous[:, :, None] * current[:, None, :])
+        trace_grad.mul_(unclipped.abs() <= self.clip)  # now Ē_{t-1}'s part: clamp's gradient
+        pre_trace = (previous[:, None, :] @ trace_grad).squeeze(-2)  # Σ_i h_{t-1,i} Ē_ij
+        change_grad = current * pre_trace  # adjoint of m_t
+        to_previous = ((change * current)[:, None, :] @ trace_grad.transpose(-1, -2)).squeeze(-2)
+        alive = len(trace_grad)
+        if self.fanout:
+            self.adjoints["fanout.weight"][:alive] += change_grad * modulator
+            self.adjoints["fanout.bias"][:alive] += change_grad
+            modulator_grad = torch.linalg.vecdot(change_grad, self.fan_weight)
+        else:
+            modulator_grad = change_grad.sum(-1)
+        pre_grad = modulator_grad * (1 - modulator[:, 0] ** 2)  # [A, S]
+        self.adjoints["h2mod.weight"][:alive] += pre_grad[..., None] * current
+        self.adjoints["h2mod.bias"][:alive] += pre_grad[..., None]
+        to_current = change * pre_trace + pre_grad[..., None] * self.mod_weight
+        return to_current, to_previous
+
+    def gradients(self) -> dict[str, torch.Tensor]:
+        """Per-row gradients `[S, R, *shape]` of the rule's parameters."""
+        return {name: adjoint.transpose(0, 1) for name, adjoint in self.adjoints.items()}
+
+
 def _sequence_sums(
-    policy: PlasticPolicy,
+    policy: PlasticLayer,
     params: _PerSequenceParameters,
     inputs: torch.Tensor,
     weights: torch.Tensor,
@@ -99,8 +196,10 @@ def _sequence_sums(
     """Σ_t w_t |J_t| `[S, K, D]` for each of S sequences `inputs [S, T, obs]`."""
     values = params.values
     sequences, steps = inputs.shape[:2]
-    outputs = policy.output_size
-    w, alpha, eta = values["w"], params.alpha, params.eta
+    outputs, rows = policy.output_size, steps * policy.output_size
+    rule = (_HebbianTrace if isinstance(policy, PlasticPolicy) else _ModulatedTrace)(
+        policy, params, rows)
+    w, alpha = values["w"], params.alpha
     drive = inputs if policy.direct else (
         torch.einsum("sto,sho->sth", inputs, values["i2h.weight"])
         + values["i2h.bias"][:, None, :])
@@ -114,7 +213,7 @@ def _sequence_sums(
             "si,sij->sj", previous, w + alpha * trace))
         hidden.append(current)
         if t + 1 < steps:
-            traces.append((1 - eta) * trace + eta * previous[:, :, None] * current[:, None, :])
+            traces.append(rule.forward(trace, previous, current))
     h = torch.stack(hidden, dim=1)
     e = torch.stack(traces, dim=1)
 
@@ -122,50 +221,36 @@ def _sequence_sums(
     # prefix, and rows lead the adjoints' axes, so that prefix is contiguous.
     readout = (torch.eye(outputs, dtype=inputs.dtype)[:, None].expand(-1, sequences, -1)
                if policy.direct else values["head.weight"].transpose(0, 1))  # [K, S, H]
-    rows = steps * outputs
     h_adjoint = inputs.new_zeros(rows, sequences, policy.hidden)
     trace_adjoint = inputs.new_zeros(rows, sequences, policy.hidden, policy.hidden)
-    eta_adjoint = inputs.new_zeros(rows, sequences)
     # α ⊙ E's per-row gradient is summed in the sweep (as a product after it, E varying with
     # t would need a strided copy of every δ).
     alpha_gradient = inputs.new_zeros(rows, sequences, *alpha.shape[1:])
     deltas = inputs.new_zeros(sequences, steps, rows, policy.hidden)
-    keep = 1 - eta
     for t in reversed(range(steps)):
         alive = (steps - t) * outputs
         h_adjoint[alive - outputs:alive] += readout
         previous, current, trace = h[:, t], h[:, t + 1], e[:, t]
-        grad, trace_grad = h_adjoint[:alive], trace_adjoint[:alive]
-        # Contractions as row vector @ matrix: batched matrix @ column vector is ~5x slower.
-        grad = grad + eta[:, 0] * (previous[:, None, :] @ trace_grad).squeeze(-2)
-        delta = grad * (1 - current * current)
+        trace_grad = trace_adjoint[:alive]
+        to_current, to_previous = rule.backward(trace_grad, previous, current, trace)
+        delta = (h_adjoint[:alive] + to_current) * (1 - current * current)
         deltas[:, t, :alive] = delta.transpose(0, 1)
-        trace_current = (current[:, None, :] @ trace_grad.transpose(-1, -2)).squeeze(-2)
-        if params.eta_passes is not None:  # ⟨Ē, h_{t-1} ⊗ h_t⟩ is h_{t-1} · (Ē h_t)
-            eta_adjoint[:alive] += (torch.linalg.vecdot(trace_current, previous) - torch.linalg
-                                    .vecdot(trace_grad.flatten(-2), trace.flatten(-2)))
         recurrent = (w + alpha * trace).transpose(1, 2)
         h_adjoint[:alive] = (torch.bmm(delta.transpose(0, 1), recurrent).transpose(0, 1)
-                             + eta[:, 0] * trace_current)
-        trace_grad.mul_(keep).addcmul_(alpha * previous[:, :, None], delta[:, :, None, :])
+                             + to_previous)
+        trace_grad.addcmul_(alpha * previous[:, :, None], delta[:, :, None, :])
         _accumulate_alpha(alpha_gradient[:alive], previous, trace, delta)
 
-    gradients = _per_row_gradients(policy, params, inputs, h, deltas, eta_adjoint)
-    gradients["alpha"] = alpha_gradient.transpose(0, 1)
+    gradients = {**_per_row_gradients(policy, inputs, h, deltas), **rule.gradients(),
+                 "alpha": alpha_gradient.transpose(0, 1)}
     return _weighted_absolute(policy, gradients, h, weights)
 
 
 def _per_row_gradients(
-    policy: PlasticPolicy,
-    params: _PerSequenceParameters,
-    inputs: torch.Tensor,
-    h: torch.Tensor,
-    deltas: torch.Tensor,
-    eta_adjoint: torch.Tensor,
+    policy: PlasticLayer, inputs: torch.Tensor, h: torch.Tensor, deltas: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """The per-row gradients `[S, R, *shape]` of w, the input layer and η, from the per-row
-    pre-activation adjoints `deltas [S, T, R, H]` (α's is summed in the sweep, the
-    readout's formed directly by `_weighted_absolute`)."""
+    """The per-row gradients `[S, R, *shape]` of w and the input layer, from the per-row
+    pre-activation adjoints `deltas [S, T, R, H]`."""
     previous = h[:, :-1]
     sequences, steps, rows, hidden = deltas.shape
     by_step = deltas.reshape(sequences, steps, rows * hidden)
@@ -179,8 +264,6 @@ def _per_row_gradients(
     if not policy.direct:
         gradients["i2h.weight"] = per_row(inputs).transpose(2, 3)
         gradients["i2h.bias"] = deltas.sum(dim=1)
-    if params.eta_passes is not None:
-        gradients["eta"] = (eta_adjoint.transpose(0, 1) * params.eta_passes)[..., None]
     return gradients
 
 
@@ -198,7 +281,7 @@ def _accumulate_alpha(
 
 
 def _weighted_absolute(
-    policy: PlasticPolicy,
+    policy: PlasticLayer,
     gradients: dict[str, torch.Tensor],
     h: torch.Tensor,
     weights: torch.Tensor,
@@ -209,7 +292,7 @@ def _weighted_absolute(
     outputs = policy.output_size
     latest_first = weights.flip(1)
     pieces = []
-    for name in (name for name, _ in policy.named_parameters()):
+    for name, parameter in policy.named_parameters():
         if name == "head.weight":
             per_output = torch.einsum("st,sth->sh", weights, h[:, 1:].abs())
             eye = torch.eye(outputs, dtype=h.dtype)
@@ -218,7 +301,9 @@ def _weighted_absolute(
         elif name == "head.bias":
             eye = torch.eye(outputs, dtype=h.dtype)
             pieces.append(eye[None] * weights.sum(dim=1)[:, None, None])
-        else:
+        elif name in gradients:
             gradient = gradients[name].reshape(sequences, steps, outputs, -1)
             pieces.append(torch.einsum("st,stkd->skd", latest_first, gradient.abs()))
+        else:  # a parameter the outputs do not read (an A2C value head)
+            pieces.append(h.new_zeros(sequences, outputs, parameter.numel()))
     return torch.cat(pieces, dim=-1)
