@@ -364,22 +364,25 @@ def test_forward_and_reverse_mode_give_the_same_absolute_jacobian_sums(build):
     ("plastic", {"io": "direct", "hidden": 2}),
     ("neuromod", {}), ("neuromod", {"fanout": False, "alpha": "per_neuron"}),
     ("neuromod", {"clip": 0.05}), ("neuromod", {"alpha": "scalar", "io": "direct", "hidden": 2}),
+    ("rnn", {"layers": 1}), ("rnn", {"layers": 3}), ("gru", {"layers": 2}),
+    ("gru", {"layers": 1, "value_head": True}),
 ])
-def test_analytic_plastic_jacobians_equal_the_generic_transforms(name, options):
-    """The hand-written backward through time of the Hebbian and the neuromodulated plastic
-    nets (their default) gives the generic reverse mode's Σ w|J| (up to float32 rounding: the
-    two sum in different orders) for every α shape, io, η, fanout and a clip that binds, on
-    ragged sequences, in one group or a parent at a time; a clamped η (1.5) gets no gradient."""
-    from smevo.mutations import plastic_jacobians
+def test_analytic_sweeps_equal_the_generic_transforms(name, options):
+    """The hand-written backward sweeps (the default where they exist) give the generic reverse
+    mode's Σ w|J| (up to float32 rounding: the two sum in different orders) for the Hebbian and
+    neuromodulated plastic nets (every α shape, io, η, fanout, a clip that binds) and tanh-RNN
+    and GRU stacks, on ragged sequences, in one group or a parent at a time; a clamped η (1.5)
+    gets no gradient, nor does a value head the outputs do not read."""
+    from smevo.mutations import sweeps
 
     torch.manual_seed(4)
     observations = gym.spaces.Box(-1, 1, (2 if "io" in options else 3,))
     policy = make_policy(name, observations, BOX2, **{"hidden": 4, **options})
     experiences = Experiences.from_sequences(
         [torch.randn(n, policy.input_size) for n in (9, 2, 17)])
-    assert plastic_jacobians.supports(policy)
+    assert sweeps.sweep_for(policy) is not None
     params = F.get_flat(policy)
-    parents = torch.stack([params, 5 * params + 0.3 * torch.randn_like(params)])
+    parents = torch.stack([params, 3 * params + 0.3 * torch.randn_like(params)])
     names = [name for name, _ in policy.named_parameters()]
     if "eta" in names:
         eta = sum(p.numel() for p in list(policy.parameters())[:names.index("eta")])
@@ -394,16 +397,20 @@ def test_analytic_plastic_jacobians_equal_the_generic_transforms(name, options):
     torch.testing.assert_close(sums[1], reverse, rtol=2e-5, atol=1e-7)
     if "eta" in names:
         assert sums[2**25][0, :, eta].abs().sum() > 0 and (sums[2**25][1, :, eta] == 0).all()
+    if options.get("value_head"):
+        assert (sums[2**25][..., -(policy.value_head.weight.numel() + 1):] == 0).all()
 
 
-@pytest.mark.parametrize(("name", "options"), [("plastic", {"rule": "oja"}),
-                                               ("neuromod", {"modulation": "retroactive"}),
-                                               ("neuromod", {"modulator_activation": "relu"})])
-def test_plastic_variants_without_an_analytic_sweep_take_the_generic_path(name, options):
-    from smevo.mutations import plastic_jacobians
+@pytest.mark.parametrize(("name", "options"), [
+    ("plastic", {"rule": "oja"}), ("neuromod", {"modulation": "retroactive"}),
+    ("neuromod", {"modulator_activation": "relu"}), ("lstm", {}),
+    ("gru", {"output_activation": "tanh"}),
+])
+def test_variants_without_a_sweep_take_the_generic_path(name, options):
+    from smevo.mutations import sweeps
 
     policy = make_policy(name, gym.spaces.Box(-1, 1, (3,)), BOX2, hidden=4, **options)
-    assert not plastic_jacobians.supports(policy)
+    assert sweeps.sweep_for(policy) is None
 
 
 @pytest.mark.parametrize("name", MUTATIONS.names())

@@ -21,9 +21,10 @@ over 200 steps a backward step under `vmap` has a fixed cost of ~2 ms, which the
 repeat.)
 
 Parents whose Jacobians are small are batched with `vmap`; bigger ones run a parent at a
-time, over chunks of samples that bound memory (`SMALL_JACOBIAN`). The Hebbian plastic net
-has a third, hand-written way (`plastic_jacobians`, "analytic"), several times faster than
-either transform on its long recorded episodes.
+time, over chunks of samples that bound memory (`SMALL_JACOBIAN`). Recurrent nets whose
+step is simple enough to differentiate by hand (tanh-RNN and GRU stacks, the plastic and
+neuromodulated nets) have a third way, the "analytic" sweeps (`sweeps`), the default for
+them: several times faster than either transform on sequences.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import torch
 from torch.func import jacfwd, jacrev, vmap
 
 from smevo import functional
-from smevo.mutations import plastic_jacobians
+from smevo.mutations import sweeps
 from smevo.policies import Policy
 
 Mode = Literal["forward", "reverse", "analytic"]
@@ -87,11 +88,10 @@ def absolute_jacobian_sums(
     `prefers_forward`)."""
     samples, steps = obs.shape[1], (obs.shape[2] if sequential else 1)
     outputs, parameters = policy.output_size, parents.shape[1]
-    if mode is None and sequential and plastic_jacobians.supports(policy):
+    if mode is None and sequential and sweeps.sweep_for(policy) is not None:
         mode = "analytic"
     if mode == "analytic":
-        return plastic_jacobians.absolute_jacobian_sums(policy, parents, obs, weights,
-                                                        chunk_elements)
+        return sweeps.absolute_jacobian_sums(policy, parents, obs, weights, chunk_elements)
     if mode is None:
         mode = "forward" if prefers_forward(parameters, outputs, steps) else "reverse"
     per_parent = samples * steps * outputs * parameters

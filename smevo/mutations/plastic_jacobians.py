@@ -45,58 +45,26 @@ def supports(policy: Policy) -> bool:
             and isinstance(policy.modulator_activation, nn.Tanh))
 
 
-def absolute_jacobian_sums(
-    policy: PlasticLayer,
-    parents: torch.Tensor,
-    obs: torch.Tensor,
-    weights: torch.Tensor,
-    chunk_elements: int,
-) -> torch.Tensor:
-    """Σ_m w_m |J_m| `[U, K, D]` for parents `[U, D]` on their sequences `obs [U, N, T, *obs]`
-    with weights `[U, N, T]`, as `jacobians.absolute_jacobian_sums` defines it.
-    `chunk_elements` bounds the per-row adjoints kept at once (parents are taken in groups)."""
-    units, samples, steps = obs.shape[:3]
-    rows = steps * policy.output_size
-    per_parent = samples * rows * steps * policy.hidden
-    group = max(1, chunk_elements // per_parent)
-    sums = []
-    for start in range(0, units, group):
-        part = slice(start, start + group)
-        count = len(parents[part])
-        sequence_weights = weights[part].reshape(count * samples, steps)
-        per_sequence = _PerSequenceParameters(policy, parents[part], samples)
-        inputs = obs[part].reshape(count * samples, steps, -1).to(parents.dtype)
-        sums.append(_sequence_sums(policy, per_sequence, inputs, sequence_weights)
-                    .reshape(count, samples, policy.output_size, -1).sum(dim=1))
-    return torch.cat(sums)
+def elements_per_sequence(policy: PlasticLayer, steps: int) -> int:
+    """The per-row adjoints a sequence of `steps` keeps during the sweep (its memory)."""
+    return steps * policy.output_size * steps * policy.hidden
 
 
-class _PerSequenceParameters:
-    """The parents' parameters by name, repeated for each of their sequences: `[S, *shape]`."""
-
-    def __init__(self, policy: PlasticLayer, parents: torch.Tensor, samples: int) -> None:
-        named = list(policy.named_parameters())
-        pieces = torch.split(parents, [p.numel() for _, p in named], dim=1)
-        self.values = {
-            name: piece.reshape(len(parents), *p.shape).repeat_interleave(samples, dim=0)
-            for (name, p), piece in zip(named, pieces, strict=True)
-        }
-        sequences = len(parents) * samples
-        alpha = self.values["alpha"]
-        # α as it broadcasts against a [S, H, H] trace (see PlasticLayer).
-        self.alpha = alpha if alpha.ndim == 3 else alpha.reshape(sequences, 1, -1)
+def _broadcast_alpha(alpha: torch.Tensor) -> torch.Tensor:
+    """α `[S, *shape]` as it broadcasts against a `[S, H, H]` trace (see PlasticLayer)."""
+    return alpha if alpha.ndim == 3 else alpha.reshape(len(alpha), 1, -1)
 
 
 class _HebbianTrace:
     """E_t = (1 - η) E_{t-1} + η h_{t-1} ⊗ h_t, η = clamp(eta, 0, 1) learned or fixed."""
 
-    def __init__(self, policy: PlasticPolicy, params: _PerSequenceParameters, rows: int) -> None:
-        sequences = len(params.alpha)
+    def __init__(self, policy: PlasticPolicy, values: dict[str, torch.Tensor], rows: int) -> None:
+        sequences = len(values["w"])
         if isinstance(policy.eta, float):
-            self.eta = params.alpha.new_full((sequences, 1, 1), policy.eta)
+            self.eta = values["w"].new_full((sequences, 1, 1), policy.eta)
             self.eta_passes = None
         else:  # torch.clamp passes the gradient inside [0, 1], bounds included
-            raw = params.values["eta"].reshape(sequences, 1, 1)
+            raw = values["eta"].reshape(sequences, 1, 1)
             self.eta = raw.clamp(0.0, 1.0)
             self.eta_passes = ((raw >= 0.0) & (raw <= 1.0)).to(raw.dtype).reshape(-1)
             self.eta_adjoint = raw.new_zeros(rows, sequences)
@@ -132,9 +100,8 @@ class _ModulatedTrace:
     """E_t = clip(E_{t-1} + m_t ⊙ (h_{t-1} ⊗ h_t), ±clip), the modulation m_t[j] = a_j M_t + b_j
     (one shared M_t without fanout) of the modulator M_t = tanh(h2mod(h_t))."""
 
-    def __init__(self, policy: NeuromodPolicy, params: _PerSequenceParameters,
+    def __init__(self, policy: NeuromodPolicy, values: dict[str, torch.Tensor],
                  rows: int) -> None:
-        values = params.values
         self.clip = policy.clip
         self.mod_weight, self.mod_bias = values["h2mod.weight"][:, 0], values["h2mod.bias"]
         self.fanout = policy.fanout is not None
@@ -187,19 +154,17 @@ class _ModulatedTrace:
         return {name: adjoint.transpose(0, 1) for name, adjoint in self.adjoints.items()}
 
 
-def _sequence_sums(
-    policy: PlasticLayer,
-    params: _PerSequenceParameters,
-    inputs: torch.Tensor,
-    weights: torch.Tensor,
-) -> torch.Tensor:
-    """Σ_t w_t |J_t| `[S, K, D]` for each of S sequences `inputs [S, T, obs]`."""
-    values = params.values
+def sequence_gradients(
+    policy: PlasticLayer, values: dict[str, torch.Tensor], inputs: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Per-row gradients `[S, R, *shape]` of every parameter but the readout's, rows latest
+    step first, and the readout's input h_1..h_T `[S, T, H]`, for S sequences
+    `inputs [S, T, obs]` with parameters `values` (see `sweeps`)."""
     sequences, steps = inputs.shape[:2]
     outputs, rows = policy.output_size, steps * policy.output_size
     rule = (_HebbianTrace if isinstance(policy, PlasticPolicy) else _ModulatedTrace)(
-        policy, params, rows)
-    w, alpha = values["w"], params.alpha
+        policy, values, rows)
+    w, alpha = values["w"], _broadcast_alpha(values["alpha"])
     drive = inputs if policy.direct else (
         torch.einsum("sto,sho->sth", inputs, values["i2h.weight"])
         + values["i2h.bias"][:, None, :])
@@ -243,7 +208,7 @@ def _sequence_sums(
 
     gradients = {**_per_row_gradients(policy, inputs, h, deltas), **rule.gradients(),
                  "alpha": alpha_gradient.transpose(0, 1)}
-    return _weighted_absolute(policy, gradients, h, weights)
+    return gradients, h[:, 1:]
 
 
 def _per_row_gradients(
@@ -278,32 +243,3 @@ def _accumulate_alpha(
     per_post = delta * (previous[:, None, :] @ trace).squeeze(-2)  # [A, S, H]
     gradient += per_post[..., None, :] if gradient.shape[-1] > 1 else per_post.sum(
         -1, keepdim=True)[..., None, :]
-
-
-def _weighted_absolute(
-    policy: PlasticLayer,
-    gradients: dict[str, torch.Tensor],
-    h: torch.Tensor,
-    weights: torch.Tensor,
-) -> torch.Tensor:
-    """Σ_t w_t |∂y_t/∂θ| `[S, K, D]` in genome order, from the trunk's per-row gradients
-    (rows latest step first) and, for the readout, h itself: ∂y_tk/∂W_out[k] = h_t."""
-    sequences, steps = weights.shape
-    outputs = policy.output_size
-    latest_first = weights.flip(1)
-    pieces = []
-    for name, parameter in policy.named_parameters():
-        if name == "head.weight":
-            per_output = torch.einsum("st,sth->sh", weights, h[:, 1:].abs())
-            eye = torch.eye(outputs, dtype=h.dtype)
-            pieces.append((eye[None, :, :, None] * per_output[:, None, None, :])
-                          .reshape(sequences, outputs, -1))
-        elif name == "head.bias":
-            eye = torch.eye(outputs, dtype=h.dtype)
-            pieces.append(eye[None] * weights.sum(dim=1)[:, None, None])
-        elif name in gradients:
-            gradient = gradients[name].reshape(sequences, steps, outputs, -1)
-            pieces.append(torch.einsum("st,stkd->skd", latest_first, gradient.abs()))
-        else:  # a parameter the outputs do not read (an A2C value head)
-            pieces.append(h.new_zeros(sequences, outputs, parameter.numel()))
-    return torch.cat(pieces, dim=-1)
