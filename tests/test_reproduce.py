@@ -27,7 +27,11 @@ from smevo.experiments.provenance import git
 from smevo.experiments.records import RECORD_FORMAT
 from smevo.experiments.results import Results, score
 from smevo.experiments.runner import commit_record
-from smevo.experiments.staleness import ARITHMETIC_SINCE, current_arithmetic
+from smevo.experiments.staleness import (
+    ARITHMETIC_SINCE,
+    NETWORK_ARITHMETIC_SINCE,
+    current_arithmetic,
+)
 from smevo.experiments.stats import median_iqr, rank_test, solve_rate, wilson_interval
 from smevo.experiments.status import FALLBACK_RATE
 from smevo.experiments.verdicts import ON_FITNESS_ONLY, claim_washout, claims
@@ -220,6 +224,10 @@ def test_a_record_made_before_its_operators_arithmetic_changed_is_stale():
     def made_at(operator, commit):
         return {"operator": operator, "code": {"commit": commit}}
 
+    def descends(commit, ancestor):
+        return subprocess.run(["git", "-C", str(ROOT), "merge-base", "--is-ancestor", ancestor,
+                               commit], check=False).returncode == 0
+
     assert not current_arithmetic(made_at("SM-G-ABS", before))
     assert current_arithmetic(made_at("SM-G-ABS", since))
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
@@ -228,6 +236,14 @@ def test_a_record_made_before_its_operators_arithmetic_changed_is_stale():
     assert current_arithmetic(made_at("control", before))
     assert not current_arithmetic(made_at("SM-R", None))  # commit unknown
     assert "control" not in ARITHMETIC_SINCE
+    # A later bump for some networks only: SM-G-ABS on GRUs, not on the maze's MLPs.
+    sweep = NETWORK_ARITHMETIC_SINCE[("SM-G-ABS", "gru")]
+    assert descends(sweep, since)
+    between = {"operator": "SM-G-ABS", "code": {"commit": f"{sweep}~1"}}
+    assert not current_arithmetic({**between, "network": "gru"})
+    assert current_arithmetic({**between, "network": "d7"})
+    assert current_arithmetic({"operator": "SM-G-ABS", "network": "gru",
+                               "code": {"commit": sweep}})
 
 
 def fake(operator, domain="washout", network="toy2w", fitness=0.0, solved=False, evals=100):
