@@ -365,13 +365,13 @@ def test_forward_and_reverse_mode_give_the_same_absolute_jacobian_sums(build):
     ("neuromod", {}), ("neuromod", {"fanout": False, "alpha": "per_neuron"}),
     ("neuromod", {"clip": 0.05}), ("neuromod", {"alpha": "scalar", "io": "direct", "hidden": 2}),
     ("rnn", {"layers": 1}), ("rnn", {"layers": 3}), ("gru", {"layers": 2}),
-    ("gru", {"layers": 1, "value_head": True}),
+    ("gru", {"layers": 1, "value_head": True}), ("lstm", {"layers": 2}),
 ])
 def test_analytic_sweeps_equal_the_generic_transforms(name, options):
     """The hand-written backward sweeps (the default where they exist) give the generic reverse
     mode's Σ w|J| (up to float32 rounding: the two sum in different orders) for the Hebbian and
-    neuromodulated plastic nets (every α shape, io, η, fanout, a clip that binds) and tanh-RNN
-    and GRU stacks, on ragged sequences, in one group or a parent at a time; a clamped η (1.5)
+    neuromodulated plastic nets (every α shape, io, η, fanout, a clip that binds) and tanh-RNN,
+    GRU and LSTM stacks, on ragged sequences, in one group or a parent at a time; a clamped η (1.5)
     gets no gradient, nor does a value head the outputs do not read."""
     from smevo.mutations import sweeps
 
@@ -403,8 +403,7 @@ def test_analytic_sweeps_equal_the_generic_transforms(name, options):
 
 @pytest.mark.parametrize(("name", "options"), [
     ("plastic", {"rule": "oja"}), ("neuromod", {"modulation": "retroactive"}),
-    ("neuromod", {"modulator_activation": "relu"}), ("lstm", {}),
-    ("gru", {"output_activation": "tanh"}),
+    ("neuromod", {"modulator_activation": "relu"}), ("gru", {"output_activation": "tanh"}),
 ])
 def test_variants_without_a_sweep_take_the_generic_path(name, options):
     from smevo.mutations import sweeps

@@ -22,7 +22,7 @@ repeat.)
 
 Parents whose Jacobians are small are batched with `vmap`; bigger ones run a parent at a
 time, over chunks of samples that bound memory (`SMALL_JACOBIAN`). Recurrent nets whose
-step is simple enough to differentiate by hand (tanh-RNN and GRU stacks, the plastic and
+step is simple enough to differentiate by hand (tanh-RNN, GRU and LSTM stacks, the plastic and
 neuromodulated nets) have a third way, the "analytic" sweeps (`sweeps`), the default for
 them: several times faster than either transform on sequences.
 """
