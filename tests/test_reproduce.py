@@ -246,6 +246,19 @@ def test_a_record_made_before_its_operators_arithmetic_changed_is_stale():
                                "code": {"commit": sweep}})
 
 
+def test_a_record_at_a_superseded_magnitude_leaves_the_report():
+    """Parity's SM-G magnitude changed (MAGNITUDE_CHOICE): a record at the old one is not
+    current, one at the grid's magnitude is."""
+    from smevo.experiments.grid import MAGNITUDES, current_magnitude
+
+    now = MAGNITUDES[EXPERIMENTS["parity"].magnitudes]["SM-G-SUM"]
+    assert now == 0.01 and MAGNITUDES["net"]["SM-G-SUM"] == 0.1
+    record = {"experiment": "parity", "operator": "SM-G-SUM"}
+    assert current_magnitude({**record, "magnitude": now})
+    assert not current_magnitude({**record, "magnitude": 0.1})
+    assert current_magnitude({"experiment": "maze", "operator": "SM-G-SUM", "magnitude": 0.1})
+
+
 def fake(operator, domain="washout", network="toy2w", fitness=0.0, solved=False, evals=100):
     """A record as run_cell writes it, for the fields the claims read."""
     return {"experiment": "illustrative", "domain": domain, "network": network,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from smevo.experiments.figures import FIGURES
-from smevo.experiments.grid import EXPERIMENTS, MAGNITUDE_CHOICE
+from smevo.experiments.grid import EXPERIMENTS, MAGNITUDE_CHOICE, current_magnitude
 from smevo.experiments.records import load_records
 from smevo.experiments.results import Results
 from smevo.experiments.staleness import current_arithmetic
@@ -26,7 +26,8 @@ def write_report(data_dir: Path, out: Path) -> tuple[Path, list[str]]:
 
     Returns the report's path and the figure files written.
     """
-    records = [r for r in load_records(data_dir) if current_arithmetic(r)]
+    records = [r for r in load_records(data_dir)
+               if current_arithmetic(r) and current_magnitude(r)]
     by_experiment = defaultdict(list)
     for record in records:
         by_experiment[record["experiment"]].append(record)
