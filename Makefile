@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml CMakeLists.txt $(wildcard cpp/*)
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of torch first: a looser spec could pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,ray]"
+	$(PY) -m pip install -q -e ".[dev,ray,pixels]"
 	touch $(STAMP)
 
 demo: $(STAMP)  ## train CartPole-v1 with SM-G-SUM for about a minute, logging to runs/
@@ -53,6 +53,7 @@ bench: $(STAMP) $(BENCH_STAMP)  ## the benchmarks, each printing ratios against 
 	$(PY) scripts/bench_envs.py
 	$(BENCH_PY) scripts/bench_trainer.py
 	$(PY) scripts/bench_scale.py
+	$(PY) scripts/bench_a2c.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build runs

@@ -4,11 +4,13 @@ by the entry points of installed plugins."""
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
-from collections.abc import Iterable, Iterator
+import inspect
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -55,6 +57,16 @@ def check_options(kind: str, name: str, options: Iterable[str], valid: list[str]
             f"unknown option(s) {', '.join(unknown)} for {kind} {name!r}; "
             f"valid: {', '.join(valid) or 'none'}"
         )
+
+
+def keyword_options(factory: Callable[..., object]) -> dict[str, Any]:
+    """The options `factory` (a class or a function, maybe a `functools.partial`) accepts and
+    their defaults, read from its signature: its keyword-only parameters, less those the
+    partial fixes. The one source of a registered name's option names and defaults."""
+    fixed = factory.keywords if isinstance(factory, functools.partial) else {}
+    parameters = inspect.signature(factory).parameters.values()
+    return {p.name: p.default for p in parameters
+            if p.kind is p.KEYWORD_ONLY and p.name not in fixed}
 
 
 def load_entry_point(entry_point: str) -> object:

@@ -32,15 +32,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from smevo.algorithms import ALGORITHMS, Algorithm, Champion, GenerationLog, Population
+from smevo.algorithms import Algorithm, Champion, GenerationLog, Population
 from smevo.algorithms.base import SearchContext
 from smevo.config import Config, validate_config
-from smevo.envs import make_env
 from smevo.evaluation import Backend, EvalResult, EvalTask, ObsNormalizer
 from smevo.experiences import Experiences
-from smevo.mutations import MutationStats, make_mutation
-from smevo.policies import Policy, make_policy
-from smevo.resources import check_device
+from smevo.mutations import MutationStats
+from smevo.policies import Policy
+from smevo.runnable import check_runnable
 
 
 class AskTell:
@@ -58,25 +57,18 @@ class AskTell:
         if config.env.normalize_obs:
             raise ValueError("ask/tell does not normalise observations: set "
                              "env.normalize_obs=false and normalise them in your evaluation")
-        check_device(config.device)
-        if observation_space is None or action_space is None:
-            env = make_env(config.env.id, config.env.kwargs, trust_env_code=True)
-            try:
-                observation_space, action_space = env.observation_space, env.action_space
-            finally:
-                env.close()
+        given = None if observation_space is None or action_space is None else (
+            observation_space, action_space)
+        runnable = check_runnable(config, trust_env_code=True, spaces=given)
         self.config = dataclasses.replace(
             config, algorithm=dataclasses.replace(config.algorithm, elite_episodes=0))
-        policy = make_policy(config.policy.name, observation_space, action_space,
-                             **config.policy.options)
-        self.observation_shape = tuple(observation_space.shape or ())
+        policy = runnable.policy
+        self.observation_shape = tuple(policy.spec.observation_space.shape or ())
         self._backend = _CallerBackend()
         self._context = _BreedOnceContext(
-            self.config, policy.to(config.device),
-            make_mutation(config.mutation.name, config.mutation.magnitude,
-                          **config.mutation.options),
+            self.config, policy.to(config.device), runnable.mutation,
             self._backend, ObsNormalizer(enabled=False), None)
-        self.algorithm: Algorithm = ALGORITHMS.get(config.algorithm.name)(self._context)
+        self.algorithm: Algorithm = runnable.algorithm(self._context)
 
     @property
     def policy(self) -> Policy:

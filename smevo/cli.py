@@ -7,6 +7,7 @@
     smevo list [envs|policies|mutations|algorithms|backends|config [SECTION]]
     smevo plot RUN... --out curves.png                   # median and IQR across seeds
     smevo fit --task pattern-completion --policy plastic # gradient training (BPTT, Adam)
+    smevo a2c --config configs/gridmaze-neuromod-a2c.yaml # episodic A2C meta-training
 
 A config is built in one order: defaults, then ``--config FILE``, then explicit flags, then
 ``--set key=value`` in the order given. Names (env, policy, mutation, algorithm) and the
@@ -44,11 +45,11 @@ from smevo.config import (
     config_to_dict,
     load_config,
 )
+from smevo.fit_config import FitConfig
 
 __all__ = [
     "agent_path",
     "build_parser",
-    "check_runnable",
     "check_video_path",
     "main",
     "train_config",
@@ -74,6 +75,26 @@ TRAIN_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--logdir", "logging.logdir", str, "DIR"),
     ("--name", "logging.name", str, "NAME"),
 )
+
+# `smevo fit` flags, as TRAIN_FLAGS (keys of `smevo.fit_config.FitConfig`).
+FIT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+    ("--task", "task.name", str, "NAME"),
+    ("--policy", "policy.name", str, "NAME"),
+    ("--updates", "fit.updates", int, "N"),
+    ("--batch", "fit.batch_size", int, "N"),
+    ("--lr", "fit.lr", float, "LR"),
+    ("--lr-schedule", "fit.lr_schedule", str, "NAME"),
+    ("--grad-clip", "fit.grad_clip", float, "NORM"),
+    ("--seed", "seed", int, "N"),
+    ("--eval-episodes", "fit.eval_episodes", int, "N"),
+    ("--log-every", "logging.log_every", int, "N"),
+    ("--logdir", "logging.logdir", str, "DIR"),
+    ("--name", "logging.name", str, "NAME"),
+)
+FIT_OPTION_FLAGS = (("--policy-opt", "policy.options", "hidden=50"),
+                    ("--task-opt", "task.options", "pattern_size=50"))
+"""`smevo fit` flags that set one option (``KEY=VALUE``) of a free-form section: (flag,
+config key, example)."""
 
 
 class UsageError(ValueError):
@@ -119,15 +140,27 @@ def _first_paragraph(obj: Any) -> str:
 
 def train_config(args: argparse.Namespace) -> Config:
     """The run's config: defaults <- ``--config`` file <- explicit flags <- ``--set``."""
-    config = load_config(args.config) if args.config else Config()
+    return config_from_args(args, Config, TRAIN_FLAGS)
+
+
+def config_from_args(
+    args: argparse.Namespace,
+    schema: type,
+    flags: Sequence[tuple[str, str, type, str]],
+    overrides: Sequence[str] = (),
+) -> Any:
+    """A config of `schema` built in the CLI's one order: defaults <- ``--config`` file <-
+    the explicit `flags` (and ``--quiet``) <- `overrides` <- ``--set``, each checked by
+    `smevo.config`."""
+    config = load_config(args.config, schema) if args.config else schema()
     data = config_to_dict(config)
-    for flag, key, _, _ in TRAIN_FLAGS:
+    for flag, key, _, _ in flags:
         value = getattr(args, _dest(flag))
         if value is not None:
             _set_key(data, key, value)
     if args.quiet:
         _set_key(data, "logging.quiet", True)
-    return apply_overrides(config_from_dict(data), args.set or [])
+    return apply_overrides(config_from_dict(data, schema), [*overrides, *(args.set or [])])
 
 
 def _dest(flag: str) -> str:
@@ -139,34 +172,6 @@ def _set_key(data: dict[str, Any], key: str, value: Any) -> None:
     for section in sections:
         data = data[section]
     data[name] = value
-
-
-def check_runnable(config: Config) -> None:
-    """Fail fast, before a run directory exists: every name is registered, the mutation's
-    options are valid, the device exists, and the policy can serve the env's spaces.
-
-    Raises `ValueError` with the registry's message (valid names and the closest match).
-    The config is the user's own (``train``), so its env id may name code.
-    """
-    from smevo.algorithms import ALGORITHMS
-    from smevo.envs import make_env
-    from smevo.mutations import make_mutation
-    from smevo.policies import POLICIES, make_policy
-    from smevo.resources import check_device, check_memory
-
-    make_mutation(config.mutation.name, config.mutation.magnitude, **config.mutation.options)
-    ALGORITHMS.canonical(config.algorithm.name)
-    POLICIES.canonical(config.policy.name)
-    check_device(config.device)
-    check_output_dir(Path(config.logging.logdir), "logging.logdir")
-    env = make_env(config.env.id, config.env.kwargs, trust_env_code=True)
-    try:
-        check_memory(config, env.observation_space, env.action_space)
-        make_policy(
-            config.policy.name, env.observation_space, env.action_space, **config.policy.options
-        )
-    finally:
-        env.close()
 
 
 def _summary(result: Any) -> str:
@@ -195,22 +200,34 @@ def _agent_hint(run_dir: Path, env_id: str) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """`smevo train`: build the config, check it, train, print the summary."""
+    """`smevo train`: build the config, check that it can run here (the trainer's own check,
+    `smevo.runnable`, and that its logdir can be written), train, print the summary."""
     import smevo
+    from smevo.runnable import check_runnable
 
     config = train_config(args)
-    check_runnable(config)
+    check_runnable(config, trust_env_code=True)  # the user's own config
+    check_output_dir(Path(config.logging.logdir), "logging.logdir")
     _say(_summary(smevo.train(config)))
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """`smevo resume RUN`: continue a run from its newest checkpoint."""
+    """`smevo resume RUN`: continue a run (an A2C run too) from its newest checkpoint."""
     import smevo
 
     run_dir = Path(args.run)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run directory")
+    from smevo.a2c import is_a2c_run
+
+    if is_a2c_run(run_dir):
+        if args.generations is not None:
+            raise UsageError(f"--generations: {run_dir} is an A2C run, whose budget is "
+                             f"budget.episodes: smevo a2c --resume {run_dir} --set "
+                             "budget.episodes=N")
+        return cmd_a2c(argparse.Namespace(resume=run_dir, set=None,
+                                          trust_env_code=args.trust_env_code))
     overrides = None if args.generations is None else [f"budget.generations={args.generations}"]
     _say(_summary(smevo.resume(run_dir, overrides=overrides,
                                trust_env_code=args.trust_env_code)))
@@ -271,9 +288,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _agent_origin(agent: Any) -> str:
     """What made the agent: the champion of an evolution run, or the result of `smevo fit`
-    (whose agent stores minus its task error as fitness and its updates as generation)."""
+    (whose agent stores minus its task error as fitness and its updates as generation) or
+    `smevo a2c` (its mean reward and updates)."""
     if "fit" in agent.config:
         return f"trained by smevo fit, error {-agent.fitness:.4g} after {agent.generation} updates"
+    if "a2c" in agent.config:
+        return (f"trained by smevo a2c, mean reward {agent.fitness:.4g} (sampling) after "
+                f"{agent.generation} updates")
     from smevo.logging import champion_text
 
     return champion_text(agent.fitness, agent.generation)
@@ -508,12 +529,16 @@ def _describe_policy(name: str) -> list[tuple[str, str]]:
 
 
 def _describe_mutation(name: str) -> list[tuple[str, str]]:
-    from smevo.mutations import MUTATIONS, mutation_options
+    """An operator's description, what its magnitude means, and its options with their
+    defaults (its class's signature; set with ``--set mutation.options.NAME=VALUE``)."""
+    from smevo._registry import keyword_options
+    from smevo.mutations import MUTATIONS
 
     operator = MUTATIONS.get(name)
+    options = ", ".join(f"{option} = {json.dumps(default, default=repr)}"
+                        for option, default in keyword_options(operator).items())
     return [(name, f"{_first_paragraph(operator).removeprefix(f'{name}: ')} "
-                   f"Magnitude: {operator.magnitude_means}. "
-                   f"Options: {', '.join(mutation_options(name)) or 'none'}.")]
+                   f"Magnitude: {operator.magnitude_means}. Options: {options or 'none'}.")]
 
 
 def _list_policies() -> None:
@@ -597,20 +622,17 @@ def cmd_plot(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- fit
 
 
-def _key_values(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
-    """``KEY=VALUE`` strings as a dict, each value read as YAML (``hidden=50`` is an int)."""
-    import yaml
-
-    options: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{flag} {item}: expected KEY=VALUE, e.g. {flag} hidden=50")
-        try:
-            options[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise UsageError(f"{flag} {item}: {raw!r} is not a valid value") from None
-    return options
+def _option_overrides(args: argparse.Namespace) -> list[str]:
+    """``--policy-opt hidden=50`` as the override ``policy.options.hidden=50`` (and so on for
+    `FIT_OPTION_FLAGS`), in the order given per flag."""
+    overrides = []
+    for flag, key, example in FIT_OPTION_FLAGS:
+        for item in getattr(args, _dest(flag)) or []:
+            name, sep, raw = item.partition("=")
+            if not sep or not name.strip():
+                raise UsageError(f"{flag} {item}: expected KEY=VALUE, e.g. {flag} {example}")
+            overrides.append(f"{key}.{name.strip()}={raw}")
+    return overrides
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -619,26 +641,40 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     if args.name is not None:
         check_run_name(args.name, "--name")
-    check_output_dir(Path(args.logdir), "--logdir")
+    config = config_from_args(args, FitConfig, FIT_FLAGS, _option_overrides(args))
+    check_output_dir(Path(config.logging.logdir),
+                     "--logdir" if args.logdir is not None else "logging.logdir")
+    updates = config.fit.updates
 
     def progress(update: int, metrics: dict[str, float]) -> None:
-        _say(f"update {update}/{args.updates}: loss {metrics['fit/loss']:.4g}, "
+        _say(f"update {update}/{updates}: loss {metrics['fit/loss']:.4g}, "
              f"error {metrics['fit/error']:.4f}")
 
-    result = fit(
-        args.task, args.policy,
-        policy_options=_key_values(args.policy_opt, "--policy-opt"),
-        task_options=_key_values(args.task_opt, "--task-opt"),
-        updates=args.updates, batch_size=args.batch, lr=args.lr, lr_schedule=args.lr_schedule,
-        grad_clip=args.grad_clip, seed=args.seed, eval_episodes=args.eval_episodes,
-        logdir=args.logdir, name=args.name, log_every=args.log_every,
-        on_log=None if args.quiet else progress,
-    )
+    result = fit(config, on_log=None if config.logging.quiet else progress)
     _say(
         f"done: {result.updates} updates ({result.episodes:,} episodes) in "
-        f"{result.seconds:.1f} s; error on {args.eval_episodes} fresh episodes "
+        f"{result.seconds:.1f} s; error on {config.fit.eval_episodes} fresh episodes "
         f"{result.final_error:.4f}; run in {result.run_dir} (curves: tensorboard --logdir "
         f"{result.run_dir.parent}; agent: smevo eval {result.run_dir})"
+    )
+    return 0
+
+
+def cmd_a2c(args: argparse.Namespace) -> int:
+    """`smevo a2c`: episodic A2C meta-training from a config, or the resume of such a run."""
+    from smevo.a2c import a2c, load_a2c_config, resume_a2c
+
+    if args.resume is not None:
+        result = resume_a2c(args.resume, args.set or [], trust_env_code=args.trust_env_code)
+    else:
+        config = apply_overrides(load_a2c_config(args.config), args.set or [])
+        check_output_dir(Path(config.logging.logdir), "logging.logdir")
+        result = a2c(config)
+    _say(
+        f"done: {result.updates} updates ({result.episodes:,} episodes, {result.stopped_by} "
+        f"budget); mean reward of the final policy on fresh episodes {result.final_reward:.4g}; "
+        f"run in {result.run_dir} (curves: tensorboard --logdir {result.run_dir.parent}; "
+        f"agent: smevo eval {result.run_dir})"
     )
     return 0
 
@@ -833,42 +869,49 @@ def build_parser() -> argparse.ArgumentParser:
         "task",
         description="Gradient training on a task's episodes drawn as arrays (pattern-completion: "
         "smevo/PatternCompletion-v0; parity: smevo/RecurrentParity-v0), for comparing with "
-        "evolution on the same network. Writes a run directory (TensorBoard, metrics.jsonl, "
-        "best.pt). Example (the differentiable-plasticity curve on 50-bit patterns): smevo fit "
+        "evolution on the same network. The config is built as train's: defaults, --config "
+        "FILE, the flags below, then each --set KEY=VALUE. Writes a run directory (config.yaml, "
+        "TensorBoard, metrics.jsonl, best.pt). Example (the differentiable-plasticity curve "
+        "on 50-bit patterns): smevo fit "
         "--task pattern-completion --policy plastic --policy-opt hidden=50 --policy-opt "
         "io=direct --task-opt pattern_size=50 --task-opt n_patterns=2 --task-opt cycles=1 "
         "--task-opt presentation=6 --task-opt gap=2 --task-opt test_time=3 --task-opt "
         "balanced=true --task-opt exact_degrade=true --updates 400 --batch 64 --lr 3e-3",
     )
-    fit.add_argument("--task", required=True, metavar="NAME",
-                     help="pattern-completion or parity")
-    fit.add_argument("--policy", default="plastic", metavar="NAME",
-                     help="a recurrent policy (default plastic; see `smevo list policies`)")
-    fit.add_argument("--policy-opt", action="append", metavar="KEY=VALUE",
-                     help="policy option, e.g. hidden=50 (repeatable)")
-    fit.add_argument("--task-opt", action="append", metavar="KEY=VALUE",
-                     help="task option: the env's keyword arguments, e.g. pattern_size=50 "
-                     "(repeatable)")
-    fit.add_argument("--updates", type=int, default=1000, metavar="N",
-                     help="Adam updates (default 1000)")
-    fit.add_argument("--batch", type=int, default=1, metavar="N",
-                     help="episodes per update (default 1, as in the reference)")
-    fit.add_argument("--lr", type=float, default=3e-4, help="learning rate (default 3e-4)")
-    fit.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
-                     help="constant, or cosine decay to 0 (default constant)")
-    fit.add_argument("--grad-clip", type=float, metavar="NORM",
-                     help="clip the gradient norm (default: no clipping)")
-    fit.add_argument("--seed", type=int, default=0, help="seeds init and episodes (default 0)")
-    fit.add_argument("--eval-episodes", type=int, default=100, metavar="N",
-                     help="fresh episodes for the final error (default 100)")
-    fit.add_argument("--log-every", type=int, default=10, metavar="N",
-                     help="log the mean loss and error of every N updates (default 10)")
-    fit.add_argument("--logdir", default="runs", metavar="DIR",
-                     help="directory that holds one folder per run (default runs)")
-    fit.add_argument("--name", metavar="NAME",
-                     help="run folder name (default <task>-fit-<policy>-<UTC time>)")
-    fit.add_argument("--quiet", action="store_true", help="no progress lines")
+    fit.add_argument("--config", metavar="FILE",
+                     help="YAML file with a partial fit config (e.g. a fit run's config.yaml)")
+    fit_helps = {f.key: f.help for f in config_fields(FitConfig())}
+    for flag, key, kind, metavar in FIT_FLAGS:
+        fit.add_argument(flag, type=kind, metavar=metavar, help=f"{fit_helps[key]} [{key}]")
+    for flag, key, example in FIT_OPTION_FLAGS:
+        fit.add_argument(flag, action="append", metavar="KEY=VALUE",
+                         help=f"set one key of {key}, e.g. {flag} {example} (repeatable)")
+    fit.add_argument("--quiet", action="store_true",
+                     help=f"{fit_helps['logging.quiet']} [logging.quiet]")
+    fit.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="set any fit config key, e.g. --set fit.lr=1e-3 (repeatable; "
+                     "applied last)")
     fit.set_defaults(command=cmd_fit)
+
+    meta = commands.add_parser(
+        "a2c",
+        help="meta-train a recurrent, plastic or neuromodulated policy by episodic A2C "
+        "(Backpropamine)",
+        description="Episodic A2C (advantage actor-critic over whole episodes, BPTT, Adam) "
+        "as in Backpropamine: batches of episodes played together, returns without "
+        "bootstrap, each episode's own value as baseline. Writes a run directory (config.yaml, "
+        "TensorBoard, metrics.jsonl, checkpoints, best.pt). Example: smevo a2c --config "
+        "configs/gridmaze-neuromod-a2c.yaml --set budget.episodes=3000",
+    )
+    source = meta.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="FILE", help="YAML file with a partial A2C config")
+    source.add_argument("--resume", metavar="RUN",
+                        help="continue the A2C run RUN from its newest checkpoint")
+    meta.add_argument("--set", action="append", metavar="KEY=VALUE",
+                      help="set any config key, e.g. --set budget.episodes=3000 (repeatable; "
+                      "with --resume only budget and logging keys)")
+    add_trust_argument(meta)
+    meta.set_defaults(command=cmd_a2c)
     for command in commands.choices.values():
         add_debug_argument(command, default=argparse.SUPPRESS)
     reproduce = commands.add_parser(  # its own parser reads every argument, --help included

@@ -210,20 +210,25 @@ def _build(cls: type, data: Any, prefix: str, base: Any = None) -> Any:
     return cls(**values)
 
 
-def config_from_dict(data: Mapping[str, Any]) -> Config:
-    """Build and validate a `Config` from a (partial) nested mapping; defaults fill the rest.
+def config_from_dict(data: Mapping[str, Any], schema: type = Config) -> Any:
+    """Build and validate a `Config` (or another root `schema`, e.g. the A2C run's) from a
+    (partial) nested mapping; defaults fill the rest.
 
     Raises `ConfigError` for an unknown key (naming the dotted key, the valid keys at that
     level and the closest one), a value of the wrong type, or a value out of range.
     """
-    config = _build(Config, data, "")
-    check_ranges(config)
+    config = _build(schema, data, "")
+    if isinstance(config, Config):
+        check_ranges(config)
+    else:  # another root schema checks its own ranges
+        config.check_ranges()
     return config
 
 
-def validate_config(config: Config) -> None:
-    """Check a `Config` built or edited in code exactly as `config_from_dict` checks a dict."""
-    config_from_dict(config_to_dict(config))
+def validate_config(config: Any) -> None:
+    """Check a `Config` (or another root schema's tree) built or edited in code exactly as
+    `config_from_dict` checks a dict."""
+    config_from_dict(config_to_dict(config), type(config))
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
@@ -280,8 +285,8 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
-def load_config(path: str | Path) -> Config:
-    """Read a YAML config file; its keys are partial, defaults fill the rest.
+def load_config(path: str | Path, schema: type = Config) -> Any:
+    """Read a YAML config file of `schema`; its keys are partial, defaults fill the rest.
 
     Raises `ConfigError` (message prefixed with the file name) for a missing or unreadable
     file, a YAML syntax error (with its 1-based line), a top level that is not a mapping,
@@ -305,7 +310,7 @@ def load_config(path: str | Path) -> Config:
             f"{path}: the top level must be a mapping of keys to values, got {_show(data)}"
         )
     try:
-        return config_from_dict(data)
+        return config_from_dict(data, schema)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
 
@@ -326,7 +331,7 @@ def _parse_override(item: str) -> tuple[list[str], str, Any]:
     return parts, raw, value
 
 
-def _set_override(data: dict[str, Any], item: str) -> None:
+def _set_override(data: dict[str, Any], item: str, schema: type = Config) -> None:
     """Apply one ``--set`` string to the nested dict `data` of a whole config.
 
     The key is walked through the config tree: a leaf field gets the value checked against
@@ -335,7 +340,7 @@ def _set_override(data: dict[str, Any], item: str) -> None:
     text when YAML would read it as something else (``logging.name=2024``), except ``null``.
     """
     parts, raw, value = _parse_override(item)
-    cls: type = Config
+    cls: type = schema
     node = data
     for depth, name in enumerate(parts):
         hints = _hints(cls)
@@ -402,7 +407,7 @@ def _set_free_form(
         raise ConfigError(f"--set {item}: {error}") from None
 
 
-def apply_overrides(config: Config, overrides: list[str]) -> Config:
+def apply_overrides(config: Any, overrides: list[str]) -> Any:
     """A new config with ``--set key=value`` strings applied in order; `config` is untouched.
 
     Keys are dotted (``algorithm.population=64``, ``policy.options.hidden=[32,32]``,
@@ -412,8 +417,8 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
     """
     data = config_to_dict(config)
     for item in overrides:
-        _set_override(data, item)
-    return config_from_dict(data)
+        _set_override(data, item, type(config))
+    return config_from_dict(data, type(config))
 
 
 class ConfigField(NamedTuple):
@@ -425,10 +430,11 @@ class ConfigField(NamedTuple):
     help: str
 
 
-def config_fields(config: Config | None = None) -> list[ConfigField]:
+def config_fields(config: Any = None) -> list[ConfigField]:
     """Every leaf field as (dotted key, type name, value, help), in declaration order.
 
-    `value` is taken from `config`, or is the default when `config` is None.
+    `value` is taken from `config` (a `Config`, or another root schema's tree such as
+    `smevo.fit_config.FitConfig`), or is the `Config` default when `config` is None.
     """
     out: list[ConfigField] = []
 

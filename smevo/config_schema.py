@@ -70,7 +70,9 @@ class PolicyConfig:
 
     name: str = field(default="mlp", metadata=_help("policy architecture (see `smevo list`)"))
     options: dict[str, Any] = field(
-        default_factory=dict, metadata=_help("architecture options, e.g. {hidden: 64, depth: 2}")
+        default_factory=dict,
+        metadata=_help("architecture options, e.g. {hidden: 32}; `smevo list policies` shows "
+                       "each policy's, with their defaults"),
     )
 
 
@@ -88,7 +90,8 @@ class MutationConfig:
     )
     options: dict[str, Any] = field(
         default_factory=dict,
-        metadata=_help("operator options, e.g. {normalize: false, floor: 0.01, weight_clip: 0.2}"),
+        metadata=_help("operator options, e.g. {weight_clip: 0.2}; `smevo list mutations` names "
+                       "each operator's"),
     )
     archive_size: int = field(
         default=100,
@@ -100,7 +103,9 @@ class MutationConfig:
 class AlgorithmConfig:
     """The search: truncation GA, steady-state tournament GA or (1+1) hill climber."""
 
-    name: str = field(default="truncation", metadata=_help("truncation, steady_state or hillclimb"))
+    name: str = field(
+        default="truncation", metadata=_help("an algorithm named by `smevo list algorithms`")
+    )
     population: int = field(default=100, metadata=_help("individuals per generation"))
     parents: int | None = field(
         default=None,

@@ -56,19 +56,35 @@ class UntrustedEnvError(ValueError):
     """An env id that would import or call code the user has not said they trust."""
 
 
+LAZY_NAMESPACES = {"MinAtar/": ("smevo_envs.minatar", "pixels")}
+"""Other packages' id namespaces that `smevo_envs` registers on demand, without importing
+those packages: prefix -> (the module whose ``register()`` does it, the smevo extra that
+installs the package)."""
+
+
 def _register_smevo_envs(env_id: str) -> None:
-    """Import `smevo_envs` so its ids exist; a failure matters only for a ``smevo/`` id.
+    """Import `smevo_envs` so its ids exist, and register the `LAZY_NAMESPACES` one that
+    `env_id` is in (every one for ``""``); a failure matters only for an id it would make.
 
     A broken `smevo_envs` (say, an unbuilt extension) must not stop a user training on
     CartPole, but asking for one of its envs must show why it is missing.
     """
+    name = env_id.split(":")[-1]
     try:
         importlib.import_module(OWN_ENV_PACKAGE)
     except ImportError as error:
-        if env_id.split(":")[-1].startswith(SMEVO_NAMESPACE):
+        if name.startswith((SMEVO_NAMESPACE, *LAZY_NAMESPACES)):
             raise ValueError(
                 f"env {env_id!r} needs smevo_envs, which failed to import: {error}"
             ) from None
+        return
+    for prefix, (module, extra) in LAZY_NAMESPACES.items():
+        if env_id and not name.startswith(prefix):
+            continue
+        installed = importlib.import_module(module).register()
+        if env_id and not installed:
+            raise ValueError(f"env {env_id!r} needs the {prefix.rstrip('/')} package: "
+                             f"pip install 'smevo[{extra}]'")
 
 
 def check_env_trust(env_id: str, *, trust_env_code: bool) -> None:

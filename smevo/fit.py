@@ -9,34 +9,38 @@ reference code. The genome, a flat parameter vector (`smevo.functional`), is wha
 updates, so the result is saved as an ordinary agent: `smevo eval RUN` plays it on the
 task's env.
 
-A run is a directory like `smevo train`'s: `config.yaml` (the fit settings), TensorBoard
-events and `metrics.jsonl` (tags `fit/loss`, `fit/error`, `progress/episodes`, one point
-per `log_every` updates, averaged over them) and `best.pt` (the final parameters).
+A run is configured by a `FitConfig` (`smevo.fit_config`), read, overridden and written by
+`smevo.config` as `smevo train`'s config is. A run is a directory like `smevo train`'s
+(`smevo.trainer.unique_run_dir`): `config.yaml` (the resolved `FitConfig`, which
+``load_config(path, FitConfig)`` reads back, so ``smevo fit --config RUN/config.yaml``
+repeats the run), TensorBoard events and `metrics.jsonl` (tags `fit/loss`, `fit/error`,
+`progress/episodes`, one point per `logging.log_every` updates, averaged over them) and
+`best.pt` (the final parameters).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from smevo import functional
-from smevo._registry import Registry
 from smevo.agent import save_agent
+from smevo.config import PolicyConfig, config_to_dict, config_to_yaml, save_config, validate_config
 from smevo.envs import make_env
+from smevo.fit_config import LR_SCHEDULES, TASKS, FitConfig, FitTaskConfig
 from smevo.logging import RunLogger
 from smevo.policies import Policy, make_policy
+from smevo.trainer import unique_run_dir
 
-__all__ = ["TASKS", "FitResult", "FitTask", "fit"]
+__all__ = ["TASKS", "FitConfig", "FitResult", "FitTask", "fit"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -100,16 +104,6 @@ def parity_task(**kwargs: Any) -> FitTask:
     return FitTask("smevo/RecurrentParity-v0", dict(kwargs), sample, loss, error)
 
 
-LR_SCHEDULES: dict[str, Callable[[int], Callable[[int], float]]] = {
-    "constant": lambda updates: lambda update: 1.0,
-    "cosine": lambda updates: lambda update: 0.5 * (1 + math.cos(math.pi * update / updates)),
-}
-"""Learning-rate multipliers by update, given the number of updates: constant, or a cosine
-decay to 0 at the last update (which settles the final parameters)."""
-
-TASKS: Registry[Callable[..., FitTask]] = Registry("fit task")
-TASKS.add("pattern-completion", pattern_completion_task)
-TASKS.add("parity", parity_task)
 
 
 @dataclass
@@ -126,67 +120,36 @@ class FitResult:
     params: torch.Tensor = field(repr=False)
 
 
-@dataclass(frozen=True)
-class FitSettings:
-    """Everything a fit run depends on (saved as the run's `config.yaml`)."""
-
-    task: str
-    policy: str
-    policy_options: dict[str, Any]
-    task_options: dict[str, Any]
-    updates: int
-    batch_size: int
-    lr: float
-    lr_schedule: str
-    grad_clip: float | None
-    seed: int
-    eval_episodes: int
-
-
 def fit(
-    task: str,
-    policy: str = "plastic",
-    *,
-    policy_options: dict[str, Any] | None = None,
-    task_options: dict[str, Any] | None = None,
-    updates: int = 1000,
-    batch_size: int = 1,
-    lr: float = 3e-4,
-    lr_schedule: str = "constant",
-    grad_clip: float | None = None,
-    seed: int = 0,
-    eval_episodes: int = 100,
-    logdir: str | Path = "runs",
-    name: str | None = None,
-    log_every: int = 10,
-    on_log: Callable[[int, dict[str, float]], None] | None = None,
+    config: FitConfig, *, on_log: Callable[[int, dict[str, float]], None] | None = None
 ) -> FitResult:
-    """Train `policy` on `task` by BPTT and Adam; returns the curves and the final error.
+    """Train the config's policy on its task by BPTT and Adam in a new run folder; returns
+    the curves and the final error.
 
-    Each update draws `batch_size` fresh episodes (from a generator seeded with `seed`, which
-    also seeds the policy's init), runs the policy over them, and takes one Adam step (`lr`,
-    scaled by `lr_schedule`; gradient norm clipped to `grad_clip` if set). The defaults are
-    `simplest.py`'s: one episode per update, lr 3e-4.
+    Each update draws `fit.batch_size` fresh episodes (from a generator seeded with `seed`,
+    which also seeds the policy's init), runs the policy over them, and takes one Adam step
+    (`fit.lr`, scaled by `fit.lr_schedule`; gradient norm clipped to `fit.grad_clip` if set).
     `on_log(update, metrics)` sees each logged point (the CLI prints them). Raises
-    `ValueError` for unknown names or options and out-of-range settings.
+    `ValueError` (before any folder is made) for unknown names or options, a feedforward
+    policy and out-of-range settings.
     """
-    settings = FitSettings(
-        TASKS.canonical(task), policy, dict(policy_options or {}), dict(task_options or {}),
-        updates, batch_size, float(lr), lr_schedule, grad_clip, seed, eval_episodes,
-    )
-    _check(settings, log_every)
-    spec = TASKS.get(settings.task)(**settings.task_options)
-    net, params = _build_policy(spec, settings)
+    validate_config(config)
+    settings, seed = config.fit, config.seed
+    spec = _task(config.task)
+    net, params = _build_policy(spec, config.policy, seed)
     optimizer = torch.optim.Adam([params], lr=settings.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, LR_SCHEDULES[lr_schedule](updates))
+    updates, batch_size, grad_clip = settings.updates, settings.batch_size, settings.grad_clip
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, LR_SCHEDULES[settings.lr_schedule](updates))
     rng = np.random.default_rng([seed, 0])
 
-    run_dir = _new_run_dir(Path(logdir), name or _default_name(settings))
-    config_text = yaml.safe_dump(asdict(settings), sort_keys=False)
-    (run_dir / "config.yaml").write_text(config_text, encoding="utf-8")
+    run_dir = unique_run_dir(Path(config.logging.logdir) / _run_name(config))
+    save_config(config, run_dir / "config.yaml")
     logger = RunLogger(run_dir, quiet=True)
-    logger.log_config(config_text)
-    logger.log_hparams(asdict(settings), ["fit/error", "fit/loss"])
+    logger.log_config(config_to_yaml(config))
+    logger.log_hparams({key: value for key, value in config_to_dict(config).items()
+                        if key != "logging"}, ["fit/error", "fit/loss"])
+    log_every = config.logging.log_every
     losses: list[float] = []
     errors: list[float] = []
     start, logged = time.perf_counter(), 0
@@ -215,15 +178,16 @@ def fit(
                 if on_log is not None:
                     on_log(update, metrics)
         seconds = time.perf_counter() - start
-        final_error = evaluate(net, params.detach(), spec, eval_episodes,
+        final_error = evaluate(net, params.detach(), spec, settings.eval_episodes,
                                np.random.default_rng([seed, 1]))
     finally:
         logger.close()
     save_agent(
         run_dir / "best.pt", env_id=spec.env_id, env_kwargs=spec.env_kwargs,
-        policy_name=policy, policy_options=settings.policy_options, params=params.detach(),
-        obs_norm=None, fitness=-final_error, generation=updates,
-        config={"env": {"id": spec.env_id, "kwargs": spec.env_kwargs}, "fit": asdict(settings)},
+        policy_name=config.policy.name, policy_options=config.policy.options,
+        params=params.detach(), obs_norm=None, fitness=-final_error, generation=updates,
+        config={"env": {"id": spec.env_id, "kwargs": spec.env_kwargs},
+                "fit": config_to_dict(config)},
     )
     return FitResult(run_dir, updates, updates * batch_size, seconds, losses, errors,
                      final_error, params.detach().clone())
@@ -244,46 +208,38 @@ def _last_outputs(net: Policy, params: torch.Tensor, inputs: torch.Tensor) -> to
     return functional.forward_observations(net, params, inputs, sequential=True)[:, -1]
 
 
-def _build_policy(task: FitTask, settings: FitSettings) -> tuple[Policy, torch.Tensor]:
+def _task(task: FitTaskConfig) -> FitTask:
+    """The task `task` names, made with its options; an option its env does not take is a
+    `ValueError`."""
+    factory = TASKS.get(task.name)
+    try:
+        return factory(**task.options)
+    except TypeError as error:
+        raise ValueError(f"fit task {TASKS.canonical(task.name)!r} with options "
+                         f"{task.options}: {error}") from None
+
+
+def _build_policy(task: FitTask, policy: PolicyConfig, seed: int) -> tuple[Policy, torch.Tensor]:
     """The policy for the task's env spaces, initialised under a seeded torch generator
     (the global RNG is restored afterwards), and its genome as the trainable tensor."""
     env = make_env(task.env_id, task.env_kwargs)
     try:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(settings.seed)
-            net = make_policy(settings.policy, env.observation_space, env.action_space,
-                              **settings.policy_options)
+            torch.manual_seed(seed)
+            net = make_policy(policy.name, env.observation_space, env.action_space,
+                              **policy.options)
     finally:
         env.close()
     if not net.is_recurrent:
         raise ValueError(f"fit trains over whole episodes and needs a recurrent policy; "
-                         f"{settings.policy!r} is feedforward")
+                         f"{policy.name!r} is feedforward")
     return net, functional.get_flat(net).requires_grad_(True)
 
 
-def _check(settings: FitSettings, log_every: int) -> None:
-    for name, value in (("updates", settings.updates), ("batch_size", settings.batch_size),
-                        ("eval_episodes", settings.eval_episodes), ("log_every", log_every)):
-        if value < 1:
-            raise ValueError(f"fit needs {name} >= 1, got {value}")
-    if settings.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"unknown lr_schedule {settings.lr_schedule!r}; "
-                         f"valid: {', '.join(LR_SCHEDULES)}")
-    if not (math.isfinite(settings.lr) and settings.lr > 0):
-        raise ValueError(f"fit needs a learning rate > 0, got {settings.lr}")
-    if settings.grad_clip is not None and not settings.grad_clip > 0:
-        raise ValueError(f"fit needs grad_clip > 0 (or none), got {settings.grad_clip}")
-
-
-def _default_name(settings: FitSettings) -> str:
+def _run_name(config: FitConfig) -> str:
+    """`logging.name`, by default ``<task>-fit-<policy>-<UTC time>``."""
+    if config.logging.name is not None:
+        return config.logging.name
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{settings.task}-fit-{settings.policy}-{stamp}")
-
-
-def _new_run_dir(logdir: Path, name: str) -> Path:
-    """`logdir/name`, with a numeric suffix if it exists; created."""
-    run_dir, suffix = logdir / name, 1
-    while run_dir.exists():
-        run_dir, suffix = logdir / f"{name}-{suffix}", suffix + 1
-    run_dir.mkdir(parents=True)
-    return run_dir
+    name = f"{TASKS.canonical(config.task.name)}-fit-{config.policy.name}-{stamp}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)

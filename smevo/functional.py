@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.func import vmap
 
+from smevo.policies.cnn import CNN
 from smevo.policies.mlp import MLP
 
 if TYPE_CHECKING:
@@ -236,15 +237,57 @@ class _StackedMLP:
         return x, None
 
 
+class _StackedCNN:
+    """A `CNN` for G genomes in one pass per layer: each convolution is one grouped
+    convolution whose groups are the genomes (their stacked kernels, sliced once per
+    population), the head's Linear layers batched matrix products as in `_StackedMLP`. The
+    frames of B episodes of every genome go through at once: `[B, G * C, H, W]` from the
+    first convolution to the last, so no layout changes between layers."""
+
+    def __init__(self, policy: CNN, population: torch.Tensor) -> None:
+        batched = _stacked_parameters(policy, population)
+        self.groups = population.shape[0]
+        self.policy = policy
+        self.features: list[Callable[[torch.Tensor], torch.Tensor]] = [
+            functools.partial(
+                torch.nn.functional.conv2d,
+                weight=batched[id(layer.weight)].flatten(0, 1),
+                bias=batched[id(layer.bias)].flatten(), stride=layer.stride,
+                padding=layer.padding, groups=self.groups)
+            if isinstance(layer, torch.nn.Conv2d) else layer
+            for layer in policy.features if not isinstance(layer, torch.nn.Flatten)
+        ]
+        self.head: list[Callable[[torch.Tensor], torch.Tensor]] = [
+            functools.partial(_population_linear, weight=batched[id(layer.weight)],
+                              bias=batched[id(layer.bias)])
+            if isinstance(layer, torch.nn.Linear) else layer
+            for layer in policy.head
+        ]
+        self.head.append(policy.output_activation)
+
+    def __call__(self, obs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        groups, batch = obs.shape[:2]
+        x = self.policy.frames(obs)  # [G, B, C, H, W]
+        x = x.transpose(0, 1).reshape(batch, groups * x.shape[2], *x.shape[3:])
+        for layer in self.features:
+            x = layer(x)
+        x = x.reshape(batch, groups, -1).transpose(0, 1)  # each genome's (C, H, W) flattened
+        for layer in self.head:
+            x = layer(x)
+        return x, None
+
+
 def population_forward(
     policy: Policy, population: torch.Tensor
 ) -> Callable[[torch.Tensor, State], tuple[torch.Tensor, State]]:
     """A step function for G genomes fixed for a whole rollout: `(obs [G, B, *obs], state) ->
     (outputs [G, B, K], state)`. Linear-only feedforward policies run as batched matrix
-    products (an `MLP` as a plain list of them, any other through `_PopulationLinear`);
-    others use `population_step`."""
+    products (an `MLP` as a plain list of them, any other through `_PopulationLinear`), a
+    `CNN` as grouped convolutions (`_StackedCNN`); others use `population_step`."""
     if type(policy) is MLP:  # a subclass may forward differently
         return _StackedMLP(policy, population)
+    if type(policy) is CNN:
+        return _StackedCNN(policy, population)
     if not linear_layers_only(policy):
         return lambda obs, state: population_step(policy, population, obs, state)
     mode = _PopulationLinear(policy, population)

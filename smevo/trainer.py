@@ -32,29 +32,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from smevo.agent import save_agent, solve_threshold
+from smevo.agent import save_agent
 from smevo.algorithms import ALGORITHMS, Algorithm, GenerationLog, SearchContext
 from smevo.checkpoint import load_latest_checkpoint, save_checkpoint
 from smevo.config import (
     Config,
-    EnvConfig,
     apply_overrides,
     config_to_dict,
     config_to_yaml,
     load_config,
     save_config,
     truncation_parents,
-    validate_config,
 )
-from smevo.envs import make_env
 from smevo.evaluation import Backend, EvalSpec, ObsNormalizer, make_backend
 from smevo.evaluation.backends import WorkerCrashError
 from smevo.interrupts import StopSignals
 from smevo.logging import RunLogger
-from smevo.mutations import MutationStats, make_mutation
-from smevo.policies import make_policy
-from smevo.resources import check_device, check_memory
+from smevo.mutations import MutationStats
 from smevo.run_lock import RunLock
+from smevo.runnable import check_runnable
 
 
 @dataclass
@@ -88,9 +84,8 @@ def train(config: Config, callbacks: Sequence[Callback] = ()) -> TrainResult:
     `callbacks` see each generation's metrics and may stop the run (`Callback`).
 
     `config` is the caller's own, so its env id may name code (``module:factory``)."""
-    validate_config(config)
     with StopSignals() as signals:
-        # fails on bad names or spaces before any folder is made
+        # fails on a config that cannot run here (`check_runnable`) before any folder is made
         trainer = Trainer(config, trust_env_code=True, signals=signals, callbacks=callbacks)
         run_dir = new_run_dir(config)
         with RunLock(run_dir):
@@ -197,7 +192,11 @@ def new_run_dir(config: Config) -> Path:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         env = re.sub(r"[^A-Za-z0-9._-]+", "_", config.env.id)
         name = f"{env}-{config.mutation.name}-{stamp}"
-    base = Path(config.logging.logdir) / name
+    return unique_run_dir(Path(config.logging.logdir) / name)
+
+
+def unique_run_dir(base: Path) -> Path:
+    """Make and return `base`, or `base-1`, `base-2`, ... if it exists."""
     base.parent.mkdir(parents=True, exist_ok=True)
     suffix = 0
     while True:  # mkdir is atomic: two runs started together get two folders
@@ -207,30 +206,6 @@ def new_run_dir(config: Config) -> Path:
             return run_dir
         except FileExistsError:
             suffix += 1
-
-
-END_REWARD_ENVS: dict[str, str] = {
-    "smevo/BreadcrumbHardMaze-v0": "minus the final distance to the goal, after the maze "
-    "file's number of steps",
-    "smevo/RecurrentParity-v0": "the log-probability of the parity, at the last bit",
-    "smevo/PatternCompletion-v0": "minus the completion error, at the test step",
-}
-"""Envs whose whole reward arrives at the end of their own fixed-length episode, and what it
-is. `env.max_steps` would cut every episode before its reward: every individual would score
-0, which is also above these envs' (negative) solve thresholds."""
-
-
-def check_max_steps(env: EnvConfig) -> None:
-    """Raise `ValueError` if `env.max_steps` would cut away the env's whole reward
-    (`END_REWARD_ENVS`); a shorter episode there is a different task, set in the env's own
-    kwargs."""
-    reward = END_REWARD_ENVS.get(env.id.rpartition(":")[2])
-    if env.max_steps is not None and reward is not None:
-        raise ValueError(
-            f"env.max_steps={env.max_steps} cannot be used with {env.id}: its reward ({reward}) "
-            "arrives only when its own episode ends, so every cut episode would score 0; "
-            "leave env.max_steps unset"
-        )
 
 
 class Trainer:
@@ -261,20 +236,7 @@ class Trainer:
         self.run_dir = Path()
         self.run_id = ""
         self.signals = signals or StopSignals()
-        check_device(config.device)
-        algorithm_class = ALGORITHMS.get(config.algorithm.name)
-        mutation = make_mutation(config.mutation.name, config.mutation.magnitude,
-                                 **config.mutation.options)
-        check_max_steps(config.env)
-        probe = make_env(config.env.id, config.env.kwargs, trust_env_code=trust_env_code)
-        try:
-            check_memory(config, probe.observation_space, probe.action_space)
-            policy = make_policy(config.policy.name, probe.observation_space, probe.action_space,
-                                 **config.policy.options)
-            threshold = solve_threshold(config.budget.solve_threshold, config.env.max_steps,
-                                        probe.spec)
-        finally:
-            probe.close()
+        runnable = check_runnable(config, trust_env_code=trust_env_code)
         spec = EvalSpec(
             env_id=config.env.id,
             env_kwargs=config.env.kwargs,
@@ -292,11 +254,11 @@ class Trainer:
                          config.evaluation.ray_address),
             self.signals)
         self.context = SearchContext(
-            config, policy.to(config.device), mutation, backend,
+            config, runnable.policy.to(config.device), runnable.mutation, backend,
             ObsNormalizer(enabled=config.env.normalize_obs),
-            threshold,
+            runnable.threshold,
         )
-        self.algorithm: Algorithm = algorithm_class(self.context)
+        self.algorithm: Algorithm = runnable.algorithm(self.context)
         self.elapsed, self.solved, self.stopped_by = 0.0, False, ""
         if state is not None:
             self.algorithm.load_state_dict(state["algorithm"])

@@ -291,7 +291,7 @@ def test_the_cli_lists_and_trains_with_a_plugin_operator(site, tmp_path):
     assert listing[0] == 0, listing[2]
     assert row(listing[1], "half-noise") == (
         "[plugin smevo-demo 0.1] control mutation with half the step, for runs that overshoot. "
-        "Magnitude: twice the sigma of the Gaussian. Options: weight_clip.")
+        "Magnitude: twice the sigma of the Gaussian. Options: weight_clip = null.")
     assert [status for status, _, _ in trains] == [0, 0], [err for _, _, err in trains]
     runs = tmp_path / "runs"
     recorded = yaml.safe_load((runs / "half-noise" / "config.yaml").read_text())["mutation"]

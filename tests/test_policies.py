@@ -116,3 +116,15 @@ def test_every_option_of_every_policy_is_explained_by_smevo_list(capsys):
             assert option.meaning, f"policy {name!r}: option {option.name!r} is unexplained"
             assert f"  {option.name} = " in out and option.meaning in out
     assert "  clip = 2.0: the plastic trace is clipped" in out
+
+
+def test_option_meanings_name_only_options_of_the_signature():
+    """The class's signature is the one source of option names and defaults; `option_help`
+    only explains them, so an entry for an option the class no longer takes is stale."""
+    from smevo.policies import policy_options
+
+    for name in POLICIES.names():
+        factory = POLICIES.get(name)
+        meanings = getattr(getattr(factory, "func", factory), "option_help", {})
+        fixed = set(getattr(factory, "keywords", {}))
+        assert set(meanings) - fixed <= set(policy_options(name)), name

@@ -80,3 +80,26 @@ def test_each_backend_says_how_many_workers_it_starts_on_this_machine():
     starts = {name: BACKENDS.get(name).local_workers(3, None) for name in BACKENDS}
     assert starts == {"serial": 0, "vectorized": 0, "process": 3, "ray": 3}
     assert BACKENDS.get("ray").local_workers(3, "auto") == 0
+
+
+def test_options_and_defaults_are_read_from_the_signature(capsys):
+    """A registered class's signature is the one source of its option names and defaults:
+    `smevo list mutations` shows them as the class declares them, and a `functools.partial`
+    entry hides the keywords it fixes."""
+    import functools
+
+    from smevo._registry import keyword_options
+    from smevo.mutations import mutation_options
+
+    class Clipped(Control):
+        def __init__(self, magnitude: float, *, weight_clip: float | None = 0.5,
+                     spread: str = "wide") -> None:
+            super().__init__(magnitude, weight_clip=weight_clip)
+
+    assert keyword_options(Clipped) == {"weight_clip": 0.5, "spread": "wide"}
+    assert keyword_options(functools.partial(Clipped, spread="narrow")) == {"weight_clip": 0.5}
+    assert main(["list", "mutations"]) == 0
+    out = capsys.readouterr().out
+    for name in MUTATIONS.names():
+        assert list(keyword_options(MUTATIONS.get(name))) == mutation_options(name)
+    assert "floor = 0.01" in out and "weight_clip = null" in out

@@ -67,7 +67,8 @@ class EvalTask:
 @dataclass
 class EvalResult:
     """The outcome of one evaluation. `experiences` holds the raw observations kept for safe
-    mutation: states `[n, *obs]`, or one `[T, *obs]` array per episode for recurrent policies."""
+    mutation: states `[n, *obs]`, or one `[T, *obs]` array per episode for recurrent policies,
+    in the observations' `archive_dtype`."""
 
     index: int
     fitness: float
@@ -91,9 +92,22 @@ def _uniform_hash(seeds: np.ndarray, counters: np.ndarray) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
+FRAME_DTYPES = (np.dtype(bool), np.dtype(np.uint8))
+"""Observation dtypes kept as they are in the experience archive (pixel frames: MinAtar's
+booleans, RGB bytes); any other observation is kept as float32. A frame archive so takes
+1 byte per pixel instead of 4, and the policy reads the same values either way."""
+
+
+def archive_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype in which observations of `dtype` are recorded (`FRAME_DTYPES`)."""
+    return dtype if dtype in FRAME_DTYPES else np.dtype(np.float32)
+
+
 class StateReservoir:
     """A uniform sample of at most `size` observations per individual (Algorithm R), with
-    hash-derived uniforms so it is the same however the work is split.
+    hash-derived uniforms so it is the same however the work is split. Its memory is bounded:
+    the sample, `groups * size` observations, plus a pending block of at most
+    `BLOCK_BYTES` (or one step), in the observations' `archive_dtype`.
 
     `add` only copies a step's observations into a pending block; the block is sampled in one
     vectorised pass when it is full and before `states` (a per-step pass cost more than a
@@ -106,14 +120,15 @@ class StateReservoir:
     """Memory of the pending block (at least one step, at most 256)."""
 
     def __init__(self, groups: int, size: int, episodes: int, obs_shape: tuple[int, ...],
-                 seeds: np.ndarray):
+                 seeds: np.ndarray, dtype: np.dtype | None = None):
         self.size = size
         self.seen = np.zeros(groups, dtype=np.int64)
-        self.buffer = np.zeros((groups, size, *obs_shape), dtype=np.float32)
+        self.buffer = np.zeros((groups, size, *obs_shape), dtype=dtype or np.float32)
         self.seeds = seeds
-        step_bytes = groups * episodes * max(1, int(np.prod(obs_shape))) * 4
+        step_bytes = groups * episodes * max(1, int(np.prod(obs_shape))) * self.buffer.itemsize
         block = int(np.clip(self.BLOCK_BYTES // step_bytes, 1, 256))
-        self.pending_obs = np.zeros((block, groups, episodes, *obs_shape), dtype=np.float32)
+        self.pending_obs = np.zeros((block, groups, episodes, *obs_shape),
+                                    dtype=self.buffer.dtype)
         self.pending_active = np.zeros((block, groups, episodes), dtype=bool)
         self.pending = 0
 
@@ -244,7 +259,7 @@ class RolloutWorker:
         options = [{"index": e} if spec.index_episodes else None
                    for _ in range(groups) for e in range(episodes)]
         obs = self.pool.reset(seeds, options)
-        obs_shape = obs.shape[1:]
+        obs_shape, dtype = obs.shape[1:], archive_dtype(obs.dtype)
         done = np.zeros(n, dtype=bool)
         broken = np.zeros(n, dtype=bool)
         solved = np.zeros(n, dtype=bool)
@@ -252,14 +267,14 @@ class RolloutWorker:
         steps = np.zeros(n, dtype=np.int64)
         recurrent = policy.is_recurrent
         reservoir = None if recurrent else StateReservoir(
-            groups, spec.archive_size, episodes, obs_shape, sample_seeds)
+            groups, spec.archive_size, episodes, obs_shape, sample_seeds, dtype)
         sequences: list[list[np.ndarray]] = [[] for _ in range(n)]
         acting = _RunningGenomes(policy, torch.as_tensor(params, dtype=torch.float64).to(
             self.device), episodes)
         with torch.no_grad():
             while not done.all():
                 active = ~done
-                raw = np.asarray(obs, dtype=np.float32)
+                raw = np.asarray(obs, dtype=dtype)
                 if recurrent:
                     for i in np.flatnonzero(active):
                         sequences[i].append(raw[i])

@@ -132,7 +132,7 @@ class _ModulatedTrace:
         """As `_HebbianTrace.backward`."""
         modulator, change = self.modulation(current)
         unclipped = trace + change[:, None, :] * (previous[:, :, None] * current[:, None, :])
-        trace_grad.mul_(unclipped.abs() <= self.clip)  # now Ē_{t-1}'s part: clamp's gradient
+        trace_grad.mul_(unclipped.abs() < self.clip)  # now Ē_{t-1}'s part: hardtanh's gradient
         pre_trace = (previous[:, None, :] @ trace_grad).squeeze(-2)  # Σ_i h_{t-1,i} Ē_ij
         change_grad = current * pre_trace  # adjoint of m_t
         to_previous = ((change * current)[:, None, :] @ trace_grad.transpose(-1, -2)).squeeze(-2)

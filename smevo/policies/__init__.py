@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import gymnasium as gym
 from torch import nn
 
-from smevo._registry import Registry, check_options
+from smevo._registry import Registry, check_options, keyword_options
 from smevo.policies.base import Policy, PolicySpec, State
 from smevo.policies.cnn import CNN
 from smevo.policies.decoders import ActionDecoder, output_size
@@ -55,12 +54,10 @@ def policy_option_help(name: str) -> list[PolicyOption]:
     """The keyword options policy `name` accepts (those its registry entry does not fix),
     each with its default and the one-line meaning from the class's `option_help`."""
     factory = POLICIES.get(name)
-    fixed = factory.keywords if isinstance(factory, functools.partial) else {}
     target = factory.func if isinstance(factory, functools.partial) else factory
     meanings = getattr(target, "option_help", {})
-    return [PolicyOption(p.name, p.default, meanings.get(p.name, ""))
-            for p in inspect.signature(target).parameters.values()
-            if p.kind is p.KEYWORD_ONLY and p.name not in fixed]
+    return [PolicyOption(option, default, meanings.get(option, ""))
+            for option, default in keyword_options(factory).items()]
 
 
 def policy_options(name: str) -> list[str]:

@@ -46,6 +46,27 @@ class Policy(nn.Module):
         return None
 
 
+VALUE_HEAD_HELP = (
+    "add a Linear(hidden -> 1) state-value estimate, value(features(state)) (for A2C); the "
+    "outputs and the other parameters stay as they are, the head's come last in the genome"
+)
+
+
+def build_value_head(hidden: int, enabled: bool) -> nn.Linear | None:
+    """The optional value head of a recurrent policy: built last in its constructor, so that
+    the genome without it keeps its layout (evolution results and bit-exact tests rely on it)
+    and the genome with it merely grows at the end."""
+    return nn.Linear(hidden, 1) if enabled else None
+
+
+def read_value(head: nn.Linear | None, features: Any, name: str) -> Any:
+    """`head(features)` without its last axis (`[..., H] -> [...]`), or a `ValueError` when
+    the policy was built without ``value_head=True``."""
+    if head is None:
+        raise ValueError(f"policy {name!r} was built without value_head=True; it has no value")
+    return head(features).squeeze(-1)
+
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,

@@ -26,9 +26,19 @@ from typing import ClassVar
 
 import gymnasium as gym
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from smevo.policies.base import ACTIVATIONS, Policy, State, flat_box_size, pick
+from smevo.policies.base import (
+    ACTIVATIONS,
+    VALUE_HEAD_HELP,
+    Policy,
+    State,
+    build_value_head,
+    flat_box_size,
+    pick,
+    read_value,
+)
 from smevo.policies.decoders import output_size
 
 RULES = ("hebb", "oja")
@@ -65,6 +75,7 @@ class PlasticLayer(Policy):
         "alpha": f"plasticity coefficients on the trace: {', '.join(ALPHAS)}",
         "io": "linear (an input layer and a readout) or direct (one neuron per input and "
               "output: the pattern-completion network)",
+        "value_head": VALUE_HEAD_HELP,
     }
 
     def __init__(
@@ -115,6 +126,15 @@ class PlasticLayer(Policy):
     def readout(self, h: torch.Tensor) -> torch.Tensor:
         return h if self.head is None else self.head(h)
 
+    def features(self, state: State) -> torch.Tensor:
+        """The hidden units `[B, H]` in `state`: what the value head reads."""
+        return state[0]
+
+    def value(self, features: torch.Tensor) -> torch.Tensor:
+        """The value head's estimates `[...]` for hidden units `[..., H]` (`features` of the
+        states a step returned, one or stacked; needs ``value_head=True``)."""
+        return read_value(self.value_head, features, type(self).__name__)
+
 
 def rate(eta: nn.Parameter | float) -> torch.Tensor | float:
     """A learned trace rate as used: clamped to [0, 1], so a decaying trace stays within
@@ -153,6 +173,7 @@ class PlasticPolicy(PlasticLayer):
         eta: float = 0.01,
         learn_eta: bool = True,
         io: str = "linear",
+        value_head: bool = False,
     ) -> None:
         super().__init__(observation_space, action_space, name="plastic", hidden=hidden,
                          alpha=alpha, io=io)
@@ -162,6 +183,7 @@ class PlasticPolicy(PlasticLayer):
         self.eta: nn.Parameter | float = (
             nn.Parameter(torch.tensor([float(eta)])) if learn_eta else float(eta)
         )
+        self.value_head = build_value_head(hidden, value_head)
 
     def initial_state(self, batch: int) -> State:
         return self.zeros(batch, self.hidden), self.zeros(batch, self.hidden, self.hidden)
@@ -216,6 +238,7 @@ class NeuromodPolicy(PlasticLayer):
         alpha: str = "per_connection",
         eta: float = 0.01,
         io: str = "linear",
+        value_head: bool = False,
     ) -> None:
         super().__init__(observation_space, action_space, name="neuromod", hidden=hidden,
                          alpha=alpha, io=io)
@@ -231,6 +254,7 @@ class NeuromodPolicy(PlasticLayer):
         checked_eta(eta, "neuromod")
         if self.retroactive:
             self.eta = nn.Parameter(torch.tensor([float(eta)]))
+        self.value_head = build_value_head(hidden, value_head)
 
     def initial_state(self, batch: int) -> State:
         traces = 2 if self.retroactive else 1
@@ -239,20 +263,33 @@ class NeuromodPolicy(PlasticLayer):
             *(self.zeros(batch, self.hidden, self.hidden) for _ in range(traces)),
         )
 
+    def clipped(self, trace: torch.Tensor) -> torch.Tensor:
+        """`trace` clipped to [-clip, clip]: the values of `torch.clamp`, through `hardtanh`,
+        whose backward is one fused kernel (clamp's builds two masks and a `where` on every
+        [B, H, H] step, about a third of a plastic net's BPTT time). The gradient differs
+        only for an entry exactly at ±clip, where clamp passes it and hardtanh does not (both
+        are subgradients of the kink)."""
+        return F.hardtanh(trace, -self.clip, self.clip)
+
+    def modulator(self, h: torch.Tensor) -> torch.Tensor:
+        """M(t) `[..., 1]` for hidden units `h` `[..., H]` (what A2C logs as the modulator's
+        activity)."""
+        return self.modulator_activation(self.h2mod(h))
+
     def forward(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         if state is None:
             state = self.initial_state(obs.shape[0])
         h, *traces = state
         plastic = traces[-1]  # the simple trace, or PW
         new_h = self.drive(obs, h, plastic)
-        modulator = self.modulator_activation(self.h2mod(new_h))  # [B, 1]
+        modulator = self.modulator(new_h)
         change = modulator if self.fanout is None else self.fanout(modulator)  # [B, 1] or [B, H]
         change = change[:, None, :]  # broadcast over the pre-synaptic axis
         if self.retroactive:
             eligibility = traces[0]
-            plastic = torch.clamp(plastic + change * eligibility, -self.clip, self.clip)
+            plastic = self.clipped(plastic + change * eligibility)
             eta = rate(self.eta)
             eligibility = (1 - eta) * eligibility + eta * outer(h, new_h)
             return self.readout(new_h), (new_h, eligibility, plastic)
-        plastic = torch.clamp(plastic + change * outer(h, new_h), -self.clip, self.clip)
+        plastic = self.clipped(plastic + change * outer(h, new_h))
         return self.readout(new_h), (new_h, plastic)

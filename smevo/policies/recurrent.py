@@ -12,10 +12,13 @@ from torch import nn
 from smevo.policies.base import (
     OUTPUT_ACTIVATION_HELP,
     OUTPUT_ACTIVATIONS,
+    VALUE_HEAD_HELP,
     Policy,
     State,
+    build_value_head,
     flat_box_size,
     pick,
+    read_value,
 )
 from smevo.policies.decoders import output_size
 
@@ -79,6 +82,7 @@ class RecurrentPolicy(Policy):
         "hidden": "units in each recurrent layer",
         "layers": "number of stacked recurrent layers",
         "output_activation": OUTPUT_ACTIVATION_HELP,
+        "value_head": VALUE_HEAD_HELP,
     }
 
     def __init__(
@@ -90,6 +94,7 @@ class RecurrentPolicy(Policy):
         hidden: int = 15,
         layers: int = 2,
         output_activation: str = "linear",
+        value_head: bool = False,
     ) -> None:
         super().__init__(output_size(action_space))
         if layers < 1 or hidden < 1:
@@ -101,6 +106,7 @@ class RecurrentPolicy(Policy):
         )
         self.head = nn.Linear(hidden, self.output_size)
         self.output_activation = pick(OUTPUT_ACTIVATIONS, "output activation", output_activation)
+        self.value_head = build_value_head(hidden, value_head)
 
     def initial_state(self, batch: int) -> State:
         weight = self.head.weight
@@ -118,3 +124,13 @@ class RecurrentPolicy(Policy):
             new_state.append(layer_state)
             x = layer_state[..., : cell.hidden]
         return self.output_activation(self.head(x)), tuple(new_state)
+
+    def features(self, state: State) -> torch.Tensor:
+        """The last layer's hidden units `[B, hidden]` in `state`: what the value head reads."""
+        last = self.cells[-1]
+        return state[-1][..., : last.hidden]
+
+    def value(self, features: torch.Tensor) -> torch.Tensor:
+        """The value head's estimates `[...]` for hidden units `[..., hidden]` (`features` of
+        the states a step returned, one or stacked; needs ``value_head=True``)."""
+        return read_value(self.value_head, features, self.cells[0].kind)

@@ -1,0 +1,185 @@
+"""Benchmark: smevo's evaluation of a cnn population on MinAtar against the env alone.
+
+smevo: one `RolloutWorker` (what the vectorized backend and each process worker run) evaluates
+a population of cnn genomes, one episode each, all stepped in lockstep with one batched
+forward per step (float64, as every rollout computes; a different genome per env). The env
+alone: as many MinAtar envs (made the same way), stepped in lockstep by one NumPy net of the
+same shape (the same convolutions and layers, one set of weights for all envs, float32, one
+matrix product per layer over the live envs' frames). Both count env steps per second of wall
+time, in this run, on one thread each (torch and NumPy's BLAS); the ratio is smevo's rate over
+the env's (the target is >= 0.5). Episodes end by themselves or at the config's `max_steps`.
+
+With ``--train N`` it instead times whole generations, breeding included: a run of the config
+for N generations (in this process, one torch thread), reporting generations 2..N (the first
+breeds nothing): seconds per generation, evaluations and env steps (frames) per second.
+
+    python scripts/bench_pixels.py                      # Breakout, shallow net, population 64
+    python scripts/bench_pixels.py --config configs/minatar/deep.yaml --population 32
+    python scripts/bench_pixels.py --train 6 --mutation control --config configs/minatar/deep.yaml
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS on one thread, as torch
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from smevo import functional, train
+from smevo.config import Config, apply_overrides, load_config
+from smevo.envs import make_env
+from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker
+from smevo.policies import make_policy
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "minatar"
+
+
+def numpy_net(policy: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """The cnn `policy` (its own weights) as a NumPy function of channel-last frames
+    `[B, H, W, C]` -> outputs `[B, K]`, in float32: each convolution gathers its k*k shifted
+    slices of the batch and applies one matrix product to all of them."""
+    convs = [(m.weight.detach().numpy(), m.bias.detach().numpy(), m.stride[0], m.padding[0])
+             for m in policy.features if isinstance(m, torch.nn.Conv2d)]
+    # [out, C, k, k] -> [(kh, kw, C), out]: the order in which the slices are gathered
+    convs = [(w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0]), b, w.shape[-1], stride, pad)
+             for w, b, stride, pad in convs]
+    (w1, b1), (w2, b2) = [(m.weight.detach().numpy().T, m.bias.detach().numpy())
+                          for m in policy.head if isinstance(m, torch.nn.Linear)]
+
+    def forward(frames: np.ndarray) -> np.ndarray:
+        x = frames.astype(np.float32)
+        for kernel, bias, k, stride, pad in convs:
+            if pad:
+                x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+            h, w = (x.shape[1] - k) // stride + 1, (x.shape[2] - k) // stride + 1
+            columns = np.concatenate([
+                x[:, i:i + stride * (h - 1) + 1:stride, j:j + stride * (w - 1) + 1:stride]
+                for i in range(k) for j in range(k)], axis=-1)
+            x = np.maximum(columns.reshape(-1, kernel.shape[0]) @ kernel + bias, 0).reshape(
+                len(x), h, w, -1)
+        x = x.transpose(0, 3, 1, 2).reshape(len(x), -1)  # torch flattens (C, H, W)
+        return np.maximum(x @ w1 + b1, 0) @ w2 + b2
+
+    return forward
+
+
+def env_alone(env_id: str, count: int, policy: torch.nn.Module, seeds: list[int],
+              max_steps: int | None) -> float:
+    """Env steps per second: `count` envs (made and warmed up first), one episode each from
+    each seed of `seeds`, stepped in lockstep by the NumPy twin of `policy`."""
+    envs = [make_env(env_id) for _ in range(count)]
+    act = numpy_net(policy)
+
+    def episodes(seed: int) -> int:
+        frames = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
+        running = np.ones(count, dtype=bool)
+        lengths = np.zeros(count, dtype=np.int64)
+        while running.any():
+            live = np.flatnonzero(running)
+            actions = act(frames[live]).argmax(axis=1)
+            for i, action in zip(live, actions, strict=True):
+                frames[i], _, terminated, truncated, _ = envs[i].step(action)
+                lengths[i] += 1
+                cut = max_steps is not None and lengths[i] >= max_steps
+                running[i] = not (terminated or truncated or cut)
+        return int(lengths.sum())
+
+    episodes(seeds[0] - count)  # warm-up
+    start = time.perf_counter()
+    steps = sum(episodes(seed) for seed in seeds)
+    return steps / (time.perf_counter() - start)
+
+
+def smevo_rate(spec: EvalSpec, population: torch.Tensor, seeds: list[int]) -> float:
+    """Env steps per second of `RolloutWorker.evaluate` of `population`, one episode each
+    from each seed of `seeds` (after a warm-up evaluation that makes the envs)."""
+    worker = RolloutWorker(spec)
+    count = len(population)
+
+    def evaluate(seed: int) -> int:
+        tasks = [EvalTask(i, (seed + i,), seed + i) for i in range(count)]
+        return sum(r.steps for r in worker.evaluate(population.numpy(), tasks, ObsNormalizer()))
+
+    evaluate(seeds[0] - count)  # warm-up
+    start = time.perf_counter()
+    steps = sum(evaluate(seed) for seed in seeds)
+    elapsed = time.perf_counter() - start
+    worker.close()
+    return steps / elapsed
+
+
+def generation_costs(config: Config, generations: int) -> str:
+    """Run `config` for `generations` generations and describe generations 2.. (bred ones):
+    seconds each, evaluations and env steps per second, env steps per evaluation (the elite's
+    re-evaluation is one evaluation of `elite_episodes` episodes)."""
+    with tempfile.TemporaryDirectory() as logdir:
+        result = train(apply_overrides(config, [
+            f"budget.generations={generations}", "budget.env_steps=null",
+            "budget.wall_time=null", "logging.quiet=true", "logging.histogram_every=0",
+            f"logging.logdir={logdir}"]))
+        lines = (result.run_dir / "metrics.jsonl").read_text().splitlines()
+    first, last = json.loads(lines[0]), json.loads(lines[-1])
+    seconds = last["perf/wall_time"] - first["perf/wall_time"]
+    evaluations = last["progress/evaluations"] - first["progress/evaluations"]
+    steps = last["progress/env_steps"] - first["progress/env_steps"]
+    bred = len(lines) - 1
+    return (f"{seconds / bred:.2f} s/generation, {evaluations / seconds:.0f} evaluations/s, "
+            f"{steps / seconds:.0f} env steps/s, {steps / evaluations:.1f} steps/evaluation "
+            f"(generations 2-{len(lines)})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(CONFIGS / "shallow.yaml"))
+    parser.add_argument("--env", default=None, help="env id (default: the config's)")
+    parser.add_argument("--population", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="evaluations of the population timed (each one episode per genome)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train", type=int, default=0, metavar="N",
+                        help="time N generations of a run instead (the first is not counted)")
+    parser.add_argument("--mutation", default=None, help="with --train: the operator")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = load_config(args.config)
+    env_id = args.env or config.env.id
+    if args.train:
+        sets = [f"env.id={env_id}", f"algorithm.population={args.population}"]
+        if args.mutation:
+            sets.append(f"mutation.name={args.mutation}")
+        config = apply_overrides(config, sets)
+        print(f"{env_id}, {Path(args.config).stem} cnn, {config.mutation.name}, population "
+              f"{args.population}, one torch thread: {generation_costs(config, args.train)}")
+        return
+    probe = make_env(env_id)
+    policy = make_policy(config.policy.name, probe.observation_space, probe.action_space,
+                         **config.policy.options)
+    probe.close()
+    generator = torch.Generator().manual_seed(args.seed)
+    population = functional.get_flat(policy) + 0.05 * torch.randn(
+        args.population, functional.num_params(policy), generator=generator)
+    spec = EvalSpec(env_id, dict(config.env.kwargs), config.policy.name,
+                    dict(config.policy.options), max_steps=config.env.max_steps,
+                    archive_size=config.mutation.archive_size)
+    seeds = [args.seed + args.population * (1 + r) for r in range(args.rounds)]
+    ours = smevo_rate(spec, population, seeds)
+    alone = env_alone(env_id, args.population, policy, seeds, config.env.max_steps)
+    print(f"{env_id}, {config.policy.name} {config.policy.options}, "
+          f"{functional.num_params(policy)} parameters, population {args.population}, "
+          f"one torch thread")
+    print(f"  env alone (NumPy net, batched): {alone:10.0f} env steps/s")
+    print(f"  smevo RolloutWorker:            {ours:10.0f} env steps/s")
+    print(f"  ratio: {ours / alone:.2f} (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
