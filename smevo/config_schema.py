@@ -7,6 +7,7 @@ strings fill the tree is `smevo.config`'s business.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -300,6 +301,22 @@ def check_ranges(config: Config) -> None:
             raise ConfigError(message)
     if config.logging.name is not None:
         check_run_name(config.logging.name, "logging.name")
+
+
+def check_minimums(minimums: Iterable[tuple[str, float | None, float]]) -> None:
+    """Raise `ConfigError` for the first `(key, value, low)` whose value (when set) is below
+    `low`: the range check every config tree (train, fit, a2c) makes of its counts."""
+    for key, value, low in minimums:
+        if value is not None and value < low:
+            raise ConfigError(f"{key} must be >= {low}, got {_show(value)}")
+
+
+def check_positive(values: Iterable[tuple[str, float | None]]) -> None:
+    """Raise `ConfigError` for the first `(key, value)` whose value (when set) is not a finite
+    number > 0 (rates, clips, time limits)."""
+    for key, value in values:
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{key} must be a finite number > 0, got {_show(value)}")
 
 
 _PATH_SEPARATORS = ("/", "\\")

@@ -11,7 +11,7 @@ task's env.
 
 A run is configured by a `FitConfig` (`smevo.fit_config`), read, overridden and written by
 `smevo.config` as `smevo train`'s config is. A run is a directory like `smevo train`'s
-(`smevo.trainer.unique_run_dir`): `config.yaml` (the resolved `FitConfig`, which
+(`smevo.trainer.named_run_dir`): `config.yaml` (the resolved `FitConfig`, which
 ``load_config(path, FitConfig)`` reads back, so ``smevo fit --config RUN/config.yaml``
 repeats the run), TensorBoard events and `metrics.jsonl` (tags `fit/loss`, `fit/error`,
 `progress/episodes`, one point per `logging.log_every` updates, averaged over them) and
@@ -20,11 +20,9 @@ repeats the run), TensorBoard events and `metrics.jsonl` (tags `fit/loss`, `fit/
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,7 @@ from smevo.envs import make_env
 from smevo.fit_config import LR_SCHEDULES, TASKS, FitConfig, FitTaskConfig
 from smevo.logging import RunLogger
 from smevo.policies import Policy, make_policy
-from smevo.trainer import unique_run_dir
+from smevo.trainer import named_run_dir
 
 __all__ = ["TASKS", "FitConfig", "FitResult", "FitTask", "fit"]
 
@@ -143,7 +141,8 @@ def fit(
         optimizer, LR_SCHEDULES[settings.lr_schedule](updates))
     rng = np.random.default_rng([seed, 0])
 
-    run_dir = unique_run_dir(Path(config.logging.logdir) / _run_name(config))
+    run_dir = named_run_dir(config.logging.logdir, config.logging.name,
+                            TASKS.canonical(config.task.name), "fit", config.policy.name)
     save_config(config, run_dir / "config.yaml")
     logger = RunLogger(run_dir, quiet=True)
     logger.log_config(config_to_yaml(config))
@@ -234,12 +233,3 @@ def _build_policy(task: FitTask, policy: PolicyConfig, seed: int) -> tuple[Polic
         raise ValueError(f"fit trains over whole episodes and needs a recurrent policy; "
                          f"{policy.name!r} is feedforward")
     return net, functional.get_flat(net).requires_grad_(True)
-
-
-def _run_name(config: FitConfig) -> str:
-    """`logging.name`, by default ``<task>-fit-<policy>-<UTC time>``."""
-    if config.logging.name is not None:
-        return config.logging.name
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    name = f"{TASKS.canonical(config.task.name)}-fit-{config.policy.name}-{stamp}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)

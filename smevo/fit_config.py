@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smevo._registry import Registry
-from smevo.config import ConfigError, PolicyConfig, check_run_name
+from smevo.config import (
+    ConfigError,
+    PolicyConfig,
+    check_minimums,
+    check_positive,
+    check_run_name,
+)
 
 __all__ = ["LR_SCHEDULES", "TASKS", "FitConfig", "FitLoggingConfig", "FitSettings",
            "FitTaskConfig"]
@@ -95,15 +101,11 @@ class FitConfig:
     def check_ranges(self) -> None:
         """Value ranges that need no other module; the first violation raises `ConfigError`."""
         settings = self.fit
-        for key, value, low in (("seed", self.seed, 0), ("fit.updates", settings.updates, 1),
-                                ("fit.batch_size", settings.batch_size, 1),
-                                ("fit.eval_episodes", settings.eval_episodes, 1),
-                                ("logging.log_every", self.logging.log_every, 1)):
-            if value < low:
-                raise ConfigError(f"{key} must be >= {low}, got {value!r}")
-        for key, value in (("fit.lr", settings.lr), ("fit.grad_clip", settings.grad_clip)):
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"{key} must be a finite number > 0, got {value!r}")
+        check_minimums((("seed", self.seed, 0), ("fit.updates", settings.updates, 1),
+                        ("fit.batch_size", settings.batch_size, 1),
+                        ("fit.eval_episodes", settings.eval_episodes, 1),
+                        ("logging.log_every", self.logging.log_every, 1)))
+        check_positive((("fit.lr", settings.lr), ("fit.grad_clip", settings.grad_clip)))
         if settings.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"fit.lr_schedule must be one of {', '.join(LR_SCHEDULES)}; "
                               f"got {settings.lr_schedule!r}")

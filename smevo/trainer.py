@@ -187,12 +187,18 @@ def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 def new_run_dir(config: Config) -> Path:
     """`<logdir>/<name>`, by default `<env>-<mutation>-<UTC time>`; never an existing one."""
-    name = config.logging.name
+    return named_run_dir(config.logging.logdir, config.logging.name, config.env.id,
+                         config.mutation.name)
+
+
+def named_run_dir(logdir: str, name: str | None, *default_parts: str) -> Path:
+    """A new run folder `<logdir>/<name>`, by default the parts and the UTC time joined by
+    '-' (characters that do not belong in a folder name replaced by '_'), made unique by
+    `unique_run_dir`: the run folders of `train`, `fit` and `a2c` alike."""
     if name is None:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        env = re.sub(r"[^A-Za-z0-9._-]+", "_", config.env.id)
-        name = f"{env}-{config.mutation.name}-{stamp}"
-    return unique_run_dir(Path(config.logging.logdir) / name)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join((*default_parts, stamp)))
+    return unique_run_dir(Path(logdir) / name)
 
 
 def unique_run_dir(base: Path) -> Path:

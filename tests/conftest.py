@@ -1,6 +1,7 @@
 """Fixtures shared by the test modules."""
 
 import pytest
+import torch
 from test_agent import save_cartpole_agent
 
 
@@ -11,3 +12,14 @@ def run_dir(tmp_path):
     run.mkdir(parents=True)
     save_cartpole_agent(run / "best.pt")
     return run
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for the test: small tensors run faster so, and the timing
+    does not depend on a busy second core. Modules of small-tensor tests use it throughout
+    (`pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -28,13 +28,7 @@ GRID_OBS = gym.spaces.Box(0.0, 10.0, (17,), np.float32)
 GRID_ACT = gym.spaces.Discrete(4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread is faster and immune to a busy second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see conftest
 
 
 def tiny(tmp_path: Path, *sets: str) -> A2CConfig:

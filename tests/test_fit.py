@@ -33,13 +33,7 @@ def fit_config(logdir, task, policy="plastic", policy_options=None, task_options
     }, FitConfig)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread is faster and immune to a busy second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see conftest
 
 
 def test_plastic_net_learns_50_bit_pattern_completion_and_an_equal_rnn_does_not(tmp_path):

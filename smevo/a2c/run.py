@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +54,8 @@ from smevo.trainer import (
     RESUMABLE_SECTIONS,
     check_same_run,
     config_changes,
+    named_run_dir,
     run_identity,
-    unique_run_dir,
 )
 
 __all__ = ["A2CResult", "Episodes", "Learner", "a2c", "is_a2c_run", "play", "resume_a2c"]
@@ -257,7 +255,8 @@ def a2c(config: A2CConfig, *, on_log: OnLog | None = None) -> A2CResult:
     `on_log(update, metrics)` sees every update (the CLI's progress line)."""
     with StopSignals() as signals:
         learner = Learner(config, trust_env_code=True)  # bad names fail before any folder
-        run_dir = unique_run_dir(Path(config.logging.logdir) / _run_name(config))
+        run_dir = named_run_dir(config.logging.logdir, config.logging.name, config.env.id,
+                                "a2c", config.policy.name)
         with RunLock(run_dir):
             save_config(config, run_dir / "config.yaml")
             return _train(learner, run_dir, signals, on_log)
@@ -350,11 +349,3 @@ def _checkpoint(learner: Learner, run_dir: Path, run_id: str, fitness: float) ->
     save_checkpoint(run_dir, learner.updates, learner.state_dict(run_id),
                     keep=learner.config.logging.keep_checkpoints)
     learner.save_agent(run_dir / "best.pt", fitness)
-
-
-def _run_name(config: A2CConfig) -> str:
-    if config.logging.name is not None:
-        return config.logging.name
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return re.sub(r"[^A-Za-z0-9._-]+", "_",
-                  f"{config.env.id}-a2c-{config.policy.name}-{stamp}")

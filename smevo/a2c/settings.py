@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smevo.config import ConfigError, PolicyConfig, check_run_name, load_config
+from smevo.config import (
+    ConfigError,
+    PolicyConfig,
+    check_minimums,
+    check_positive,
+    check_run_name,
+    load_config,
+)
 
 __all__ = ["A2CConfig", "A2CEnvConfig", "A2CLoggingConfig", "A2CSettings", "load_a2c_config"]
 
@@ -102,15 +109,12 @@ class A2CConfig:
     def check_ranges(self) -> None:
         """Value ranges that need no other module; the first violation raises `ConfigError`."""
         a2c, budget, logging = self.a2c, self.budget, self.logging
-        minimums = (("seed", self.seed, 0), ("a2c.batch", a2c.batch, 1),
-                    ("a2c.burn_in", a2c.burn_in, 0), ("a2c.eval_episodes", a2c.eval_episodes, 1),
-                    ("a2c.threads", a2c.threads, 1),
-                    ("budget.episodes", budget.episodes, 1),
-                    ("logging.checkpoint_every", logging.checkpoint_every, 1),
-                    ("logging.keep_checkpoints", logging.keep_checkpoints, 1))
-        for key, value, low in minimums:
-            if value is not None and value < low:
-                raise ConfigError(f"{key} must be >= {low}, got {value!r}")
+        check_minimums((("seed", self.seed, 0), ("a2c.batch", a2c.batch, 1),
+                        ("a2c.burn_in", a2c.burn_in, 0),
+                        ("a2c.eval_episodes", a2c.eval_episodes, 1),
+                        ("a2c.threads", a2c.threads, 1), ("budget.episodes", budget.episodes, 1),
+                        ("logging.checkpoint_every", logging.checkpoint_every, 1),
+                        ("logging.keep_checkpoints", logging.keep_checkpoints, 1)))
         ranges = (("a2c.gamma", a2c.gamma, 0.0, 1.0), ("a2c.value_weight", a2c.value_weight,
                   0.0, math.inf), ("a2c.concentration_weight", a2c.concentration_weight,
                   0.0, math.inf))
@@ -118,11 +122,8 @@ class A2CConfig:
             if not (math.isfinite(value) and low <= value <= high):
                 raise ConfigError(f"{key} must be a finite number in [{low}, {high}], "
                                   f"got {value!r}")
-        for key, value in (("a2c.lr", a2c.lr), ("a2c.adam_eps", a2c.adam_eps),
-                           ("a2c.grad_clip", a2c.grad_clip), ("budget.wall_time",
-                                                              budget.wall_time)):
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"{key} must be a finite number > 0, got {value!r}")
+        check_positive((("a2c.lr", a2c.lr), ("a2c.adam_eps", a2c.adam_eps),
+                        ("a2c.grad_clip", a2c.grad_clip), ("budget.wall_time", budget.wall_time)))
         if self.policy.options.get("value_head", True) is not True:
             raise ConfigError("policy.options.value_head: A2C needs the value head; "
                               "leave the option out (A2C sets it)")
