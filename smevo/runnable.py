@@ -22,29 +22,19 @@ from smevo.algorithms import ALGORITHMS, Algorithm
 from smevo.config import Config, EnvConfig, validate_config
 from smevo.envs import make_env
 from smevo.evaluation import BACKENDS
+from smevo.evaluation.capabilities import env_capabilities
 from smevo.mutations import Mutation, make_mutation
 from smevo.policies import POLICIES, Policy, make_policy
 from smevo.resources import check_device, check_memory
 
-__all__ = ["END_REWARD_ENVS", "Runnable", "check_max_steps", "check_runnable"]
-
-
-END_REWARD_ENVS: dict[str, str] = {
-    "smevo/BreadcrumbHardMaze-v0": "minus the final distance to the goal, after the maze "
-    "file's number of steps",
-    "smevo/RecurrentParity-v0": "the log-probability of the parity, at the last bit",
-    "smevo/PatternCompletion-v0": "minus the completion error, at the test step",
-}
-"""Envs whose whole reward arrives at the end of their own fixed-length episode, and what it
-is. `env.max_steps` would cut every episode before its reward: every individual would score
-0, which is also above these envs' (negative) solve thresholds."""
+__all__ = ["Runnable", "check_max_steps", "check_runnable"]
 
 
 def check_max_steps(env: EnvConfig) -> None:
-    """Raise `ValueError` if `env.max_steps` would cut away the env's whole reward
-    (`END_REWARD_ENVS`); a shorter episode there is a different task, set in the env's own
-    kwargs."""
-    reward = END_REWARD_ENVS.get(env.id.rpartition(":")[2])
+    """Raise `ValueError` if `env.max_steps` would cut away the env's whole reward (the env
+    class declares `EnvCapabilities.end_reward`); a shorter episode there is a different
+    task, set in the env's own kwargs."""
+    reward = env_capabilities(env.id).end_reward
     if env.max_steps is not None and reward is not None:
         raise ValueError(
             f"env.max_steps={env.max_steps} cannot be used with {env.id}: its reward ({reward}) "

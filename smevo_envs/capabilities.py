@@ -39,3 +39,7 @@ class EnvCapabilities:
     native_rollout: str | None = None
     """The name of the fused native rollout (policy, env and sampling in one compiled call)
     that plays this env, or None."""
+    end_reward: str | None = None
+    """What the reward is, for an env whose whole reward arrives when its own fixed-length
+    episode ends (None: rewards come along the way). Cutting such an episode short
+    (`env.max_steps`) would make every individual score 0, so trainers refuse to."""

@@ -207,7 +207,8 @@ class BreadcrumbHardMazeEnv(_PicklesRobotState, gym.Env[np.ndarray, np.ndarray])
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 30}
     # The twin steps the same C++ core; no start is random; C++ also plays whole rollouts.
     capabilities: ClassVar[EnvCapabilities] = EnvCapabilities(
-        vector_seeding="deterministic", native_rollout="maze"
+        vector_seeding="deterministic", native_rollout="maze",
+        end_reward="minus the final distance to the goal, after the maze file's number of steps",
     )
 
     def __init__(

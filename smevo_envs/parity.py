@@ -128,7 +128,8 @@ class RecurrentParityEnv(RendersCells, gym.Env[np.ndarray, np.ndarray]):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 2}
     capabilities: ClassVar[EnvCapabilities] = EnvCapabilities(
-        vector_seeding="per_env", indexed_episodes=True
+        vector_seeding="per_env", indexed_episodes=True,
+        end_reward="the log-probability of the parity, at the last bit",
     )
 
     def __init__(self, render_mode: str | None = None, *, n_bits: int = 4):

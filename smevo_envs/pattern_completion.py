@@ -22,6 +22,7 @@ from smevo_envs._validation import (
     checked_render_mode,
     step_after_the_end,
 )
+from smevo_envs.capabilities import EnvCapabilities
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,8 @@ class PatternCompletionEnv(RendersCells, gym.Env[np.ndarray, np.ndarray]):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+    capabilities: ClassVar[EnvCapabilities] = EnvCapabilities(
+        end_reward="minus the completion error, at the test step")
 
     def __init__(self, render_mode: str | None = None, **schedule: Any):
         self.render_mode = checked_render_mode(render_mode, self.metadata)

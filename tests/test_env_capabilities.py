@@ -216,3 +216,14 @@ def test_reading_capabilities_imports_nothing_the_id_names():
     pool = make_env_pool(f"{module}:smevo/GridMaze-v0", {}, index_episodes=False)
     pool.reset([1, 2], [None, None])
     assert module not in sys.modules
+
+
+def test_an_env_that_declares_an_end_reward_refuses_max_steps_with_no_edit_to_smevo(registered):
+    from smevo.config import EnvConfig
+    from smevo.runnable import check_max_steps
+
+    env_id = _declaring(registered, EnvCapabilities(end_reward="the score, at the end"))
+    check_max_steps(EnvConfig(id=env_id))
+    with pytest.raises(ValueError, match=r"its reward \(the score, at the end\) arrives only"):
+        check_max_steps(EnvConfig(id=env_id, max_steps=5))
+    check_max_steps(EnvConfig(id="smevo/GridMaze-v0", max_steps=5))  # rewards along the way
