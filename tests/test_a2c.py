@@ -19,7 +19,8 @@ from smevo.a2c.progress import Progress
 from smevo.a2c.settings import A2CBudget, load_a2c_config
 from smevo.agent import load_agent
 from smevo.checkpoint import list_checkpoints
-from smevo.cli import build_parser, main
+from smevo.cli import main
+from smevo.commands.parser import build_parser
 from smevo.config import ConfigError, apply_overrides, load_config, save_config
 from smevo.policies import POLICIES, make_policy, policy_options
 

@@ -16,6 +16,7 @@ from test_cli import assert_user_error, fake_run, run
 from smevo import cli, trainer
 from smevo.agent import solve_threshold
 from smevo.checkpoint import atomic_torch_save
+from smevo.commands import listing
 from smevo.envs import make_env
 
 TRAIN = ["train", "--env", "CartPole-v1", "--pop", "4", "--generations", "1", "--quiet"]
@@ -198,7 +199,7 @@ def test_a_bug_is_one_line_pointing_to_debug(capsys, monkeypatch):
     def broken(args):
         raise KeyError("the bug")
 
-    monkeypatch.setattr(cli, "cmd_list", broken)
+    monkeypatch.setattr(listing, "cmd_list", broken)
     status, out, err = run(capsys, "list")
     assert status == 1 and out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -212,7 +213,7 @@ def test_running_out_of_memory_is_one_line(capsys, monkeypatch):
     def greedy(args):
         raise MemoryError("Unable to allocate 7.28 TiB")
 
-    monkeypatch.setattr(cli, "cmd_list", greedy)
+    monkeypatch.setattr(listing, "cmd_list", greedy)
     assert_user_error(capsys, ["list"], "out of memory", "7.28 TiB")
 
 

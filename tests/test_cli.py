@@ -4,6 +4,7 @@ Training itself is the trainer's business (its end-to-end tests); here `smevo.tr
 `smevo.resume` are replaced by fakes that record what the CLI hands them.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -275,7 +276,7 @@ def test_watch_records_a_gif(capsys, monkeypatch, tmp_path, run_dir):
 
 def test_watch_rejects_bad_record_paths_before_acting(capsys, monkeypatch, tmp_path, run_dir):
     assert_user_error(capsys, ["watch", run_dir, "--record", tmp_path / "a.avi"], ".gif or .mp4")
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert_user_error(
         capsys, ["watch", run_dir, "--record", tmp_path / "a.mp4"], "pip install imageio-ffmpeg"
     )

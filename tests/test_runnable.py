@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 from test_cli import assert_user_error
 
-from smevo import cli
 from smevo.ask_tell import AskTell
+from smevo.commands.common import one_line
 from smevo.config import Config, apply_overrides
 from smevo.runnable import check_runnable
 from smevo.trainer import Trainer
@@ -33,7 +33,7 @@ def test_cli_trainer_and_ask_tell_refuse_alike(capsys, tmp_path, sets, fragment)
     config = apply_overrides(Config(), [*TINY, f"logging.logdir={logdir}", *sets])
     with pytest.raises(ValueError) as refused:
         Trainer(config)
-    message = cli._one_line(refused.value)
+    message = one_line(refused.value)
     assert fragment in message
     with pytest.raises(ValueError) as asked:
         AskTell(config)
