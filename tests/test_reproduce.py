@@ -26,7 +26,7 @@ from smevo.experiments.grid import EXPERIMENTS, PAPER_SM_G
 from smevo.experiments.provenance import git
 from smevo.experiments.records import RECORD_FORMAT
 from smevo.experiments.results import Results, score
-from smevo.experiments.runner import commit_record
+from smevo.experiments.runner import FRESH_EPISODES, FRESH_SEED, commit_record
 from smevo.experiments.staleness import (
     ARITHMETIC_SINCE,
     NETWORK_ARITHMETIC_SINCE,
@@ -144,6 +144,43 @@ def test_quick_maze_resumes_a_cut_run_and_draws_the_maze_figures(run, tmp_path):
 
 def without_stamp(report: str) -> str:
     return re.sub(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", report)
+
+
+def test_quick_gridmaze_scores_champions_on_fresh_episodes_and_writes_gridmaze_md(run, tmp_path):
+    """The grid maze's quick cells (3 networks, control and SM-G-ABS): records with the
+    champion's fresh-episode reward, status says done, GRIDMAZE.md rebuilt from records."""
+    runs, data, out = tmp_path / "runs", tmp_path / "data", tmp_path / "out"
+    argv = ["gridmaze", "--quick", "--runs-dir", runs, "--data-dir", data, "--out", out]
+    assert "ran 6, resumed 0, skipped 0" in run(*argv)
+    cell = "gridmaze-neuromod-SM-G-ABS"
+    record = json.loads((data / "gridmaze" / cell / "seed0.json").read_text())
+    assert record["config"]["algorithm"]["population"] == 8 and record["evaluations"] == 17
+    fresh = record["fresh_episodes"]
+    assert (fresh["episodes"], fresh["first_seed"]) == (FRESH_EPISODES, FRESH_SEED)
+    # The champion's reward on those episodes, as `smevo eval` plays them one by one.
+    agent = load_agent(runs / "gridmaze" / cell / "seed0" / "best.pt")
+    played = [e["return"] for e in agent.run_episodes(FRESH_EPISODES, FRESH_SEED)]
+    agent.close()
+    assert fresh["mean"] == pytest.approx(np.mean(played)) and np.mean(played) > 0
+
+    status = run("status", *argv)
+    for network in ("rnn", "plastic", "neuromod"):
+        assert re.search(rf"^gridmaze\s+gridmaze-{network}\s+2\s+0\s+0\s", status,
+                         re.MULTILINE)
+    gridmaze = (out / "GRIDMAZE.md").read_text()
+    assert gridmaze.startswith("# Grid maze:") and "Quick runs" in gridmaze
+    assert "a uniform random policy 7.6, an oracle that knows the goal 325" in gridmaze
+    row = re.search(r"^\| neuromod \| SM-G-ABS \| 1 \| .* \| p=1, A=[0-9.]+ \|$", gridmaze,
+                    re.MULTILINE)  # fresh rewards ranked against the rnn's
+    assert row
+    results = (out / "RESULTS.md").read_text()
+    assert "(`gridmaze`)" in results and "[GRIDMAZE.md](GRIDMAZE.md)" in results
+    assert row.group(0) in results  # the same section in both
+    for name in ("gridmaze_control.png", "gridmaze_SM-G-ABS.png"):
+        assert (out / name).stat().st_size > 0 and f"]({name})" in gridmaze
+    shutil.rmtree(out)
+    run("--report-only", "--data-dir", data, "--out", out)
+    assert without_stamp((out / "GRIDMAZE.md").read_text()) == without_stamp(gridmaze)
 
 
 def test_records_alone_rebuild_the_report_and_carry_what_it_needs(run, tmp_path):

@@ -18,6 +18,8 @@ Experiments (`all` runs every one):
 | `depth`        | hard maze, depth 1, 4, 16, 32, 64          | control, SM-G-SUM, SM-G-ABS   |
 | `gym`          | CartPole-v1, LunarLander-v3,               | control, SM-G-FO, SM-G-SO,    |
 |                | BipedalWalker-v3 (truncation GA)           | SM-G-SUM                      |
+| `gridmaze`     | Backpropamine's grid maze: rnn, plastic,   | control, SM-G-ABS             |
+|                | neuromod (truncation GA; fresh episodes)   |                               |
 
 The grid is data (`EXPERIMENTS`, `MAGNITUDES`): a cell is (experiment, domain, network,
 operator, seed), one `smevo.train` run in `<runs-dir>/<experiment>/<domain>-<network>-
@@ -35,10 +37,11 @@ the same command continues an interrupted grid, and `--seeds 10` after `--seeds 
 
 After the runs, `<out>/RESULTS.md` and its PNG figures are written from every record under
 `--data-dir` (all experiments, whichever command or machine made them), so partial grids give
-a partial report and several invocations can share a data folder; `--report-only` rewrites
-the report without running anything. `status` runs nothing either: it prints, per experiment
-and network, the runs done and remaining and the core-hours left, from the core-seconds per
-evaluation measured in the records.
+a partial report and several invocations can share a data folder, and `<out>/GRIDMAZE.md`
+holds its grid-maze section alone; `--report-only` rewrites both without running anything.
+`status` runs nothing either: it prints, per experiment and network, the runs done and
+remaining and the core-hours left, from the core-seconds per evaluation measured in the
+records.
 
 `--quick` runs one seed with tiny budgets (listed in `QUICK` and printed) so that the whole
 grid takes minutes: it checks the pipeline, not the paper. Its runs, records and report go to
@@ -167,6 +170,6 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "reproduce.py",
             return 130
         say(f"ran {counts['ran']}, resumed {counts['resumed']}, skipped {counts['skipped']} "
             f"(finished before) in {time.perf_counter() - start:.0f} s")
-    report, figures = write_report(args.data_dir, args.out)
-    say(f"wrote {report} and {len(figures)} figures")
+    documents, figures = write_report(args.data_dir, args.out)
+    say(f"wrote {', '.join(map(str, documents))} and {len(figures)} figures")
     return 0

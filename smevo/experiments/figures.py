@@ -1,5 +1,6 @@
 """The report's figures, drawn from the records alone: weight trajectories, solve rates, maze
-end points, solve rate against depth and fitness curves (`FIGURES` per experiment)."""
+end points, solve rate against depth and fitness curves per env or per operator (`FIGURES`
+per experiment)."""
 
 from __future__ import annotations
 
@@ -188,10 +189,28 @@ def fitness_curve_figures(results: Results, out: Path) -> list[tuple[str, str, l
     return figures
 
 
+def network_curve_figures(results: Results, out: Path) -> list[tuple[str, str, list]]:
+    """One `smevo.plotting.plot_curves` figure per operator: the champion's fitness, median
+    and IQR per network, from the records' curves (the grid maze compares networks)."""
+    figures = []
+    for operator in results.operators:
+        curves = {results.label(d): [recorded_curve(r, "champion")
+                                     for r in results.runs(d, operator)]
+                  for d in results.domains if results.runs(d, operator)}
+        name = f"{results.experiment.name}_{operator}.png"
+        plot_curves(curves, out / name, metric="fitness/champion", x="progress/evaluations")
+        caption = (f"{operator}: the champion's validated fitness against evaluations, median "
+                   "and interquartile band across seeds per network.")
+        figures.append((name, caption, [r for d in results.domains
+                                        for r in results.runs(d, operator)]))
+    return figures
+
+
 FIGURES: dict[str, tuple[Callable[[Results, Path], list[tuple[str, str, list]]], ...]] = {
     "illustrative": (trajectory_figure,),
     "parity": (solve_rate_figure,),
     "maze": (solve_rate_figure, endpoint_figure),
     "depth": (depth_figure, endpoint_figure),
     "gym": (fitness_curve_figures,),
+    "gridmaze": (network_curve_figures,),
 }

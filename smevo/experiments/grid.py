@@ -82,7 +82,8 @@ class Experiment:
     `score` is what runs are compared on: "fitness" (final fitness, higher is better) or
     "evaluations" (evaluations to solve; unsolved runs rank last, by final fitness). `paper` maps
     config keys to the values of the paper's runner, to flag where the runs were smaller.
-    `extra` names what is recorded after a run ("trajectory" or "end_position").
+    `extra` names what is recorded after a run ("trajectory", "end_position" or
+    "fresh_episodes").
     """
 
     name: str
@@ -216,6 +217,40 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         seeds=5,
         score="fitness",
         quick=("algorithm.population=16", "algorithm.parents=null", "budget.generations=3"),
+    ),
+    Experiment(
+        name="gridmaze",
+        title="Grid-maze evolution: non-plastic, plastic and neuromodulated RNNs",
+        setup=(
+            "Backpropamine's grid maze (`smevo/GridMaze-v0`, size 11, 200 steps per episode, "
+            "reward 10 per goal reached, then a teleport; the goal stays put within an "
+            "episode and moves between episodes, so only what a net learns within the "
+            "episode helps). Three parameter-matched networks from "
+            "`configs/gridmaze-{rnn,plastic,neuromod}.yaml`: a tanh RNN of 26 units (1,278 "
+            "parameters), a Hebbian plastic RNN of 20 units with learned eta and "
+            "per-connection alpha (1,245), a simple-neuromodulated plastic RNN of 20 units "
+            "(tanh modulator, fanout, trace clipped to ±2; 1,305). Each is evolved by the "
+            "configs' truncation GA (population 50, 10 parents, 1 elite re-evaluated on 8 "
+            "episodes, fitness the mean reward over 4 episodes) for 20,000 evaluations; "
+            "SM-G-ABS measures the parent's sensitivities on 2 of its recorded episodes and "
+            "clips each weight's change to 0.2; control runs unclipped, as elsewhere. The papers "
+            "trained these nets by A2C (about 6 million episodes); here evolution sees about "
+            "80,000 per run. Each run's champion (`best.pt`) is then scored on fresh "
+            "episodes, seeds the trainer never used: that reward, against the random and "
+            "oracle levels, is the result; the validated fitness is the best of noisy "
+            "elites and overstates it."
+        ),
+        domains=tuple(Domain("gridmaze", net, f"configs/gridmaze-{net}.yaml")
+                      for net in ("rnn", "plastic", "neuromod")),
+        operators=("control", "SM-G-ABS"),
+        magnitudes="net",
+        seeds=5,
+        score="fitness",
+        overrides=("budget.generations=null", "budget.evaluations=20000"),
+        quick=("algorithm.population=8", "algorithm.parents=2", "algorithm.elite_episodes=2",
+               "env.episodes=1", "env.max_steps=50", "mutation.archive_size=1",
+               "budget.evaluations=16"),
+        extra="fresh_episodes",
     ),
 )}
 

@@ -1,13 +1,16 @@
-"""RESULTS.md: the report written from every record under a data folder (and nothing else)."""
+"""RESULTS.md, and GRIDMAZE.md (its grid-maze section alone): the report written from every
+record under a data folder (and nothing else)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from smevo.experiments.figures import FIGURES
 from smevo.experiments.grid import EXPERIMENTS, MAGNITUDE_CHOICE, current_magnitude
+from smevo.experiments.gridmaze import fresh_table
 from smevo.experiments.records import load_records
 from smevo.experiments.results import Results
 from smevo.experiments.staleness import current_arithmetic
@@ -20,11 +23,15 @@ from smevo.experiments.tables import (
 )
 from smevo.experiments.verdicts import CLAIM_RULES, claims
 
+QUICK_NOTE = ("> **Quick runs.** Some or all of these runs were made with `--quick` (one seed, "
+              "tiny budgets): they check the pipeline and say nothing about the paper's claims.")
 
-def write_report(data_dir: Path, out: Path) -> tuple[Path, list[str]]:
-    """Write `out/RESULTS.md` and its figures from the records under `data_dir` alone.
 
-    Returns the report's path and the figure files written.
+def write_report(data_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
+    """Write `out/RESULTS.md`, `out/GRIDMAZE.md` and their figures from the records under
+    `data_dir` alone.
+
+    Returns the documents' paths and the figure files written.
     """
     records = [r for r in load_records(data_dir)
                if current_arithmetic(r) and current_magnitude(r)]
@@ -44,9 +51,7 @@ def write_report(data_dir: Path, out: Path) -> tuple[Path, list[str]]:
         "each results table names the commit(s) its runs ran on.",
     ]
     if any(r["quick"] for r in records):
-        parts.append("> **Quick runs.** Some or all of these runs were made with `--quick` "
-                     "(one seed, tiny budgets): they check the pipeline and say nothing about "
-                     "the paper's claims.")
+        parts.append(QUICK_NOTE)
     parts += ["## The paper's claims",
               "The claims come from the paper's abstract and the reference code's purpose; the "
               "paper's own numbers could not be retrieved, so results are compared with the "
@@ -61,18 +66,49 @@ def write_report(data_dir: Path, out: Path) -> tuple[Path, list[str]]:
               "the interquartile range in brackets; Mann-Whitney U (two-sided) against control "
               "on the experiment's score, with A the probability that a run of the operator "
               "scores better than a control run (0.5: no difference)."]
+    sections: dict[str, list[str]] = {}
     for name, experiment in EXPERIMENTS.items():
-        parts.append(f"## {experiment.title} (`{name}`)")
-        results = found.get(name)
-        if results is None:
-            parts.append(f"Not run. Run it with `python scripts/reproduce.py {name}`.")
-            continue
-        parts += [experiment.setup, settings_text(results), outcome_table(results)]
-        for draw in FIGURES[name]:
-            for file, caption, shown in draw(results, out):
-                figures.append(file)
-                parts.append(f"![{caption}]({file})\n\n*{caption} Command: {commands(shown)}.*")
+        sections[name] = section(name, found.get(name), out, figures)
+        parts += [f"## {experiment.title} (`{name}`)", *sections[name]]
+        if name == "gridmaze":
+            parts.append("This section is also written alone, as [GRIDMAZE.md](GRIDMAZE.md).")
     out.mkdir(parents=True, exist_ok=True)
     report = out / "RESULTS.md"
     report.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
-    return report, figures
+    gridmaze = write_gridmaze(sections["gridmaze"], by_experiment["gridmaze"], data_dir, out,
+                              stamp)
+    return [report, gridmaze], figures
+
+
+def section(name: str, results: Results | None, out: Path, figures: list[str]) -> list[str]:
+    """The parts of experiment `name`'s section: its setup, settings, tables and figures (the
+    figures drawn into `out`, their files added to `figures`), or how to run it."""
+    if results is None:
+        return [f"Not run. Run it with `python scripts/reproduce.py {name}`."]
+    parts = [results.experiment.setup, settings_text(results), outcome_table(results)]
+    if results.experiment.extra == "fresh_episodes":
+        parts.append(fresh_table(results))
+    for draw in FIGURES[name]:
+        for file, caption, shown in draw(results, out):
+            figures.append(file)
+            parts.append(f"![{caption}]({file})\n\n*{caption} Command: {commands(shown)}.*")
+    return parts
+
+
+def write_gridmaze(body: list[str], records: list[dict[str, Any]], data_dir: Path, out: Path,
+                   stamp: str) -> Path:
+    """Write `out/GRIDMAZE.md`: the grid-maze section `body` under its own title (the issue's
+    document of the experiment, rebuilt from its records like RESULTS.md)."""
+    parts = [
+        "# Grid maze: non-plastic, plastic and neuromodulated RNNs, evolved",
+        f"Written by `scripts/reproduce.py` on {stamp} from the {len(records)} records of the "
+        f"`gridmaze` experiment in `{data_dir}`, the same section as in "
+        "[RESULTS.md](RESULTS.md). `python scripts/reproduce.py gridmaze` runs the grid or "
+        "continues it where its records end; `python scripts/reproduce.py --report-only` "
+        "rewrites this file from the records.",
+        *([QUICK_NOTE] if any(r["quick"] for r in records) else []),
+        *body,
+    ]
+    path = out / "GRIDMAZE.md"
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    return path

@@ -67,12 +67,12 @@ class Results:
         return rank_test(self.scores(domain, operator), self.scores(domain, baseline))
 
     def label(self, domain: tuple[str, str]) -> str:
-        """The domain's name in tables and figures: "depth N" for the maze, the cell type
-        for parity, else the domain's name."""
+        """The domain's name in tables and figures: "depth N" for the maze, the network for
+        parity and the grid maze, else the domain's name."""
         name, network = domain
         if name == "maze":
             return f"depth {depth_of(domain)}"
-        return network if name == "parity" else name
+        return network if name in ("parity", "gridmaze") else name
 
 
 def dotted(data: dict[str, Any], key: str) -> Any:

@@ -1,5 +1,6 @@
 """Running the grid: each cell is run, resumed from its checkpoint or skipped, and leaves its
-record (plus what its experiment draws: a weight trajectory, a maze end point).
+record (plus what its experiment draws or scores: a weight trajectory, a maze end point, the
+champion's reward on fresh episodes).
 
 Runs go through smevo's public API: `smevo.train` / `smevo.resume` for a cell, and a
 hand-driven `Trainer` (`Trainer.step`) to replay the hill climber's weight trajectory.
@@ -15,10 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import smevo
 from smevo.agent import load_agent
 from smevo.checkpoint import atomic_write_bytes, latest_checkpoint
 from smevo.config import Config, load_config
+from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker
 from smevo.experiments.grid import ROOT, TRAJECTORY_SEED, Cell, Settings, cell_config
 from smevo.experiments.provenance import Provenance, core_seconds
 from smevo.experiments.records import (
@@ -30,6 +34,7 @@ from smevo.experiments.records import (
     recorded,
     result_settings,
 )
+from smevo.functional import get_flat
 from smevo.plotting import read_metrics
 from smevo.trainer import Trainer
 
@@ -78,12 +83,46 @@ def end_position(run_dir: Path) -> list[float]:
         agent.close()
 
 
+FRESH_EPISODES = 100
+"""Episodes a champion is scored on after its run (`fresh_episodes`)."""
+FRESH_SEED = 1_000_000
+"""The fresh episodes are seeded FRESH_SEED, FRESH_SEED + 1, ...: the trainer seeds its
+episodes by hashing (`smevo.seeding.episode_seeds`, uint32), so practically never these."""
+
+
+def fresh_episodes(run_dir: Path, episodes: int = FRESH_EPISODES) -> dict[str, Any]:
+    """The reward of the run's champion (`best.pt`) on `episodes` fresh episodes: their
+    number, first seed, mean and standard deviation. The training fitness is the best of noisy
+    evaluations and overstates the champion; this does not. The episodes run as the trainer's
+    do, all at once in one rollout worker (`smevo eval` plays the same ones one by one)."""
+    config = load_config(run_dir / "config.yaml")
+    agent = load_agent(run_dir / "best.pt")
+    try:
+        if agent.obs_norm is not None:
+            raise ValueError(f"{run_dir}: fresh-episode scores of runs that normalise "
+                             "observations are not supported")
+        params = get_flat(agent.policy)
+    finally:
+        agent.close()
+    worker = RolloutWorker(EvalSpec(config.env.id, config.env.kwargs, config.policy.name,
+                                    config.policy.options, max_steps=config.env.max_steps))
+    try:
+        task = EvalTask(0, tuple(range(FRESH_SEED, FRESH_SEED + episodes)), 0)
+        (result,) = worker.evaluate(params[None].numpy(), [task], ObsNormalizer(enabled=False))
+    finally:
+        worker.close()
+    return {"episodes": episodes, "first_seed": FRESH_SEED,
+            "mean": float(np.mean(result.returns)), "std": float(np.std(result.returns))}
+
+
 def extras(cell: Cell, run_dir: Path, result: smevo.TrainResult) -> dict[str, Any]:
     """What the experiment records beyond the result (`Experiment.extra`)."""
     if cell.experiment.extra == "trajectory" and cell.seed == TRAJECTORY_SEED:
         return {"trajectory": weight_trajectory(run_dir, result.generations)}
     if cell.experiment.extra == "end_position":
         return {"end_position": end_position(run_dir)}
+    if cell.experiment.extra == "fresh_episodes":
+        return {"fresh_episodes": fresh_episodes(run_dir)}
     return {}
 
 

@@ -23,6 +23,16 @@ Triple = tuple[str, str, str]
 """(domain, network, operator): what a run's cost per evaluation depends on."""
 
 
+PILOT_RATES: dict[Triple, float] = {
+    ("gridmaze", "rnn", "control"): 0.020, ("gridmaze", "rnn", "SM-G-ABS"): 0.043,
+    ("gridmaze", "plastic", "control"): 0.032, ("gridmaze", "plastic", "SM-G-ABS"): 0.096,
+    ("gridmaze", "neuromod", "control"): 0.026, ("gridmaze", "neuromod", "SM-G-ABS"): 0.086,
+}
+"""Core-seconds per evaluation measured by pilot runs for combinations that have no record
+yet (records replace them): the grid maze at its grid settings, 551 evaluations per run, on a
+busy 2-core machine (`reproduce.py gridmaze --seeds 1 --set budget.evaluations=510`)."""
+
+
 def triple(record: dict[str, Any]) -> Triple:
     """The record's (domain, network, operator)."""
     return record["domain"], record["network"], record["operator"]
@@ -81,7 +91,8 @@ def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str,
 
     A cell is done when its record was made at its settings; a record at other settings
     counts as `elsewhere` and its cell as remaining. Returns the tallies and the (domain,
-    network, operator) triples that had no record to measure a rate from (`FALLBACK_RATE`).
+    network, operator) triples that had no record to measure a rate from (`PILOT_RATES`,
+    else `FALLBACK_RATE`).
     """
     records = load_records(settings.data_dir)
     rates = measured_rates(records)
@@ -103,7 +114,7 @@ def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str,
         group.remaining += 1
         group.elsewhere += record is not None
         evaluations = expected_evaluations(config, peers[(cell.experiment.name, key)])
-        group.core_seconds += evaluations * rates.get(key, FALLBACK_RATE)
+        group.core_seconds += evaluations * rates.get(key, PILOT_RATES.get(key, FALLBACK_RATE))
     return tallies, unmeasured
 
 
@@ -122,15 +133,18 @@ def status_text(cells: list[Cell], settings: Settings) -> str:
                        for i, (v, w) in enumerate(zip(row, widths, strict=True)))
              for row in [STATUS_HEADER, *rows]]
     triples = {(c.domain.name, c.domain.network, c.operator) for c in cells}
+    piloted = unmeasured & PILOT_RATES.keys()
+    pilot = f", {len(piloted)} by pilot runs (PILOT_RATES)" if piloted else ""
     fallback = (f"; the others assume {FALLBACK_RATE * 1000:g} ms per evaluation"
-                if unmeasured else "")
+                if unmeasured - piloted else "")
     lines += ["", f"Records in {settings.data_dir}. Rates (core-seconds per evaluation) "
                   f"measured for {len(triples - unmeasured)} of {len(triples)} domain/network/"
-                  f"operator combinations{fallback}. A pending run is costed at the mean "
-                  "evaluations of its finished peers at the same settings (solved runs stop "
-                  "early), else at its full budget. 'other settings': records made at "
-                  "settings that are not the grid's now, or by code that computed their "
-                  "operator's children otherwise (ARITHMETIC_SINCE); their cells are pending."]
+                  f"operator combinations by their records{pilot}{fallback}. A pending run "
+                  "is costed at the mean evaluations of its finished peers at the same "
+                  "settings (solved runs stop early), else at its full budget. 'other "
+                  "settings': records made at settings that are not the grid's now, or by "
+                  "code that computed their operator's children otherwise "
+                  "(ARITHMETIC_SINCE); their cells are pending."]
     return "\n".join(lines)
 
 
