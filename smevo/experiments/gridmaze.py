@@ -37,17 +37,13 @@ def fresh_table(results: Results) -> str:
     first = results.experiment.domains[0]
     baseline = (first.name, first.network)
     rows = []
-    for domain in results.domains:
-        for operator in results.operators:
-            runs = results.runs(domain, operator)
-            if not runs:
-                continue
-            rewards = [fresh(r) for r in runs]
-            versus = "—" if domain == baseline else rank_text(rank_test(
-                rewards, [fresh(r) for r in results.runs(baseline, operator)]))
-            rows.append([results.label(domain), operator, str(len(runs)),
-                         spread([r["best_fitness"] for r in runs]), spread(rewards),
-                         progress(float(np.median(rewards))), versus])
+    for domain, operator, runs in results.cells():
+        rewards = [fresh(r) for r in runs]
+        versus = "—" if domain == baseline else rank_text(rank_test(
+            rewards, [fresh(r) for r in results.runs(baseline, operator)]))
+        rows.append([results.label(domain), operator, str(len(runs)),
+                     spread([r["best_fitness"] for r in runs]), spread(rewards),
+                     progress(float(np.median(rewards))), versus])
     episodes = sorted({r["fresh_episodes"]["episodes"] for r in results.records})
     seeds = sorted({r["fresh_episodes"]["first_seed"] for r in results.records})
     caption = (

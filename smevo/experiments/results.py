@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,14 @@ class Results:
     def runs(self, domain: tuple[str, str], operator: str) -> list[dict[str, Any]]:
         """The records of `operator` on `domain` (none: an empty list)."""
         return self.groups.get(domain, {}).get(operator, [])
+
+    def cells(self) -> Iterator[tuple[tuple[str, str], str, list[dict[str, Any]]]]:
+        """(domain, operator, runs) for every cell with runs, in the tables' order."""
+        for domain in self.domains:
+            for operator in self.operators:
+                runs = self.runs(domain, operator)
+                if runs:
+                    yield domain, operator, runs
 
     def scores(self, domain: tuple[str, str], operator: str) -> list[float]:
         """The scores (`score`) of `operator`'s runs on `domain`."""

@@ -57,20 +57,16 @@ def outcome_table(results: Results) -> str:
               *(["evaluations to solve: median [IQR] (solved runs)"] if by_evaluations else []),
               "final fitness: median [IQR]", "vs control: Mann-Whitney", "commit"]
     rows = []
-    for domain in results.domains:
-        for operator in results.operators:
-            runs = results.runs(domain, operator)
-            if not runs:
-                continue
-            values = [spread([r["best_fitness"] for r in runs])]
-            if by_evaluations:
-                solved = [r["evaluations"] for r in runs if r["solved"]]
-                values.insert(0, f"{spread(solved)} ({len(solved)} solved)")
-            versus = ("—" if operator == "control"
-                      else rank_text(results.compare(domain, operator, "control")))
-            rows.append([results.label(domain), operator, str(len(runs)),
-                         str(results.solve_rate(domain, operator)), *values, versus,
-                         commits(runs)])
+    for domain, operator, runs in results.cells():
+        values = [spread([r["best_fitness"] for r in runs])]
+        if by_evaluations:
+            solved = [r["evaluations"] for r in runs if r["solved"]]
+            values.insert(0, f"{spread(solved)} ({len(solved)} solved)")
+        versus = ("—" if operator == "control"
+                  else rank_text(results.compare(domain, operator, "control")))
+        rows.append([results.label(domain), operator, str(len(runs)),
+                     str(results.solve_rate(domain, operator)), *values, versus,
+                     commits(runs)])
     return table(header, rows)
 
 
