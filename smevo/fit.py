@@ -11,7 +11,7 @@ task's env.
 
 A run is configured by a `FitConfig` (`smevo.fit_config`), read, overridden and written by
 `smevo.config` as `smevo train`'s config is. A run is a directory like `smevo train`'s
-(`smevo.trainer.named_run_dir`): `config.yaml` (the resolved `FitConfig`, which
+(`smevo.run_folders.named_run_dir`): `config.yaml` (the resolved `FitConfig`, which
 ``load_config(path, FitConfig)`` reads back, so ``smevo fit --config RUN/config.yaml``
 repeats the run), TensorBoard events and `metrics.jsonl` (tags `fit/loss`, `fit/error`,
 `progress/episodes`, one point per `logging.log_every` updates, averaged over them) and
@@ -36,7 +36,7 @@ from smevo.envs import make_env
 from smevo.fit_config import LR_SCHEDULES, TASKS, FitConfig, FitTaskConfig
 from smevo.logging import RunLogger
 from smevo.policies import Policy, make_policy
-from smevo.trainer import named_run_dir
+from smevo.run_folders import named_run_dir
 
 __all__ = ["TASKS", "FitConfig", "FitResult", "FitTask", "fit"]
 

@@ -8,9 +8,9 @@ One process owns a run directory at a time (`smevo.run_lock`). Ctrl-C, SIGTERM o
 that keep dying end a run with a checkpoint of its last finished generation
 (`smevo.interrupts`). A resume continues only the run it is given: each checkpoint carries
 the run's identity (``RUN/run_id``, drawn when the run is made) and its config, and a
-checkpoint of another run or a ``config.yaml`` changed beyond `RESUMABLE_SECTIONS` is
-refused. To branch a run, copy its whole directory and resume the copy; to change how it
-searches, start a new run (``smevo train --config RUN/config.yaml``).
+checkpoint of another run or a ``config.yaml`` changed beyond what a resume may change is
+refused (`smevo.run_folders`). To branch a run, copy its whole directory and resume the
+copy; to change how it searches, start a new run (``smevo train --config RUN/config.yaml``).
 
 A `Trainer` is also driven by hand: `Trainer.step()` runs one generation and returns its
 metrics (writing no files unless `run` drives it); callbacks (`Callback`) given to `train`,
@@ -20,12 +20,9 @@ metrics (writing no files unless `run` drives it); callbacks (`Callback`) given 
 from __future__ import annotations
 
 import math
-import re
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +46,7 @@ from smevo.evaluation.backends import WorkerCrashError
 from smevo.interrupts import StopSignals
 from smevo.logging import RunLogger
 from smevo.mutations import MutationStats
+from smevo.run_folders import check_same_run, new_run_dir, run_identity
 from smevo.run_lock import RunLock
 from smevo.runnable import check_runnable
 
@@ -122,96 +120,6 @@ def resume(
         if overrides:
             save_config(config, run_dir / "config.yaml")
         return trainer.run(run_dir, notes)
-
-
-RUN_ID_FILE = "run_id"
-
-RESUMABLE_SECTIONS = ("budget", "evaluation", "logging")
-"""The config sections a resume may change: when the run stops, where it is evaluated (every
-backend gives the same results) and how it is logged. A change anywhere else would make the
-resumed run differ from the one that was started."""
-
-
-def run_identity(run_dir: Path, adopt: str | None = None) -> str:
-    """The run's identity from ``RUN/run_id``, a random id written when the run is made and
-    stored in every checkpoint; a run made by an older smevo gets one now (`adopt`, its
-    checkpoint's, when there is one)."""
-    path = Path(run_dir) / RUN_ID_FILE
-    if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
-    identity = adopt or secrets.token_hex(8)
-    path.write_text(identity + "\n", encoding="utf-8")
-    return identity
-
-
-def check_same_run(run_dir: Path, checkpoint: Path, state: dict[str, Any], config: Config) -> None:
-    """Refuse (`ValueError`) to resume `run_dir` from a checkpoint of another run, or with a
-    config.yaml changed since the checkpoint beyond `RESUMABLE_SECTIONS`. Checkpoints of an
-    older smevo carry no identity and pass the first test."""
-    owner = state.get("run_id")
-    identity = run_identity(run_dir, adopt=owner)
-    if owner is not None and owner != identity:
-        raise ValueError(
-            f"{checkpoint} belongs to another run (run id {owner}; {run_dir} is {identity}): a "
-            "run resumes only from its own checkpoints. To continue that run elsewhere, copy "
-            "its whole directory and resume the copy"
-        )
-    changes = config_changes(state["config"], config_to_dict(config))
-    if changes:
-        raise ValueError(
-            f"{run_dir / 'config.yaml'} was changed after the run started ({'; '.join(changes)})"
-            f"; resuming would not continue the same run (only {', '.join(RESUMABLE_SECTIONS)} "
-            "settings may change). Undo the change, or start a new run with it: smevo train "
-            f"--config {run_dir / 'config.yaml'}"
-        )
-
-
-def config_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """``key: old -> new`` for each config key outside `RESUMABLE_SECTIONS` whose value
-    differs between two `config_to_dict` trees (mappings such as ``policy.options`` compare
-    whole). Keys only one tree has are skipped: a newer smevo added or dropped them, and
-    the run has their defaults."""
-    changes = []
-    for section, old in before.items():
-        if section in RESUMABLE_SECTIONS or section not in after:
-            continue
-        new = after[section]
-        if isinstance(old, dict) and isinstance(new, dict):
-            pairs = [(f"{section}.{key}", value, new[key])
-                     for key, value in old.items() if key in new]
-        else:
-            pairs = [(section, old, new)]
-        changes += [f"{key}: {a!r} -> {b!r}" for key, a, b in pairs if a != b]
-    return changes
-
-
-def new_run_dir(config: Config) -> Path:
-    """`<logdir>/<name>`, by default `<env>-<mutation>-<UTC time>`; never an existing one."""
-    return named_run_dir(config.logging.logdir, config.logging.name, config.env.id,
-                         config.mutation.name)
-
-
-def named_run_dir(logdir: str, name: str | None, *default_parts: str) -> Path:
-    """A new run folder `<logdir>/<name>`, by default the parts and the UTC time joined by
-    '-' (characters that do not belong in a folder name replaced by '_'), made unique by
-    `unique_run_dir`: the run folders of `train`, `fit` and `a2c` alike."""
-    if name is None:
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join((*default_parts, stamp)))
-    return unique_run_dir(Path(logdir) / name)
-
-
-def unique_run_dir(base: Path) -> Path:
-    """Make and return `base`, or `base-1`, `base-2`, ... if it exists."""
-    base.parent.mkdir(parents=True, exist_ok=True)
-    suffix = 0
-    while True:  # mkdir is atomic: two runs started together get two folders
-        run_dir = base.with_name(f"{base.name}-{suffix}") if suffix else base
-        try:
-            run_dir.mkdir()
-            return run_dir
-        except FileExistsError:
-            suffix += 1
 
 
 class Trainer:

@@ -13,9 +13,10 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.util import tensor_util
 
-from smevo import logging as smevo_logging
+from smevo import console as smevo_console
 from smevo.config import Config
-from smevo.logging import ConsoleSink, RunLogger, flatten_hparams
+from smevo.console import ConsoleSink
+from smevo.logging import RunLogger, flatten_hparams
 from smevo.trainer import run_hparams
 
 
@@ -228,7 +229,7 @@ def clock(monkeypatch):
     """The console's clock, moved by hand (``clock.now = 10``), so no test waits or times."""
     fake = SimpleNamespace(now=0.0)
     fake.monotonic = lambda: fake.now
-    monkeypatch.setattr(smevo_logging, "time", fake)
+    monkeypatch.setattr(smevo_console, "time", fake)
     return fake
 
 

@@ -8,20 +8,13 @@ from collections import deque
 from typing import TextIO
 
 from smevo.a2c.settings import A2CBudget
+from smevo.console import duration_text
 
 __all__ = ["Progress"]
 
 RECENT = 10
 """Updates whose mean reward and speed the line shows (the speed behind the ETA: recent, so
 that the cheap burn-in updates do not make it optimistic)."""
-
-
-def _duration(seconds: float) -> str:
-    """h:mm:ss, or m:ss under an hour."""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class Progress:
@@ -55,6 +48,6 @@ class Progress:
         if self.budget.wall_time is not None:
             left.append(max(0.0, self.budget.wall_time - metrics["perf/wall_time"]))
         if left:
-            parts.append(f"ETA {_duration(min(left))}")
+            parts.append(f"ETA {duration_text(min(left))}")
         self.stream.write(" | ".join(parts) + "\n")
         self.stream.flush()

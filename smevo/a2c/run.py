@@ -48,15 +48,15 @@ from smevo.evaluation.env_pool import EnvPool, make_env_pool
 from smevo.interrupts import StopSignals
 from smevo.logging import RunLogger
 from smevo.policies import Policy, make_policy, policy_options
-from smevo.run_lock import RunLock
-from smevo.seeding import EVALUATION, INIT, VALIDATION, derive_seed, episode_seeds, numpy_rng
-from smevo.trainer import (
+from smevo.run_folders import (
     RESUMABLE_SECTIONS,
     check_same_run,
     config_changes,
     named_run_dir,
     run_identity,
 )
+from smevo.run_lock import RunLock
+from smevo.seeding import EVALUATION, INIT, VALIDATION, derive_seed, episode_seeds, numpy_rng
 
 __all__ = ["A2CResult", "Episodes", "Learner", "a2c", "is_a2c_run", "play", "resume_a2c"]
 

@@ -75,7 +75,7 @@ def _agent_origin(agent: Any) -> str:
     if "a2c" in agent.config:
         return (f"trained by smevo a2c, mean reward {agent.fitness:.4g} (sampling) after "
                 f"{agent.generation} updates")
-    from smevo.logging import champion_text
+    from smevo.console import champion_text
 
     return champion_text(agent.fitness, agent.generation)
 

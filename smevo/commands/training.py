@@ -15,7 +15,7 @@ from smevo.commands.showing import display_problem, render_modes, unshowable
 
 def _summary(result: Any) -> str:
     """The one line a finished (or resumed) run ends with, with where to look next."""
-    from smevo.logging import champion_text
+    from smevo.console import champion_text
 
     run_dir = Path(result.run_dir)
     status = "solved" if result.solved else f"stopped ({result.stopped_by} budget reached)"
