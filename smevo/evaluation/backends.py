@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import itertools
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -233,6 +234,15 @@ class ProcessBackend(Backend):
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._start_pool()
 
+    def _a_worker_died(self) -> bool:
+        """Whether the pool is broken or one of its workers has died: a dead process's
+        sentinel stays ready, whoever reaped it (its `exitcode` reads None for a moment when
+        the pool's own thread reaps it first)."""
+        if self._pool._broken:
+            return True
+        processes = list((self._pool._processes or {}).values())
+        return bool(multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0))
+
     def _kill_workers(self) -> None:
         """Kill the pool's workers rather than ask them to stop: one that died may have
         died holding the pool's queue lock, which would leave the others blocked for good,
@@ -243,7 +253,7 @@ class ProcessBackend(Backend):
     def evaluate(self, params, tasks, normalizer):
         # A worker that died while idle, or after its last group, may not have broken the
         # pool yet (the pool only notices a death when no result is waiting): look first.
-        if any(p.exitcode is not None for p in self._pool._processes.values()):
+        if self._a_worker_died():
             self._restart_pool("re-ran nothing (it died between groups)")
         params = params.detach().cpu().numpy()
         pending = dict(enumerate(worker_groups(len(tasks), self.workers)))
