@@ -104,7 +104,8 @@ class ReferenceNet(torch.nn.Module):
 
 
 class SmevoNet(torch.nn.Module):
-    """smevo's policy module with the plain loop's calling convention."""
+    """smevo's policy module with the plain loop's calling convention, stepped as A2C steps
+    it (by its `bptt_forward` where it has one, as `smevo.a2c.play` does)."""
 
     def __init__(self, policy: torch.nn.Module) -> None:
         super().__init__()
@@ -114,7 +115,7 @@ class SmevoNet(torch.nn.Module):
         return self.policy.initial_state(batch)
 
     def forward(self, x: torch.Tensor, state: object) -> tuple[torch.Tensor, torch.Tensor, object]:
-        logits, state = self.policy(x, state)
+        logits, state = getattr(self.policy, "bptt_forward", self.policy)(x, state)
         return logits, self.policy.value(self.policy.features(state)), state
 
 

@@ -205,9 +205,11 @@ def test_bad_key_in_a_file_names_file_and_key(tmp_path, capsys):
 
 
 @pytest.mark.bitexact  # a resumed run equals the uninterrupted one, bit for bit
-def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path):
-    whole = a2c(tiny(tmp_path, "logging.name=whole"))
-    cut = a2c(tiny(tmp_path, "logging.name=cut", "budget.episodes=12"))  # 3 updates
+@pytest.mark.parametrize("policy", ["neuromod", "plastic"])  # plastic: the fused step
+def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path, policy):
+    whole = a2c(tiny(tmp_path, "logging.name=whole", f"policy.name={policy}"))
+    cut = a2c(tiny(tmp_path, "logging.name=cut", "budget.episodes=12",  # 3 updates
+                   f"policy.name={policy}"))
     # the kill: update 3 was logged, its checkpoint never written
     (tmp_path / "cut" / "checkpoints" / "gen_000003.pt").unlink()
     resumed = resume_a2c(cut.run_dir, ["budget.episodes=24"])

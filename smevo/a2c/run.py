@@ -89,14 +89,17 @@ def play(
     """Play one episode per seed together, from the policy's initial state, sampling each
     action from the softmax of its outputs with uniforms from `rng` (inverse CDF, so the
     draws do not depend on torch's RNG). Gradients flow if enabled by the caller; `values`
-    reads the value head at every step (in one call, on the stacked hidden units)."""
+    reads the value head at every step (in one call, on the stacked hidden units). A policy
+    may offer `bptt_forward`, its step built for autograd through time (the Hebbian plastic
+    net's fused step), which is then used in place of `forward`."""
     batch = len(seeds)
+    step = getattr(net, "bptt_forward", net)
     obs = pool.reset(seeds, [None] * batch)
     state = net.initial_state(batch)
     alive = np.ones(batch, dtype=bool)
     logits, actions, rewards, masks, hidden = [], [], [], [], []
     while alive.any():
-        out, state = net(torch.from_numpy(obs), state)
+        out, state = step(torch.from_numpy(obs), state)
         probs = torch.softmax(out.detach(), dim=-1)
         noise = torch.from_numpy(rng.random(batch)).to(probs.dtype)
         action = (probs.cumsum(-1) < noise[:, None]).sum(-1).clamp_(max=out.shape[-1] - 1)

@@ -12,7 +12,9 @@ Everything that changes within an episode (h and the traces, all batched: `[B, H
 `[B, H, H]`, `trace[b, pre, post]`) is the policy's `state`, zero at `initial_state`, so each
 episode starts from a clean trace and `torch.func` transforms (vmap over a population, SM-G
 through time) see through the dynamics. The step is plain tensor algebra: no in-place writes,
-no `.item()`, no branching on values.
+no `.item()`, no branching on values. Backpropagation through time by autograd (A2C) steps
+the Hebbian net by `bptt_forward` instead: the same step as one autograd node with a
+hand-written backward (`hebbian_step`), which `torch.func` never meets.
 
 Init follows the DP code (`simple/`, `images/`): w and alpha ~ 0.01 N(0, 1) (a scalar alpha
 starts at 0.01), so the plastic and recurrent paths start small; i2h and head keep PyTorch's
@@ -40,6 +42,7 @@ from smevo.policies.base import (
     read_value,
 )
 from smevo.policies.decoders import output_size
+from smevo.policies.hebbian_step import hebbian_step
 
 RULES = ("hebb", "oja")
 ALPHAS = ("per_connection", "per_neuron", "scalar")
@@ -116,10 +119,14 @@ class PlasticLayer(Policy):
         """A zero state tensor with the parameters' dtype and device (rollouts run in float64)."""
         return self.w.new_zeros(shape)
 
+    def inputs(self, obs: torch.Tensor) -> torch.Tensor:
+        """The input drive `[B, H]`: i2h(x), or x itself with `io="direct"`."""
+        x = obs.reshape(obs.shape[0], self.input_size).to(self.w.dtype)
+        return x if self.i2h is None else self.i2h(x)
+
     def drive(self, obs: torch.Tensor, h: torch.Tensor, trace: torch.Tensor) -> torch.Tensor:
         """The new hidden state tanh(i2h(x) + h @ (w + alpha * trace)) for a batch."""
-        x = obs.reshape(obs.shape[0], self.input_size).to(self.w.dtype)
-        inputs = x if self.i2h is None else self.i2h(x)
+        inputs = self.inputs(obs)
         plastic = torch.einsum("bi,bij->bj", h, self.alpha * trace)
         return torch.tanh(inputs + h @ self.w + plastic)
 
@@ -196,6 +203,16 @@ class PlasticPolicy(PlasticLayer):
             hebb = (1 - eta) * hebb + eta * outer(h, new_h)
         else:
             hebb = hebb + eta * new_h[:, None, :] * (h[:, :, None] - new_h[:, None, :] * hebb)
+        return self.readout(new_h), (new_h, hebb)
+
+    def bptt_forward(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        """`forward` with the Hebbian step as one autograd node (`hebbian_step`), for A2C's
+        backpropagation through time: the same outputs and state up to rounding, at a
+        fraction of autograd's cost. Oja's rule has no fused step and runs `forward`."""
+        if self.rule != "hebb":
+            return self(obs, state)
+        h, hebb = self.initial_state(obs.shape[0]) if state is None else state
+        new_h, hebb = hebbian_step(self.inputs(obs), h, hebb, self.w, self.alpha, rate(self.eta))
         return self.readout(new_h), (new_h, hebb)
 
 
