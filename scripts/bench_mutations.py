@@ -33,8 +33,9 @@ import torch
 from torch.func import jacrev, vmap
 
 from smevo import functional as F
+from smevo.algorithms import algorithm_options
 from smevo.algorithms.base import GenerationLog, Population
-from smevo.config import Config, apply_overrides, load_config, truncation_parents
+from smevo.config import Config, apply_overrides, load_config
 from smevo.experiences import Experiences
 from smevo.mutations import MUTATIONS, make_mutation
 from smevo.mutations.sensitivity import (
@@ -135,13 +136,14 @@ def generation_parents(config: Config, population: Population) -> np.ndarray:
     from the top `parents` for every non-elite slot."""
     rng = np.random.default_rng(0)
     settings = config.algorithm
+    options = algorithm_options(settings.name, settings.population, settings.options)
     if settings.name == "steady_state":
         return np.array([
-            max(rng.choice(len(population), settings.tournament, replace=False),
+            max(rng.choice(len(population), options["tournament"], replace=False),
                 key=lambda member: population.fitness[member])
-            for _ in range(settings.batch)])
-    top = population.ranking()[:truncation_parents(settings)]
-    return top[rng.integers(0, len(top), settings.population - settings.elites)]
+            for _ in range(options["batch"])])
+    top = population.ranking()[:options["parents"]]
+    return top[rng.integers(0, len(top), settings.population - options["elites"])]
 
 
 def bench_generation(label: str, path: str, repeats: int) -> None:

@@ -6,8 +6,10 @@ forward per step (float64, as every rollout computes; a different genome per env
 alone: as many MinAtar envs (made the same way), stepped in lockstep by one NumPy net of the
 same shape (the same convolutions and layers, one set of weights for all envs, float32, one
 matrix product per layer over the live envs' frames). Both count env steps per second of wall
-time, in this run, on one thread each (torch and NumPy's BLAS); the ratio is smevo's rate over
-the env's (the target is >= 0.5). Episodes end by themselves or at the config's `max_steps`.
+time, in this run, on one thread each (torch and NumPy's BLAS), in rounds of one episode per
+genome or env that alternate between the two; the ratio is the median over rounds of smevo's
+rate over the env's (the target is >= 0.5), with its range. Episodes end by themselves or at
+the config's `max_steps`.
 
 With ``--train N`` it instead times whole generations, breeding included: a run of the config
 for N generations (in this process, one torch thread), reporting generations 2..N (the first
@@ -26,6 +28,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS on one thread
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -72,10 +75,13 @@ def numpy_net(policy: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
     return forward
 
 
-def env_alone(env_id: str, count: int, policy: torch.nn.Module, seeds: list[int],
-              max_steps: int | None) -> float:
-    """Env steps per second: `count` envs (made and warmed up first), one episode each from
-    each seed of `seeds`, stepped in lockstep by the NumPy twin of `policy`."""
+Round = Callable[[int], int]
+"""One timed round: evaluate one episode per env from `seed` on; returns the env steps taken."""
+
+
+def env_alone(env_id: str, count: int, policy: torch.nn.Module, max_steps: int | None) -> Round:
+    """A round of `count` envs (made here), one episode each from seeds `seed + i`, stepped
+    in lockstep by the NumPy twin of `policy`."""
     envs = [make_env(env_id) for _ in range(count)]
     act = numpy_net(policy)
 
@@ -93,28 +99,36 @@ def env_alone(env_id: str, count: int, policy: torch.nn.Module, seeds: list[int]
                 running[i] = not (terminated or truncated or cut)
         return int(lengths.sum())
 
-    episodes(seeds[0] - count)  # warm-up
-    start = time.perf_counter()
-    steps = sum(episodes(seed) for seed in seeds)
-    return steps / (time.perf_counter() - start)
+    return episodes
 
 
-def smevo_rate(spec: EvalSpec, population: torch.Tensor, seeds: list[int]) -> float:
-    """Env steps per second of `RolloutWorker.evaluate` of `population`, one episode each
-    from each seed of `seeds` (after a warm-up evaluation that makes the envs)."""
-    worker = RolloutWorker(spec)
-    count = len(population)
+def smevo_round(worker: RolloutWorker, population: torch.Tensor) -> Round:
+    """A round of `worker.evaluate` of `population`, one episode per genome from seeds
+    `seed + i`."""
+    params = population.numpy()
 
     def evaluate(seed: int) -> int:
-        tasks = [EvalTask(i, (seed + i,), seed + i) for i in range(count)]
-        return sum(r.steps for r in worker.evaluate(population.numpy(), tasks, ObsNormalizer()))
+        tasks = [EvalTask(i, (seed + i,), seed + i) for i in range(len(params))]
+        return sum(r.steps for r in worker.evaluate(params, tasks, ObsNormalizer()))
 
-    evaluate(seeds[0] - count)  # warm-up
-    start = time.perf_counter()
-    steps = sum(evaluate(seed) for seed in seeds)
-    elapsed = time.perf_counter() - start
-    worker.close()
-    return steps / elapsed
+    return evaluate
+
+
+def alternating_rates(rounds: dict[str, Round], seeds: list[int]) -> dict[str, list[float]]:
+    """Env steps per second of each round function, one timed round per seed each, after a
+    warm-up round: the functions take turns, in reversed order every other seed, so that
+    whatever else the machine does slows each alike (a busy machine shifted the ratio of two
+    back-to-back blocks from 0.4 to 0.9 between runs)."""
+    names = list(rounds)
+    for run in rounds.values():
+        run(seeds[-1] + 10_000)  # seeds no timed round uses
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for k, seed in enumerate(seeds):
+        for name in names if k % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            steps = rounds[name](seed)
+            rates[name].append(steps / (time.perf_counter() - start))
+    return rates
 
 
 def generation_costs(config: Config, generations: int) -> str:
@@ -142,8 +156,9 @@ def main() -> None:
     parser.add_argument("--config", default=str(CONFIGS / "shallow.yaml"))
     parser.add_argument("--env", default=None, help="env id (default: the config's)")
     parser.add_argument("--population", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=10,
-                        help="evaluations of the population timed (each one episode per genome)")
+    parser.add_argument("--rounds", type=int, default=20,
+                        help="timed rounds of each side, alternating (a round: one episode "
+                             "per genome or env)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train", type=int, default=0, metavar="N",
                         help="time N generations of a run instead (the first is not counted)")
@@ -171,14 +186,22 @@ def main() -> None:
                     dict(config.policy.options), max_steps=config.env.max_steps,
                     archive_size=config.mutation.archive_size)
     seeds = [args.seed + args.population * (1 + r) for r in range(args.rounds)]
-    ours = smevo_rate(spec, population, seeds)
-    alone = env_alone(env_id, args.population, policy, seeds, config.env.max_steps)
+    worker = RolloutWorker(spec)
+    rates = alternating_rates({
+        "smevo": smevo_round(worker, population),
+        "alone": env_alone(env_id, args.population, policy, config.env.max_steps),
+    }, seeds)
+    worker.close()
+    ratios = [ours / alone for ours, alone in zip(rates["smevo"], rates["alone"], strict=True)]
     print(f"{env_id}, {config.policy.name} {config.policy.options}, "
           f"{functional.num_params(policy)} parameters, population {args.population}, "
-          f"one torch thread")
-    print(f"  env alone (NumPy net, batched): {alone:10.0f} env steps/s")
-    print(f"  smevo RolloutWorker:            {ours:10.0f} env steps/s")
-    print(f"  ratio: {ours / alone:.2f} (target >= 0.5)")
+          f"one torch thread; median of {args.rounds} alternating rounds [range]")
+    for name, label in (("alone", "env alone (NumPy net, batched):"),
+                        ("smevo", "smevo RolloutWorker:")):
+        print(f"  {label:32s}{statistics.median(rates[name]):10.0f} env steps/s "
+              f"[{min(rates[name]):.0f}-{max(rates[name]):.0f}]")
+    print(f"  ratio: {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
+          f"(target >= 0.5)")
 
 
 if __name__ == "__main__":

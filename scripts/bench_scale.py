@@ -223,7 +223,7 @@ def bench_deep(operator: str, pop: int, generations: int, workers: int) -> None:
         "activation: tanh, init: xavier, output_activation: sigmoid}",
         f"mutation.name={operator}", "mutation.magnitude=0.1",
         "mutation.options={weight_clip: 0.2}", "algorithm.name=truncation",
-        f"algorithm.population={pop}", "algorithm.elites=1",
+        f"algorithm.population={pop}", "algorithm.options.elites=1",
         "algorithm.elite_episodes=0",  # one deterministic episode: nothing to re-check
         "evaluation.backend=process", f"evaluation.workers={workers}",
     ])

@@ -68,7 +68,7 @@ class AskTell:
         self._context = _BreedOnceContext(
             self.config, policy.to(config.device), runnable.mutation,
             self._backend, ObsNormalizer(enabled=False), None)
-        self.algorithm: Algorithm = runnable.algorithm(self._context)
+        self.algorithm: Algorithm = runnable.algorithm(self._context, **config.algorithm.options)
 
     @property
     def policy(self) -> Policy:

@@ -16,6 +16,13 @@ are computed where they are used, never written back (STYLE.md §2).
 
 The tree itself (sections, defaults, help texts, value ranges) is `smevo.config_schema`; this
 module is how dicts, YAML files and ``--set`` strings fill it and how it is written.
+
+Older smevo kept the algorithms' options flat (``algorithm.parents``); every way in still
+takes them, moved into ``algorithm.options`` silently by `migrate_algorithm`
+(`LEGACY_ALGORITHM_KEYS`), so old files, run folders and ``--set`` lines keep working.
+
+(Near 500 lines: dicts, YAML and ``--set`` share one coercion and one error format, kept in
+one module so that every way in reports a bad value alike.)
 """
 
 from __future__ import annotations
@@ -48,7 +55,6 @@ from smevo.config_schema import (
     check_positive,
     check_ranges,
     check_run_name,
-    truncation_parents,
 )
 from smevo.evaluation.registry import BACKENDS
 
@@ -74,7 +80,6 @@ __all__ = [
     "config_to_yaml",
     "load_config",
     "save_config",
-    "truncation_parents",
     "validate_config",
 ]
 
@@ -109,7 +114,7 @@ def _type_name(tp: Any) -> str:
 def _plain(value: Any, key: str) -> Any:
     """A deep copy of free-form data, checked to be YAML-representable plain data.
 
-    Free-form fields (``env.kwargs``, ``policy.options``, ``mutation.options``) accept
+    Free-form fields (``env.kwargs``, the ``options`` of a policy, mutation or algorithm) accept
     anything YAML can hold, so that ``config.yaml`` always reloads; tuples become lists.
     """
     if value is None or isinstance(value, bool | int | float | str):
@@ -177,6 +182,31 @@ def _unknown_key(key: str, section: str, valid: list[str]) -> ConfigError:
     return ConfigError(message)
 
 
+LEGACY_ALGORITHM_KEYS = {
+    "parents": "truncation",
+    "elites": "truncation",
+    "tournament": "steady_state",
+    "batch": "steady_state",
+}
+"""The ``algorithm.*`` keys of older smevo that are now ``algorithm.options.*``, with the
+algorithm that read each (the others ignored it; a resolved config.yaml held all four)."""
+
+
+def migrate_algorithm(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """An ``algorithm`` section with its legacy keys (`LEGACY_ALGORITHM_KEYS`) moved into
+    ``options``, where the chosen algorithm (``data["name"]``, else `name`) is the one that
+    read them, and dropped elsewhere, as older smevo ignored them; a legacy key wins over the
+    same option (it is the later ``--set``). No warning: old files stay valid as they are."""
+    legacy = [key for key in LEGACY_ALGORITHM_KEYS if key in data]
+    options = data.get("options") or {}
+    if not legacy or not isinstance(options, Mapping):
+        return data  # (options that are not a mapping: `_build` says so)
+    chosen = str(data.get("name", name)).lower().replace("-", "_")  # steady-state: an alias
+    moved = {key: data[key] for key in legacy if LEGACY_ALGORITHM_KEYS[key] == chosen}
+    kept = {key: value for key, value in data.items() if key not in LEGACY_ALGORITHM_KEYS}
+    return {**kept, "options": {**options, **moved}}
+
+
 def _build(cls: type, data: Any, prefix: str, base: Any = None) -> Any:
     """An instance of the section `cls` from a partial mapping, missing keys from `base`.
 
@@ -190,12 +220,14 @@ def _build(cls: type, data: Any, prefix: str, base: Any = None) -> Any:
         raise ConfigError(
             f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {_show(data)}"
         )
+    base = cls() if base is None else base
+    if cls is AlgorithmConfig:
+        data = migrate_algorithm(data, base.name)
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if not isinstance(key, str) or key not in hints:
             raise _unknown_key(f"{prefix}{key}", prefix.rstrip("."), names)
-    base = cls() if base is None else base
     values = {}
     for name in names:
         key, tp = f"{prefix}{name}", hints[name]
@@ -350,6 +382,9 @@ def _set_override(data: dict[str, Any], item: str, schema: type = Config) -> Non
         hints = _hints(cls)
         prefix = ".".join(parts[:depth])
         key = ".".join(parts[: depth + 1])
+        if cls is AlgorithmConfig and name in LEGACY_ALGORITHM_KEYS and depth == len(parts) - 1:
+            node[name] = value  # moved into options at the end, when the name is known
+            return
         if name not in hints:
             names = [f.name for f in dataclasses.fields(cls)]
             raise ConfigError(f"--set {item}: {_unknown_key(key, prefix, names)}")
@@ -417,7 +452,8 @@ def apply_overrides(config: Any, overrides: list[str]) -> Any:
     Keys are dotted (``algorithm.population=64``, ``policy.options.hidden=[32,32]``,
     ``env.kwargs.frame_skip=1``); values are YAML scalars or flow collections (``true``,
     ``null``, ``1e-3``, ``[16,16]``, ``{hidden: 32}``). Types are checked per override;
-    value ranges once at the end, so ``population=10`` then ``parents=5`` is fine.
+    value ranges once at the end, so ``population=10`` then ``population=20`` is fine
+    (an algorithm's options are checked with its class: `smevo.runnable`).
     """
     data = config_to_dict(config)
     for item in overrides:

@@ -102,36 +102,23 @@ class MutationConfig:
 
 @dataclass
 class AlgorithmConfig:
-    """The search: truncation GA, steady-state tournament GA or (1+1) hill climber."""
+    """The search: truncation GA, steady-state tournament GA or (1+1) hill climber. The keys
+    here are every algorithm's; `options` are the chosen algorithm's own (the keyword-only
+    parameters of its class, checked with it: `smevo.algorithms.algorithm_options`)."""
 
     name: str = field(
         default="truncation", metadata=_help("an algorithm named by `smevo list algorithms`")
     )
     population: int = field(default=100, metadata=_help("individuals per generation"))
-    parents: int | None = field(
-        default=None,
-        metadata=_help(
-            "truncation: the top individuals that produce children (null: a fifth of population)"
-        ),
-    )
-    elites: int = field(
-        default=1, metadata=_help("truncation: the best individuals copied unchanged")
-    )
     elite_episodes: int = field(
         default=5,
         metadata=_help("extra episodes to re-evaluate the best elite on (0: no re-evaluation)"),
     )
-    tournament: int = field(default=5, metadata=_help("steady_state: tournament size"))
-    batch: int = field(
-        default=50, metadata=_help("steady_state: children produced (and evaluated) per step")
+    options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=_help("the algorithm's own options, e.g. {parents: 10, elites: 2}; "
+                       "`smevo list algorithms` shows each algorithm's, with their defaults"),
     )
-
-
-def truncation_parents(algorithm: AlgorithmConfig) -> int:
-    """The number of parents, a fifth of the population unless set."""
-    if algorithm.parents is not None:
-        return algorithm.parents
-    return max(1, algorithm.population // 5)
 
 
 @dataclass
@@ -232,7 +219,8 @@ class Config:
 
 
 def check_ranges(config: Config) -> None:
-    """Value ranges that need no other module; the first violation raises `ConfigError`."""
+    """Value ranges that need no other module; the first violation raises `ConfigError`.
+    An algorithm's own options are its class's to check (`Algorithm.resolve_options`)."""
     checks: list[tuple[bool, str]] = []
 
     def at_least(key: str, value: float | None, low: float) -> None:
@@ -244,26 +232,7 @@ def check_ranges(config: Config) -> None:
     at_least("env.episodes", env.episodes, 1)
     at_least("env.max_steps", env.max_steps, 1)
     at_least("algorithm.population", alg.population, 1)
-    at_least("algorithm.parents", alg.parents, 1)
-    at_least("algorithm.elites", alg.elites, 0)
-    if alg.name == "truncation":
-        parents = truncation_parents(alg)
-        checks.append(
-            (
-                alg.elites <= parents,
-                f"algorithm.elites ({alg.elites}) must be <= algorithm.parents ({parents})",
-            )
-        )
-        checks.append(
-            (
-                parents <= alg.population,
-                f"algorithm.parents ({parents}) must be <= algorithm.population "
-                f"({alg.population})",
-            )
-        )
     at_least("algorithm.elite_episodes", alg.elite_episodes, 0)
-    at_least("algorithm.tournament", alg.tournament, 1)
-    at_least("algorithm.batch", alg.batch, 1)
     checks.append(
         (
             math.isfinite(mut.magnitude) and mut.magnitude > 0,

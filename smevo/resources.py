@@ -122,13 +122,12 @@ def run_needs(config: Config, parameters: int, observation_size: int) -> list[Ne
     observations of `observation_size` elements: the population's genomes and its children's,
     every individual's observation archive at full size (the vectorized backend, the default,
     allocates them together), each episode's seed and return, and the worker processes."""
-    from smevo.algorithms import ALGORITHMS
+    from smevo.algorithms import ALGORITHMS, algorithm_options
 
     algorithm = config.algorithm
-    name = ALGORITHMS.canonical(algorithm.name)
-    population = 1 if name == "hillclimb" else algorithm.population  # (1+1): one, always
-    children = algorithm.batch if name == "steady_state" else population
-    validated = max(1, algorithm.elites) if name == "truncation" else 1
+    options = algorithm_options(algorithm.name, algorithm.population, algorithm.options)
+    population, children, validated = ALGORITHMS.get(algorithm.name).footprint(
+        algorithm.population, options)
     episodes = population * config.env.episodes + validated * algorithm.elite_episodes
     workers = _workers(config)
     return [
@@ -136,7 +135,7 @@ def run_needs(config: Config, parameters: int, observation_size: int) -> list[Ne
             (population + children) * parameters * GENOME_BYTES,
             f"genomes ({population:,} individuals and {children:,} children of "
             f"{parameters:,} parameters)",
-            "algorithm.population (or algorithm.batch) or the policy's size",
+            "algorithm.population (or algorithm.options.batch) or the policy's size",
         ),
         Need(
             population * config.mutation.archive_size * observation_size * OBSERVATION_BYTES,

@@ -4,9 +4,10 @@
 ``smevo train``, ``smevo resume``, `smevo.train` and a `Trainer` built by hand refuse a config
 alike, with the same one-line `ValueError`. What it checks, cheapest first: the config's types
 and ranges (`validate_config`); that every name resolves (algorithm, mutation, policy,
-backend) and the mutation accepts its options (its class's signature); that the device can
-compute; that ``env.max_steps`` leaves the env a reward; that the env can be made; that the
-run fits in memory; that the policy accepts its options and the env's spaces. What it builds
+backend) and the algorithm and the mutation accept their options (their classes' signatures;
+the algorithm's class checks their ranges); that the device can compute; that
+``env.max_steps`` leaves the env a reward; that the env can be made; that the run fits in
+memory; that the policy accepts its options and the env's spaces. What it builds
 on the way is handed back (`Runnable`) so that nothing is built twice. `AskTell` calls it too,
 with the caller's spaces in place of the env's.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 
 from smevo.agent import solve_threshold
-from smevo.algorithms import ALGORITHMS, Algorithm
+from smevo.algorithms import ALGORITHMS, Algorithm, algorithm_options
 from smevo.config import Config, EnvConfig, validate_config
 from smevo.envs import make_env
 from smevo.evaluation import BACKENDS
@@ -45,8 +46,9 @@ def check_max_steps(env: EnvConfig) -> None:
 
 @dataclass
 class Runnable:
-    """What `check_runnable` built while checking: the algorithm's class, the mutation
-    operator, the policy (on the CPU, randomly initialised) and the solve threshold."""
+    """What `check_runnable` built while checking: the algorithm's class (built with
+    ``algorithm.options``), the mutation operator, the policy (on the CPU, randomly
+    initialised) and the solve threshold."""
 
     algorithm: type[Algorithm]
     mutation: Mutation
@@ -67,6 +69,8 @@ def check_runnable(
     evaluates)."""
     validate_config(config)
     algorithm = ALGORITHMS.get(config.algorithm.name)
+    algorithm_options(config.algorithm.name, config.algorithm.population,
+                      config.algorithm.options)
     mutation = make_mutation(config.mutation.name, config.mutation.magnitude,
                              **config.mutation.options)
     POLICIES.canonical(config.policy.name)  # an unknown name fails before the env is made

@@ -30,7 +30,13 @@ import numpy as np
 import torch
 
 from smevo.agent import save_agent
-from smevo.algorithms import ALGORITHMS, Algorithm, GenerationLog, SearchContext
+from smevo.algorithms import (
+    ALGORITHMS,
+    Algorithm,
+    GenerationLog,
+    SearchContext,
+    algorithm_options,
+)
 from smevo.checkpoint import load_latest_checkpoint, save_checkpoint
 from smevo.config import (
     Config,
@@ -39,7 +45,6 @@ from smevo.config import (
     config_to_yaml,
     load_config,
     save_config,
-    truncation_parents,
 )
 from smevo.evaluation import Backend, EvalSpec, ObsNormalizer, make_backend
 from smevo.evaluation.backends import WorkerCrashError
@@ -172,7 +177,7 @@ class Trainer:
             ObsNormalizer(enabled=config.env.normalize_obs),
             runnable.threshold,
         )
-        self.algorithm: Algorithm = runnable.algorithm(self.context)
+        self.algorithm: Algorithm = runnable.algorithm(self.context, **config.algorithm.options)
         self.elapsed, self.solved, self.stopped_by = 0.0, False, ""
         if state is not None:
             self.algorithm.load_state_dict(state["algorithm"])
@@ -397,14 +402,15 @@ HPARAMS_METRICS = (
 
 def run_hparams(config: Config) -> dict[str, Any]:
     """What shapes a run's search, for TensorBoard's HParams dashboard: the seed, the env,
-    the policy, the mutation and the ``algorithm.*`` keys its algorithm reads (the truncation
-    GA's parents as the number used). Budgets, backend, device and logging are left out:
-    they do not change what a generation computes."""
+    the policy, the mutation, and of the algorithm the shared keys it reads
+    (`Algorithm.shared`) and its options as the run uses them (``algorithm.parents``: the
+    truncation GA's number of parents, defaults filled in). Budgets, backend, device and
+    logging are left out: they do not change what a generation computes."""
     data = config_to_dict(config)
     algorithm = ALGORITHMS.get(config.algorithm.name)
-    settings = {key: data["algorithm"][key] for key in algorithm.hyperparameters}
-    if "parents" in settings:
-        settings["parents"] = truncation_parents(config.algorithm)
+    settings = {key: data["algorithm"][key] for key in algorithm.shared}
+    settings |= algorithm_options(config.algorithm.name, config.algorithm.population,
+                                  config.algorithm.options)
     return {
         "seed": config.seed,
         "env": data["env"],

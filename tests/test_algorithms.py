@@ -28,8 +28,8 @@ def run(tmp_path, *overrides):
 
 def test_steady_state_keeps_its_size_and_never_loses_its_best(tmp_path):
     result, history = run(tmp_path, *PARITY, "algorithm.name=steady_state",
-                          "algorithm.population=20", "algorithm.batch=10",
-                          "algorithm.tournament=5", "budget.generations=6")
+                          "algorithm.population=20", "algorithm.options.batch=10",
+                          "algorithm.options.tournament=5", "budget.generations=6")
     assert result.evaluations == 20 + 5 * 10  # the initial population, then 5 batches
     assert result.env_steps == result.evaluations * 16 * 4  # 16 sequences of 4 bits each
     best = [m["fitness/best"] for m in history]
@@ -38,8 +38,9 @@ def test_steady_state_keeps_its_size_and_never_loses_its_best(tmp_path):
 
 
 def test_truncation_elites_carry_the_best_forward(tmp_path):
-    result, history = run(tmp_path, *PARITY, "algorithm.population=20", "algorithm.parents=5",
-                          "algorithm.elites=2", "budget.generations=5")
+    result, history = run(tmp_path, *PARITY, "algorithm.population=20",
+                          "algorithm.options.parents=5", "algorithm.options.elites=2",
+                          "budget.generations=5")
     assert result.evaluations == 20 + 4 * 18  # elites are not re-evaluated
     best = [m["fitness/best"] for m in history]
     assert all(b2 >= b1 for b1, b2 in itertools.pairwise(best))
@@ -63,7 +64,7 @@ def test_children_mutated_in_memory_bounded_chunks_equal_one_call(tmp_path, monk
     from smevo.mutations import breeding, operators
 
     cartpole = ["env.id=CartPole-v1", "policy.name=mlp", "mutation.name=SM-G-SO",
-                "algorithm.population=24", "algorithm.parents=6", "budget.generations=2",
+                "algorithm.population=24", "algorithm.options.parents=6", "budget.generations=2",
                 "budget.stop_when_solved=false", "logging.quiet=true", "seed=4"]
     whole, _ = run(tmp_path / "whole", *cartpole)
     genome = whole.best_params.numel()

@@ -121,7 +121,7 @@ def test_config_precedence_defaults_file_flags_set(capsys, tmp_path, fake_train)
     assert isinstance(config, Config)
     assert config.env.id == "CartPole-v1"  # flag over file
     assert config.algorithm.population == 50  # --set over flag
-    assert config.algorithm.parents == 5  # file over default
+    assert config.algorithm.options == {"parents": 5}  # file over default (a legacy key)
     assert config.seed == 3
     assert config.policy.options == {"hidden": 8}
     assert config.logging.quiet is True

@@ -211,9 +211,9 @@ def test_list_config_shows_one_section_or_key(capsys):
     keys = [line.split()[0] for line in out.splitlines()[1:]]
     assert status == 0 and "mutation.magnitude" in keys
     assert all(key.startswith("mutation.") for key in keys)
-    status, out, _ = run(capsys, "list", "config", "algorithm.batch")
+    status, out, _ = run(capsys, "list", "config", "algorithm.options")
     assert status == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [
-        "algorithm.batch"
+        "algorithm.options"
     ]
     assert_user_error(
         capsys, ["list", "config", "mutaton"], "unknown config section 'mutaton'",

@@ -19,7 +19,6 @@ from smevo.config import (
     config_to_yaml,
     load_config,
     save_config,
-    truncation_parents,
     validate_config,
 )
 
@@ -41,8 +40,8 @@ def test_defaults_match_the_documented_tree():
     assert config.env.id == "CartPole-v1" and config.env.kwargs == {} and config.env.episodes == 1
     assert config.policy.name == "mlp" and config.mutation.name == "SM-G-SUM"
     assert config.mutation.magnitude == 0.1 and config.mutation.archive_size == 100
-    assert (config.algorithm.population, config.algorithm.parents) == (100, None)
-    assert truncation_parents(config.algorithm) == 20 and config.env.index_episodes is False
+    assert (config.algorithm.population, config.algorithm.options) == (100, {})
+    assert config.env.index_episodes is False
     assert config.budget.generations == 50 and config.budget.stop_when_solved is True
     assert config.evaluation.backend == "vectorized" and config.logging.logdir == "runs"
     validate_config(config)
@@ -75,7 +74,7 @@ def test_partial_dict_fills_defaults_and_widens_ints_to_float():
         {"seed": 3, "algorithm": {"population": 64}, "mutation": {"magnitude": 1}}
     )
     assert config.seed == 3 and config.algorithm.population == 64
-    assert config.algorithm.parents is None
+    assert config.algorithm.options == {}
     assert config.mutation.magnitude == 1.0 and isinstance(config.mutation.magnitude, float)
 
 
@@ -99,7 +98,7 @@ def test_null_section_means_defaults():
 def test_unknown_key_names_dotted_key_valid_keys_and_a_guess():
     message = error_of(config_from_dict, {"algorithm": {"popsize": 10}})
     assert "'algorithm.popsize'" in message
-    assert "population, parents, elites" in message
+    assert "name, population, elite_episodes, options" in message
     assert "Did you mean 'population'?" in message
     message = error_of(config_from_dict, {"algoritm": {}})
     assert "at top level" in message and "Did you mean 'algorithm'?" in message
@@ -142,13 +141,7 @@ def test_free_form_values_must_be_plain_data():
     ("data", "fragment"),
     [
         ({"seed": -1}, "seed must be >= 0"),
-        ({"algorithm": {"population": 0, "parents": 0, "elites": 0}}, "population must be >= 1"),
-        ({"algorithm": {"elites": 21}}, "algorithm.elites (21) must be <= algorithm.parents (20)"),
-        (
-            {"algorithm": {"population": 10, "parents": 20}},
-            "algorithm.parents (20) must be <= algorithm.pop",
-        ),
-        ({"algorithm": {"elites": -1}}, "algorithm.elites must be >= 0"),
+        ({"algorithm": {"population": 0}}, "population must be >= 1"),
         ({"env": {"episodes": 0}}, "env.episodes must be >= 1"),
         ({"env": {"max_steps": 0}}, "env.max_steps must be >= 1"),
         ({"mutation": {"magnitude": 0}}, "mutation.magnitude must be a finite number > 0"),
@@ -289,8 +282,8 @@ def test_overrides_string_fields_keep_the_text():
 
 
 def test_overrides_check_ranges_only_at_the_end():
-    config = apply_overrides(Config(), ["algorithm.population=10", "algorithm.parents=5"])
-    assert (config.algorithm.population, config.algorithm.parents) == (10, 5)
+    config = apply_overrides(Config(), ["algorithm.population=0", "algorithm.population=10"])
+    assert config.algorithm.population == 10
 
 
 def test_override_replaces_a_whole_free_form_dict():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from smevo import train
-from smevo.algorithms import ALGORITHMS
+from smevo.algorithms import ALGORITHMS, algorithm_options
 from smevo.config import apply_overrides, load_config
 from smevo.envs import env_names
 from smevo.mutations import MUTATIONS, mutation_options
@@ -31,6 +31,8 @@ def test_config_loads_with_registered_names(path):
     assert config.mutation.name in MUTATIONS
     assert set(config.mutation.options) <= set(mutation_options(config.mutation.name))
     assert config.algorithm.name in ALGORITHMS
+    algorithm_options(config.algorithm.name, config.algorithm.population,
+                      config.algorithm.options)  # known options, in range
     assert config.env.id in env_names()
 
 
@@ -43,8 +45,10 @@ def tiny(path: Path, tmp_path: Path) -> list[str]:
             "mutation.archive_size=1", "algorithm.elite_episodes=0", "logging.quiet=true",
             "logging.histogram_every=0", f"logging.logdir={tmp_path}"]
     if config.algorithm.name != "hillclimb":  # hillclimb fixes its own sizes
-        sets += ["algorithm.population=3", "algorithm.parents=1", "algorithm.elites=1",
-                 "algorithm.tournament=2", "algorithm.batch=2"]
+        small = {"parents": 1, "elites": 1, "tournament": 2, "batch": 2}
+        takes = algorithm_options(config.algorithm.name, 3, {})
+        sets += ["algorithm.population=3",
+                 *(f"algorithm.options.{key}={small[key]}" for key in takes)]
     if not config.env.id.startswith("smevo/"):  # Gymnasium's envs: a few steps suffice
         sets.append("env.max_steps=5")
     if config.env.id == "smevo/GridMaze-v0":  # its own horizon, shortened the env's way

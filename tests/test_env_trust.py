@@ -23,7 +23,7 @@ FACTORY = "env_trust_helpers:make_cartpole"
 FLAG = "--trust-env-code"
 TINY_RUN = (
     "policy.name=mlp", "policy.options={hidden: 4, depth: 1}", "mutation.name=control",
-    "algorithm.population=4", "algorithm.parents=2", "algorithm.elite_episodes=1",
+    "algorithm.population=4", "algorithm.options.parents=2", "algorithm.elite_episodes=1",
     "budget.generations=1",
     "budget.stop_when_solved=false", "evaluation.backend=serial", "env.max_steps=20",
     "logging.quiet=true", "logging.checkpoint_every=1",

@@ -19,8 +19,6 @@ def washout_run(tmp_path, operator: str, seed: int):
         "policy.name=toy2w",
         "algorithm.name=hillclimb",
         "algorithm.population=1",
-        "algorithm.parents=1",
-        "algorithm.elites=0",
         "algorithm.elite_episodes=0",
         "budget.generations=2000",
         f"mutation.name={operator}",

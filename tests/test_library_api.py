@@ -29,8 +29,8 @@ CARTPOLE = [
     "mutation.name=SM-G-ABS",
     "mutation.magnitude=0.05",
     "algorithm.population=8",
-    "algorithm.parents=3",
-    "algorithm.elites=2",
+    "algorithm.options.parents=3",
+    "algorithm.options.elites=2",
     "algorithm.elite_episodes=2",
     "evaluation.backend=serial",
     "budget.stop_when_solved=false",
@@ -117,8 +117,8 @@ class Recording(Backend):
 @pytest.mark.bitexact  # the same seed and fitness breed the same genomes
 @pytest.mark.parametrize("algorithm", [
     ["algorithm.name=truncation"],
-    ["algorithm.name=steady_state", "algorithm.batch=4", "algorithm.tournament=3"],
-    ["algorithm.name=hillclimb", "algorithm.population=1"],
+    ["algorithm.name=steady_state", "algorithm.options={batch: 4, tournament: 3}"],
+    ["algorithm.name=hillclimb", "algorithm.options={}", "algorithm.population=1"],
 ], ids=lambda a: a[0].partition("=")[2])
 def test_ask_tell_told_the_trainers_fitness_asks_for_the_trainers_genomes(tmp_path, algorithm):
     """Same config and seed, told the fitness and observations the trainer's backend
@@ -143,7 +143,7 @@ def toy_search(*overrides: str, hidden: int = 8) -> AskTell:
     """Maximise -||x - target||² where x is a small mlp's output on fixed inputs."""
     settings = apply_overrides(Config(), [
         f"policy.options={{hidden: {hidden}, depth: 1}}", "mutation.name=SM-G-ABS",
-        "mutation.magnitude=0.02", "algorithm.population=12", "algorithm.parents=3",
+        "mutation.magnitude=0.02", "algorithm.population=12", "algorithm.options.parents=3",
         *overrides])
     return AskTell(settings, gym.spaces.Box(-1.0, 1.0, (3,)), gym.spaces.Box(-1.0, 1.0, (2,)))
 
@@ -192,7 +192,7 @@ def test_ask_tell_keeps_at_most_archive_size_observations_and_takes_sequences():
     assert torch.equal(told_as_experiences.ask(), search.ask())
     recurrent = AskTell(apply_overrides(Config(), ["policy.name=gru", "mutation.name=SM-G-ABS",
                                                    "algorithm.population=4",
-                                                   "algorithm.parents=2"]),
+                                                   "algorithm.options.parents=2"]),
                         gym.spaces.Box(-1.0, 1.0, (1,)), gym.spaces.Box(-1.0, 1.0, (2,)))
     for _ in range(2):
         count = len(recurrent.ask())

@@ -19,7 +19,7 @@ from smevo.envs import check_env_trust, env_names, make_env
 from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker
 from smevo.evaluation.rollout import StateReservoir
 from smevo.experiences import Experiences
-from smevo.mutations import MUTATIONS, make_mutation
+from smevo.mutations import MUTATIONS, breed, make_mutation
 from smevo.policies import make_policy
 from smevo_envs.minatar import GAMES, MinAtarEnv
 
@@ -200,9 +200,34 @@ def test_sm_g_abs_mutates_a_cnn_on_its_frames():
     assert stats.delta_norm > 0 and np.isfinite(stats.divergence)
 
 
+@pytest.mark.parametrize("name", ["shallow", "deep"])
+def test_the_configs_magnitude_keeps_children_as_near_as_controls(name):
+    """The configs' SM-G magnitude is calibrated (their comment): its children's median
+    divergence is within a decade or two of control's at 0.04 (0.2-0.3 times it here); at
+    the earlier 0.05 it was 1e9 (shallow) and 1e16 (deep) times control's."""
+    config = load_config(NETS[name]).mutation
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = net_of(name)
+    parent = functional.get_flat(net)
+    worker = RolloutWorker(spec(name, archive_size=100))
+    frames = worker.evaluate(parent[None], [EvalTask(0, (1, 2), 3)], ObsNormalizer())[0]
+    worker.close()
+    experiences = [Experiences.from_states(frames.experiences)]
+
+    def median_divergence(operator):
+        _, stats = breed(operator, net, parent[None], experiences, [0] * 16,
+                         [torch.Generator().manual_seed(c) for c in range(16)])
+        return np.median([s.divergence for s in stats])
+
+    ratio = (median_divergence(make_mutation(config.name, config.magnitude, **config.options))
+             / median_divergence(make_mutation("control", 0.04)))
+    assert 0.01 < ratio < 10
+
+
 def tiny_run(name: str, tmp_path: Path, *sets: str):
     config = apply_overrides(load_config(NETS[name]), [
-        "budget.generations=1", "algorithm.population=3", "algorithm.parents=2",
+        "budget.generations=1", "algorithm.population=3", "algorithm.options.parents=2",
         "algorithm.elite_episodes=1", "env.max_steps=10", "mutation.archive_size=4",
         "logging.quiet=true", f"logging.logdir={tmp_path}", *sets])
     return train(config)

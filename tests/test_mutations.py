@@ -606,7 +606,7 @@ def test_an_operator_is_one_class_and_one_registry_line(monkeypatch, tmp_path):
     MUTATIONS.add("half-control", HalfControl)
     config = apply_overrides(Config(), [
         "env.id=CartPole-v1", "mutation.name=half-control", "mutation.magnitude=0.1",
-        "algorithm.population=8", "algorithm.parents=2", "budget.generations=3",
+        "algorithm.population=8", "algorithm.options.parents=2", "budget.generations=3",
         "budget.stop_when_solved=false", "logging.quiet=true", f"logging.logdir={tmp_path}"])
     result = train(config)
     assert result.generations == 3 and HalfControl.broods == [7, 7]  # one brood a generation

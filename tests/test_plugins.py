@@ -240,23 +240,28 @@ def test_the_guides_operator_perturbs_by_half_the_magnitude(guide):
 
 @pytest.mark.processes
 def test_the_cli_lists_trains_and_evaluates_with_plugins(site, tmp_path):
-    """SM-G-ABS on the guide's policy, searched by its algorithm on its backend; the agent it
-    saves is evaluated by name; the broken plugin is reported and hides nothing."""
-    listing, train, evaluation, ghost, notnet = smevo(
+    """SM-G-ABS on the guide's policy, searched by its algorithm (with its own option) on its
+    backend; the agent it saves is evaluated by name; the broken plugin is reported and hides
+    nothing; the algorithm's option is checked by its class."""
+    elitist = [*TINY_RUN, "--algo", "elitist"]
+    listing, train, evaluation, ghost, notnet, unknown, out_of_range = smevo(
         site,
         ["list"],
-        ["train", *TINY_RUN, "--policy", "tiny", "--mutation", "SM-G-ABS", "--algo", "elitist",
-         "--backend", "chunked", "--set", "policy.options.hidden=4", "--logdir", "runs",
-         "--name", "tiny"],
+        ["train", *elitist, "--policy", "tiny", "--mutation", "SM-G-ABS", "--backend",
+         "chunked", "--set", "policy.options.hidden=4", "--set", "algorithm.options.best=2",
+         "--logdir", "runs", "--name", "tiny"],
         ["eval", "runs/tiny", "--episodes", "2"],
         ["train", *TINY_RUN, "--policy", "ghost"],
         ["train", *TINY_RUN, "--policy", "notnet"],
+        ["train", *elitist, "--set", "algorithm.options.parents=2"],
+        ["train", *elitist, "--set", "algorithm.options.best=8"],
         cwd=tmp_path,
     )
     status, out, err = listing
     assert status == 0 and err == "", err
     for plugin in ("tiny", "elitist", "chunked"):
         assert row(out, plugin).startswith("[plugin smevo-demo 0.1] "), out
+    assert row(out, "elitist").endswith("Options: best = 1."), out
     assert row(out, "mlp") and row(out, "SM-G-ABS") and row(out, "truncation")
     assert row(out, "ghost").startswith(
         "unavailable: policy 'ghost' of the plugin smevo-broken 0.3 (smevo_no_such_module:Net) "
@@ -267,13 +272,17 @@ def test_the_cli_lists_trains_and_evaluates_with_plugins(site, tmp_path):
     assert train[0] == 0, train[2]
     run = tmp_path / "runs" / "tiny"
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
-    assert yaml.safe_load((run / "config.yaml").read_text())["policy"]["name"] == "tiny"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["policy"]["name"] == "tiny" and saved["algorithm"]["options"] == {"best": 2}
     assert evaluation[0] == 0, evaluation[2]
     assert "2 episodes of CartPole-v1" in evaluation[1]
     assert_one_line_error(ghost, "policy 'ghost' of the plugin smevo-broken 0.3",
                           "cannot be loaded")
     assert_one_line_error(notnet, "policy 'notnet' of the plugin smevo-broken 0.3 built a Net, "
                           "not a torch.nn.Module")
+    assert_one_line_error(unknown, "unknown option(s) parents for algorithm 'elitist'; "
+                          "valid: best")
+    assert_one_line_error(out_of_range, "algorithm.options.best must be in [1, 8), got 8")
 
 
 @pytest.mark.processes

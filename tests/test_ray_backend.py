@@ -67,7 +67,7 @@ def test_short_run_matches_serial(tmp_path):
             "env.id=CartPole-v1", "env.episodes=2", "policy.name=mlp",
             "policy.options={hidden: 16, depth: 1, activation: tanh}",
             "mutation.name=SM-G-SUM", "mutation.magnitude=0.1",
-            "algorithm.population=16", "algorithm.parents=4", "algorithm.elite_episodes=2",
+            "algorithm.population=16", "algorithm.options.parents=4", "algorithm.elite_episodes=2",
             "budget.generations=3", "budget.stop_when_solved=false",
             f"evaluation.backend={backend}", "evaluation.workers=2"])
         result = train(config)

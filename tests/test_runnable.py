@@ -24,6 +24,10 @@ TINY = ["algorithm.population=4", "budget.generations=1", "logging.quiet=true"]
         (["algorithm.name=hilclimb"], "unknown algorithm 'hilclimb'"),
         (["mutation.options.florr=0.1"], "unknown option(s) florr"),
         (["policy.options.hidde=3"], "unknown option(s) hidde"),
+        (["algorithm.options.tournament=3"],
+         "unknown option(s) tournament for algorithm 'truncation'; valid: parents, elites"),
+        (["algorithm.options.parents=5"], "algorithm.options.parents (5) must be <= "
+                                          "algorithm.population (4)"),
         (["policy.name=cnn"], "cnn"),  # CartPole's observations are no image
         (["env.kwargs.gravity=3"], "gravity"),
     ],

@@ -23,8 +23,8 @@ CARTPOLE = [
     "mutation.name=SM-G-SUM",
     "mutation.magnitude=0.1",
     "algorithm.population=32",
-    "algorithm.parents=8",
-    "algorithm.elites=1",
+    "algorithm.options.parents=8",
+    "algorithm.options.elites=1",
     "algorithm.elite_episodes=3",
     "logging.quiet=true",
 ]
@@ -36,8 +36,8 @@ config = run_configs(CARTPOLE)
 def test_sm_g_sum_solves_cartpole_and_best_pt_acts(tmp_path):
     # "Solved": the validated best of the top two reached 475 over 10 fresh episodes.
     result = train(config(tmp_path, "budget.generations=30", "seed=1", "algorithm.population=64",
-                          "algorithm.parents=10", "env.episodes=2", "algorithm.elites=2",
-                          "algorithm.elite_episodes=10"))
+                          "algorithm.options.parents=10", "env.episodes=2",
+                          "algorithm.options.elites=2", "algorithm.elite_episodes=10"))
     assert result.solved and result.stopped_by == "solved"
     agent = load_agent(result.run_dir / "best.pt")
     returns = [episode["return"] for episode in agent.run_episodes(20, seed=12345)]
@@ -48,7 +48,7 @@ def test_sm_g_sum_solves_cartpole_and_best_pt_acts(tmp_path):
 def test_tensorboard_events_hold_every_tag(tmp_path):
     result = train(config(tmp_path, "budget.generations=3", "budget.stop_when_solved=false",
                           "logging.histogram_every=1", "algorithm.population=12",
-                          "algorithm.parents=4", "env.max_steps=50"))
+                          "algorithm.options.parents=4", "env.max_steps=50"))
     accumulator = EventAccumulator(str(result.run_dir), size_guidance={"scalars": 0,
                                                                          "histograms": 0})
     accumulator.Reload()
@@ -79,7 +79,8 @@ def test_target_divergence_operators_log_reach_and_search_cost(tmp_path, mutatio
     they search for it, what the search cost; the others log neither."""
     result = train(config(tmp_path, f"mutation.name={mutation}", "mutation.magnitude=0.01",
                           "budget.generations=2", "budget.stop_when_solved=false",
-                          "algorithm.population=8", "algorithm.parents=2", "env.max_steps=30"))
+                          "algorithm.population=8", "algorithm.options.parents=2",
+                          "env.max_steps=30"))
     rows = metrics(result.run_dir)
     logged = {key for row in rows for key in row if key in {
         "mutation/unreachable_fraction", "mutation/line_search_evals"}}

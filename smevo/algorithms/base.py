@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import abc
 import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +18,8 @@ import numpy as np
 import torch
 
 from smevo import functional
-from smevo.config import Config
+from smevo._registry import keyword_options
+from smevo.config import Config, ConfigError, check_minimums
 from smevo.evaluation import Backend, EvalResult, EvalTask, ObsNormalizer
 from smevo.experiences import Experiences
 from smevo.mutations import Mutation, MutationStats, breed
@@ -219,20 +222,50 @@ class SearchContext:
             self.normalizer.update(np.concatenate(chunks))
 
 
+def check_count(name: str, value: Any, low: int) -> None:
+    """Raise `ConfigError`, naming ``algorithm.options.<name>``, unless `value` is an int of
+    at least `low`: the check of an algorithm's count options (parents, tournament, ...)."""
+    key = f"algorithm.options.{name}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{key}: expected int, got {value!r}")
+    check_minimums([(key, value, low)])
+
+
 class Algorithm(abc.ABC):
     """One generation per `step()`: `next_population` (the algorithm's own rule), then the
-    champion's validation, then — only then — the new state is committed."""
+    champion's validation, then — only then — the new state is committed.
+
+    An algorithm's own options (``algorithm.options`` in a config) are the keyword-only
+    parameters of its constructor, with their defaults: its signature is the one source of
+    their names and defaults (`smevo._registry.keyword_options`), and `resolve_options`
+    checks their values. ``algorithm.population`` and ``algorithm.elite_episodes`` are
+    every algorithm's, in the config's `AlgorithmConfig`.
+    """
 
     name = "algorithm"
-    hyperparameters: tuple[str, ...] = ("population", "elite_episodes")
-    """The ``algorithm.*`` config keys this algorithm reads (TensorBoard's HParams shows
-    these and no others)."""
+    shared: tuple[str, ...] = ("population", "elite_episodes")
+    """The shared ``algorithm.*`` keys this algorithm reads; with its options, what
+    TensorBoard's HParams shows of it."""
 
     def __init__(self, context: SearchContext) -> None:
         self.context = context
         self.generation = 0
         self.population: Population | None = None
         self.champion = Champion()
+
+    @classmethod
+    def resolve_options(cls, population: int, **options: Any) -> dict[str, Any]:
+        """Every option of this class for a run of `population`, as the run uses them:
+        `options` over the signature's defaults, derived values filled in. A value out of
+        range raises `ConfigError` naming ``algorithm.options.<key>``; a class with options
+        overrides this to check them (the base has none to check)."""
+        return {**keyword_options(cls), **options}
+
+    @classmethod
+    def footprint(cls, population: int, options: Mapping[str, Any]) -> tuple[int, int, int]:
+        """What a generation holds, for `smevo.resources`: the individuals kept, the children
+        bred, and the candidates validated, given `resolve_options`' result."""
+        return population, population, 1
 
     @abc.abstractmethod
     def next_population(self, log: GenerationLog) -> Population:

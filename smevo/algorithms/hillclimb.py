@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from smevo.algorithms.base import Algorithm, GenerationLog, Population
@@ -12,7 +15,11 @@ class HillClimber(Algorithm):
     strictly fitter."""
 
     name = "hillclimb"
-    hyperparameters = ("elite_episodes",)
+    shared = ("elite_episodes",)  # one individual, whatever algorithm.population says
+
+    @classmethod
+    def footprint(cls, population: int, options: Mapping[str, Any]) -> tuple[int, int, int]:
+        return 1, 1, 1
 
     def next_population(self, log: GenerationLog) -> Population:
         context = self.context

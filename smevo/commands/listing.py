@@ -65,17 +65,32 @@ def _describe_policy(name: str) -> list[tuple[str, str]]:
     ]
 
 
+def _signature_options(factory: Callable[..., object]) -> str:
+    """A class's options with their defaults, from its signature: ``a = 1, b = null``."""
+    from smevo._registry import keyword_options
+
+    return ", ".join(f"{option} = {json.dumps(default, default=repr)}"
+                     for option, default in keyword_options(factory).items()) or "none"
+
+
 def _describe_mutation(name: str) -> list[tuple[str, str]]:
     """An operator's description, what its magnitude means, and its options with their
     defaults (its class's signature; set with ``--set mutation.options.NAME=VALUE``)."""
-    from smevo._registry import keyword_options
     from smevo.mutations import MUTATIONS
 
     operator = MUTATIONS.get(name)
-    options = ", ".join(f"{option} = {json.dumps(default, default=repr)}"
-                        for option, default in keyword_options(operator).items())
     return [(name, f"{first_paragraph(operator).removeprefix(f'{name}: ')} "
-                   f"Magnitude: {operator.magnitude_means}. Options: {options or 'none'}.")]
+                   f"Magnitude: {operator.magnitude_means}. "
+                   f"Options: {_signature_options(operator)}.")]
+
+
+def _describe_algorithm(name: str) -> list[tuple[str, str]]:
+    """An algorithm's description and its options with their defaults (its class's
+    signature; set with ``--set algorithm.options.NAME=VALUE``)."""
+    from smevo.algorithms import ALGORITHMS
+
+    algorithm = ALGORITHMS.get(name)
+    return [(name, f"{first_paragraph(algorithm)} Options: {_signature_options(algorithm)}.")]
 
 
 def _list_policies() -> None:
@@ -93,8 +108,7 @@ def _list_mutations() -> None:
 def _list_algorithms() -> None:
     from smevo.algorithms import ALGORITHMS
 
-    _list_registry("algorithms", ALGORITHMS,
-                   lambda name: [(name, first_paragraph(ALGORITHMS.get(name)))])
+    _list_registry("algorithms", ALGORITHMS, _describe_algorithm)
 
 
 def _list_backends() -> None:

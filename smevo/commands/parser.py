@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="set any config key, e.g. --set algorithm.parents=10 "
+        help="set any config key, e.g. --set algorithm.options.parents=10 "
         "--set policy.options.hidden=32 (repeatable; applied last)",
     )
     train.set_defaults(command=training.cmd_train)

@@ -3,18 +3,22 @@
 A record (`RECORD_FORMAT`) holds a run's config less `RESULT_NEUTRAL`, its seed, final and solve
 statistics, its curve downsampled, what the figures need, and the code and machine it ran on.
 A cell counts as done when its record was made at its settings by current code (`recorded`).
+Settings compare in one form (`settled_algorithm`), so records made before the algorithms'
+options had their own mapping (``algorithm.parents``) still count.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from smevo.config import Config, config_to_dict
+from smevo._registry import keyword_options
+from smevo.algorithms import ALGORITHMS
+from smevo.config import AlgorithmConfig, Config, config_to_dict, migrate_algorithm
 from smevo.experiments.staleness import current_arithmetic
 
 RECORD_FORMAT = ("smevo-reproduce-record", 1)
@@ -30,23 +34,45 @@ CURVE_POINTS = 100
 """Points of a record's curve (evaluations, champion and best fitness), evenly spaced."""
 
 
+def settled_algorithm(section: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``algorithm`` section of settings in today's form: legacy keys moved into
+    ``options`` (`smevo.config.migrate_algorithm`) and every option of the algorithm there,
+    at its default where not set, so that the same search compares equal however it was
+    written (an algorithm no longer registered: as it is)."""
+    section = dict(migrate_algorithm(section, AlgorithmConfig().name))
+    if section.get("name") in ALGORITHMS:
+        defaults = keyword_options(ALGORITHMS.get(section["name"]))
+        section["options"] = {**defaults, **section.get("options", {})}
+    return section
+
+
 def result_settings(config: Config) -> dict[str, Any]:
-    """The config as JSON data less the `RESULT_NEUTRAL` sections: what a record must have
-    been made with to count as its cell's run."""
+    """The config as JSON data less the `RESULT_NEUTRAL` sections, its algorithm's options
+    settled (`settled_algorithm`): what a record must have been made with to count as its
+    cell's run."""
     data = {k: v for k, v in config_to_dict(config).items() if k not in RESULT_NEUTRAL}
+    data["algorithm"] = settled_algorithm(data["algorithm"])
     return json.loads(json.dumps(data))
 
 
+def _settled(record: dict[str, Any]) -> dict[str, Any]:
+    """A record read from disk, its settings' algorithm section in today's form."""
+    config = record.get("config")
+    if isinstance(config, dict) and isinstance(config.get("algorithm"), dict):
+        config["algorithm"] = json.loads(json.dumps(settled_algorithm(config["algorithm"])))
+    return record
+
+
 def read_record(path: Path) -> dict[str, Any] | None:
-    """The record at `path`, or None where there is none."""
+    """The record at `path` (its settings settled), or None where there is none."""
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _settled(json.loads(path.read_text(encoding="utf-8")))
 
 
 def load_records(data_dir: Path) -> list[dict[str, Any]]:
-    """Every record under `data_dir`."""
-    return [json.loads(path.read_text(encoding="utf-8"))
+    """Every record under `data_dir`, their settings settled."""
+    return [_settled(json.loads(path.read_text(encoding="utf-8")))
             for path in sorted(data_dir.glob("*/*/seed*.json"))]
 
 

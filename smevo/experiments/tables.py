@@ -116,13 +116,14 @@ def describe(config: dict[str, Any]) -> str:
     """A run's network, algorithm and budget in words."""
     alg, budget, policy = config["algorithm"], config["budget"], config["policy"]
     options = ", ".join(f"{k} {v}" for k, v in policy["options"].items())
+    own = alg["options"].get  # settled (`records.settled_algorithm`); other algorithms': None
     algorithm = {
         "hillclimb": "(1+1) hill climber",
         "steady_state": (f"steady-state GA, population {alg['population']}, tournament "
-                         f"{alg['tournament']}, batches of {alg['batch']}"),
+                         f"{own('tournament')}, batches of {own('batch')}"),
         "truncation": (f"truncation GA, population {alg['population']}, parents "
-                       f"{alg['parents'] or max(1, alg['population'] // 5)}, elites "
-                       f"{alg['elites']}, elite re-evaluated on {alg['elite_episodes']} "
+                       f"{own('parents') or max(1, alg['population'] // 5)}, elites "
+                       f"{own('elites')}, elite re-evaluated on {alg['elite_episodes']} "
                        f"episodes"),
     }[alg["name"]]
     limits = [f"{budget[k]:,} {k}" for k in ("generations", "evaluations") if budget[k]]
