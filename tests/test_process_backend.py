@@ -1,20 +1,58 @@
-"""The process backend survives a worker killed by the OS in the middle of a generation."""
+"""The process backend: how it starts its workers, and that it survives a worker killed by
+the OS in the middle of a generation."""
 
+import dataclasses
 import multiprocessing.connection
 import os
 import signal
+import sys
+import threading
 from functools import partial
 
 import backend_helpers
 import pytest
 
-from smevo.evaluation import ObsNormalizer
-from smevo.evaluation.backends import ProcessBackend, SerialBackend, WorkerCrashError
+from smevo.evaluation import ObsNormalizer, backends
+from smevo.evaluation.backends import (
+    ProcessBackend,
+    SerialBackend,
+    WorkerCrashError,
+    worker_start_method,
+)
 
 SEED = 7
 SPEC, same = backend_helpers.SPEC, backend_helpers.same
 population = partial(backend_helpers.population, seed=SEED)
 tasks = partial(backend_helpers.tasks, seed=SEED)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is used on Linux only")
+def test_workers_are_forked_only_from_a_single_threaded_cpu_driver(monkeypatch):
+    # The thread count is set, not observed: an earlier test may have left a thread behind.
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    assert worker_start_method(SPEC) == "fork"
+    assert worker_start_method(dataclasses.replace(SPEC, device="cpu")) == "fork"
+    assert worker_start_method(dataclasses.replace(SPEC, device="cuda")) == "spawn"
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # e.g. TensorBoard's writer
+    assert worker_start_method(SPEC) == "spawn"
+
+
+@pytest.mark.bitexact  # forked and spawned workers compute the same thing
+@pytest.mark.processes
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_forked_and_spawned_workers_give_the_serial_results(monkeypatch, method):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"{method} is not available here")
+    monkeypatch.setattr(backends, "worker_start_method", lambda spec: method)
+    params, normalizer = population(12), ObsNormalizer()
+    serial = SerialBackend(SPEC)
+    expected = serial.evaluate(params, tasks(12, 0), normalizer)
+    serial.close()
+    backend = ProcessBackend(SPEC, workers=2)
+    try:
+        assert same(backend.evaluate(params, tasks(12, 0), normalizer), expected)
+    finally:
+        backend.close()
 
 
 @pytest.mark.bitexact  # same results whatever happens to the workers

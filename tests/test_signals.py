@@ -23,7 +23,7 @@ CARTPOLE = [
     "policy.name=mlp",
     "policy.options={hidden: 8, depth: 1}",
     "algorithm.population=16",
-    "algorithm.parents=4",
+    "algorithm.options.parents=4",
     "algorithm.elite_episodes=2",
     "budget.stop_when_solved=false",
     "seed=3",
@@ -185,22 +185,28 @@ def test_sigkill_of_the_driver_leaves_no_worker_alive(tmp_path):
 
 WORKERS_DIE = """
 import os, signal, sys
-if __name__ == "__mp_main__":  # spawned workers run this file's top level first
-    # The first worker makes two rollout calls (generation 1: the population, then the
-    # elite's validation) and dies at its third; every later worker dies as it starts.
-    with open(os.environ["SMEVO_TEST_WORKERS"], "ab") as started:
-        started.write(b".")
-    if os.path.getsize(os.environ["SMEVO_TEST_WORKERS"]) > 1:
-        os.kill(os.getpid(), signal.SIGKILL)
+
+def die_in_workers(driver_pid):
+    # Each worker process, forked or spawned, marks the file at its first rollout call. The
+    # first worker makes two rollout calls (generation 1: the population, then the elite's
+    # validation) and dies at its third; every later worker dies at its first.
     from smevo.evaluation import rollout
-    evaluate, calls = rollout.RolloutWorker.evaluate, []
+    evaluate, calls, marks = rollout.RolloutWorker.evaluate, [], os.environ["SMEVO_TEST_WORKERS"]
     def evaluate_twice(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) > 2:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if os.getpid() != driver_pid:
+            if not calls:
+                with open(marks, "ab") as started:
+                    started.write(b".")
+            calls.append(1)
+            if os.path.getsize(marks) > 1 and len(calls) == 1 or len(calls) > 2:
+                os.kill(os.getpid(), signal.SIGKILL)
         return evaluate(self, *args, **kwargs)
     rollout.RolloutWorker.evaluate = evaluate_twice
-if __name__ == "__main__":
+
+if __name__ == "__mp_main__":  # a spawned worker runs this file's top level first
+    die_in_workers(driver_pid=None)
+if __name__ == "__main__":  # forked workers inherit the driver's patch
+    die_in_workers(driver_pid=os.getpid())
     from smevo.cli import main
     sys.exit(main(sys.argv[1:]))
 """

@@ -2,9 +2,9 @@
 
 - `serial`: one individual at a time, in this process.
 - `vectorized`: the whole population as one group: one `vmap`-ed forward per step.
-- `process`: groups spread over a pool of local worker processes; a worker killed by the OS
-  is replaced and its groups re-run. The driver owns shutdown: workers ignore Ctrl-C and die
-  with the driver, even when it is killed by SIGKILL.
+- `process`: groups spread over a pool of local worker processes (forked where that is safe,
+  else spawned); a worker killed by the OS is replaced and its groups re-run. The driver owns
+  shutdown: workers ignore Ctrl-C and die with the driver, even when it is killed by SIGKILL.
 
 (`ray` lives in `ray_backend.py`, which imports this module, never the reverse; the names are
 registered in `registry.py`.)
@@ -134,10 +134,12 @@ def _leave_shutdown_to_driver(driver_pid: int) -> None:
     the driver owns shutdown) and die with its driver, however the driver dies.
 
     On Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); everywhere a
-    watchdog thread exits the worker once its parent is no longer the driver. SIGTERM keeps
-    its default action: the pool's own clean-up terminates workers with it.
+    watchdog thread exits the worker once its parent is no longer the driver. SIGTERM gets
+    its default action back (a forked worker inherits the driver's handler, which only records
+    a stop): the pool's own clean-up terminates workers with it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     if sys.platform.startswith("linux"):
@@ -192,8 +194,28 @@ def worker_groups(count: int, workers: int) -> list[slice]:
                                    max(workers, count // MIN_GROUP_SIZE)))
 
 
+def worker_start_method(spec: EvalSpec) -> str:
+    """How the process backend starts its workers: ``fork`` where it is safe, else ``spawn``.
+
+    A forked worker starts in a fraction of a second, having inherited the driver's imports;
+    a spawned one imports torch and the env again (3-5 s here, paid by every run and every
+    pool rebuild, and by each of 64 workers at once on a big machine). Fork is safe only on
+    Linux (macOS's system libraries are not fork-safe), while this process runs one thread
+    (no lock that another thread holds can be copied locked into the child) and has not
+    started CUDA, for workers whose forward runs on the CPU.
+    """
+    forkable = (
+        sys.platform.startswith("linux")
+        and threading.active_count() == 1
+        and spec.device in (None, "cpu")
+        and not torch.cuda.is_initialized()
+    )
+    return "fork" if forkable else "spawn"
+
+
 class ProcessBackend(Backend):
-    """Groups of individuals spread over local worker processes (spawned, one thread each).
+    """Groups of individuals spread over local worker processes (one torch thread each,
+    started by `worker_start_method`).
 
     The population is cut into several groups per worker (`worker_groups`) so that uneven
     episode lengths balance out. If the OS kills a worker, the pool is rebuilt and every
@@ -215,7 +237,7 @@ class ProcessBackend(Backend):
         signal is only recorded, so no worker is left half-started."""
         pool = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=multiprocessing.get_context(worker_start_method(self.spec)),
             initializer=_init_process_worker,
             initargs=(self.spec, os.getpid()),
         )
