@@ -25,7 +25,7 @@ import torch
 from gymnasium.envs.registration import EnvSpec
 
 from smevo.checkpoint import CheckpointError, atomic_torch_save, load_torch_file
-from smevo.envs import make_env
+from smevo.evaluation.capabilities import make_episode_env
 from smevo.evaluation.obs_norm import normalize
 from smevo.functional import set_flat
 from smevo.policies import ActionDecoder, Policy, State, make_policy
@@ -195,8 +195,8 @@ def load_agent(
     """
     path = Path(path)
     payload = _checked_payload(path)
-    env = make_env(payload["env"]["id"], payload["env"]["kwargs"], render_mode=render_mode,
-                   trust_env_code=trust_env_code)
+    env = make_episode_env(payload["env"]["id"], payload["env"]["kwargs"],
+                           render_mode=render_mode, trust_env_code=trust_env_code)
     try:
         policy = make_policy(
             payload["policy"]["name"],

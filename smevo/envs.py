@@ -21,6 +21,7 @@ import functools
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -168,6 +169,22 @@ def make_env(
         raise ValueError(f"env {env_id!r} with kwargs {kwargs}: {_first_line(error)}") from None
     except gym.error.Error as error:  # e.g. DependencyNotInstalled, naming the pip extra
         raise ValueError(f"env {env_id!r}: {_first_line(error)}") from None
+
+
+class FreshEnvEachEpisode(gym.Wrapper):
+    """An env made anew at every reset but the first, for envs whose reset does not clear
+    all their state (`EnvCapabilities.reset_keeps_state`)."""
+
+    def __init__(self, make: Callable[[], gym.Env]) -> None:
+        super().__init__(make())
+        self._make, self._played = make, False
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        if self._played:
+            self.env.close()
+            self.env = self._make()
+        self._played = True
+        return self.env.reset(**kwargs)
 
 
 def _from_factory(env_id: str, factory: Any, kwargs: dict[str, Any]) -> gym.Env:

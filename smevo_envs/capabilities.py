@@ -39,6 +39,10 @@ class EnvCapabilities:
     native_rollout: str | None = None
     """The name of the fused native rollout (policy, env and sampling in one compiled call)
     that plays this env, or None."""
+    reset_keeps_state: bool = False
+    """Whether reset leaves state of earlier episodes behind, so that an episode's course
+    depends on what the env played before, not on its seed alone; trainers then make the
+    env anew for every episode."""
     end_reward: str | None = None
     """What the reward is, for an env whose whole reward arrives when its own fixed-length
     episode ends (None: rewards come along the way). Cutting such an episode short

@@ -18,8 +18,7 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from smevo._registry import unknown_name_message
-from smevo.envs import make_env
-from smevo.evaluation.capabilities import env_capabilities
+from smevo.evaluation.capabilities import env_capabilities, make_episode_env
 
 StepResult = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 Options = Sequence[dict | None]
@@ -37,7 +36,8 @@ class EnvPool(Protocol):
 
 
 class SingleEnvPool:
-    """Any Gymnasium env: a list of single envs, grown on demand and reused across groups.
+    """Any Gymnasium env: a list of single envs, grown on demand and reused across groups
+    (made anew for every episode where the env's reset keeps state, `make_episode_env`).
     `trust_env_code` is passed on to `make_env`."""
 
     def __init__(self, env_id: str, kwargs: dict[str, Any], trust_env_code: bool = False) -> None:
@@ -48,8 +48,8 @@ class SingleEnvPool:
     def reset(self, seeds: Sequence[int], options: Options) -> np.ndarray:
         self.n = len(seeds)
         while len(self.envs) < self.n:
-            self.envs.append(make_env(self.env_id, self.kwargs,
-                                      trust_env_code=self.trust_env_code))
+            self.envs.append(make_episode_env(self.env_id, self.kwargs,
+                                              trust_env_code=self.trust_env_code))
         first = np.stack([
             env.reset(seed=seed, options=option)[0]
             for env, seed, option in zip(self.envs, seeds, options, strict=False)
