@@ -111,7 +111,7 @@ def test_smevo_reproduce_is_the_same_command_line(run, capsys, tmp_path):
 
 
 TINY_MAZE = ("maze", "--quick", "--operators", "control,SM-G-ABS",
-             "--set", "algorithm.population=8", "--set", "algorithm.batch=8",
+             "--set", "algorithm.population=8", "--set", "algorithm.options.batch=8",
              "--set", "budget.evaluations=16")
 """Four maze runs (depth 7 and 32, control and SM-G-ABS) of 16 evaluations each."""
 
@@ -370,6 +370,28 @@ def test_a_claim_no_run_solved_is_ranked_on_fitness_and_says_so():
     solved = [fake("SM-G-SUM", "parity", "rnn", solved=True, evals=500 + s) for s in range(5)]
     claim = claims({"parity": Results(experiment, chance + solved)})[1]
     assert claim.status == "reproduced" and "ranked on final fitness" not in claim.evidence
+
+
+def test_quick_gym_scores_champions_on_fresh_episodes_against_the_env_threshold(run, tmp_path):
+    """The gym experiment's quick cells: every champion, BipedalWalker's with its saved
+    observation statistics, is scored on fresh episodes as `smevo eval` plays them, and the
+    report's table counts the champions that meet the env's threshold."""
+    runs, data, out = tmp_path / "runs", tmp_path / "data", tmp_path / "out"
+    argv = ["gym", "--quick", "--operators", "control", "--runs-dir", runs, "--data-dir", data,
+            "--out", out]
+    assert "ran 3, resumed 0, skipped 0" in run(*argv)
+    cell = "BipedalWalker-v3-mlp-control"
+    record = json.loads((data / "gym" / cell / "seed0.json").read_text())
+    assert record["config"]["env"]["normalize_obs"] is True
+    agent = load_agent(runs / "gym" / cell / "seed0" / "best.pt")
+    assert agent.obs_norm is not None
+    played = [e["return"] for e in agent.run_episodes(FRESH_EPISODES, FRESH_SEED)]
+    agent.close()
+    assert record["fresh_episodes"]["mean"] == pytest.approx(np.mean(played))
+    report = (out / "RESULTS.md").read_text()
+    assert "| env | operator | runs | threshold | fresh reward: median [IQR] |" in report
+    assert re.search(r"^\| LunarLander-v3 \| control \| 1 \| 200 \| .* \| 0/1 \[", report,
+                     re.MULTILINE)
 
 
 def test_gym_curves_are_drawn_from_the_records(tmp_path):

@@ -83,3 +83,19 @@ class ObsNormalizer:
         disabled or empty): `normalize` with them is exactly this normaliser."""
         stats = self.affine()
         return None if stats is None else {"mean": stats[0], "std": stats[1]}
+
+
+@dataclass(frozen=True)
+class FrozenNormalizer:
+    """Saved statistics (an agent's ``{"mean", "std"}``) applied as the run that saved them
+    applied them, never updated: what a rollout of a finished run's champion needs."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return normalize(obs, self.mean, self.std)
+
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """The float64 (mean, std) that a call applies (`ObsNormalizer.affine`)."""
+        return np.asarray(self.mean, dtype=np.float64), np.asarray(self.std, dtype=np.float64)

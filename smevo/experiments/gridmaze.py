@@ -4,11 +4,9 @@ section of RESULTS.md and of GRIDMAZE.md)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from smevo.experiments.results import Results
+from smevo.experiments.results import Results, fresh
 from smevo.experiments.stats import rank_test
 from smevo.experiments.tables import rank_text, spread, table
 
@@ -17,11 +15,6 @@ RANDOM_LEVEL = 7.6
 reference level, 300 episodes)."""
 ORACLE_LEVEL = 325.0
 """Mean reward of an oracle that knows the goal and walks shortest paths (same source)."""
-
-
-def fresh(record: dict[str, Any]) -> float:
-    """The mean reward of the record's champion on its fresh episodes."""
-    return float(record["fresh_episodes"]["mean"])
 
 
 def progress(reward: float) -> str:

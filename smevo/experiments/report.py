@@ -11,6 +11,7 @@ from typing import Any
 from smevo.experiments.figures import FIGURES
 from smevo.experiments.grid import EXPERIMENTS, MAGNITUDE_CHOICE, current_magnitude
 from smevo.experiments.gridmaze import fresh_table
+from smevo.experiments.gym import solved_table
 from smevo.experiments.records import load_records
 from smevo.experiments.results import Results
 from smevo.experiments.staleness import current_arithmetic
@@ -22,6 +23,9 @@ from smevo.experiments.tables import (
     table,
 )
 from smevo.experiments.verdicts import CLAIM_RULES, claims
+
+RESULT_TABLES = {"gridmaze": fresh_table, "gym": solved_table}
+"""The tables of an experiment's own result, beyond the outcome table every section has."""
 
 QUICK_NOTE = ("> **Quick runs.** Some or all of these runs were made with `--quick` (one seed, "
               "tiny budgets): they check the pipeline and say nothing about the paper's claims.")
@@ -86,8 +90,8 @@ def section(name: str, results: Results | None, out: Path, figures: list[str]) -
     if results is None:
         return [f"Not run. Run it with `python scripts/reproduce.py {name}`."]
     parts = [results.experiment.setup, settings_text(results), outcome_table(results)]
-    if results.experiment.extra == "fresh_episodes":
-        parts.append(fresh_table(results))
+    if name in RESULT_TABLES:
+        parts.append(RESULT_TABLES[name](results))
     for draw in FIGURES[name]:
         for file, caption, shown in draw(results, out):
             figures.append(file)

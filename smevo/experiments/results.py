@@ -83,6 +83,11 @@ class Results:
         return network if name in ("parity", "gridmaze") else name
 
 
+def fresh(record: dict[str, Any]) -> float:
+    """The mean reward of the record's champion on its fresh episodes (`fresh_episodes`)."""
+    return float(record["fresh_episodes"]["mean"])
+
+
 def dotted(data: dict[str, Any], key: str) -> Any:
     """The value at a dotted `key` (e.g. "budget.evaluations") of a nested dict."""
     for part in key.split("."):

@@ -23,6 +23,7 @@ from smevo.agent import load_agent
 from smevo.checkpoint import atomic_write_bytes, latest_checkpoint
 from smevo.config import Config, load_config
 from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker
+from smevo.evaluation.obs_norm import FrozenNormalizer
 from smevo.experiments.grid import ROOT, TRAJECTORY_SEED, Cell, Settings, cell_config
 from smevo.experiments.provenance import Provenance, core_seconds
 from smevo.experiments.records import (
@@ -98,17 +99,17 @@ def fresh_episodes(run_dir: Path, episodes: int = FRESH_EPISODES) -> dict[str, A
     config = load_config(run_dir / "config.yaml")
     agent = load_agent(run_dir / "best.pt")
     try:
-        if agent.obs_norm is not None:
-            raise ValueError(f"{run_dir}: fresh-episode scores of runs that normalise "
-                             "observations are not supported")
         params = get_flat(agent.policy)
+        stats = agent.obs_norm
     finally:
         agent.close()
+    normalizer = (ObsNormalizer(enabled=False) if stats is None
+                  else FrozenNormalizer(stats["mean"], stats["std"]))
     worker = RolloutWorker(EvalSpec(config.env.id, config.env.kwargs, config.policy.name,
                                     config.policy.options, max_steps=config.env.max_steps))
     try:
         task = EvalTask(0, tuple(range(FRESH_SEED, FRESH_SEED + episodes)), 0)
-        (result,) = worker.evaluate(params[None].numpy(), [task], ObsNormalizer(enabled=False))
+        (result,) = worker.evaluate(params[None].numpy(), [task], normalizer)
     finally:
         worker.close()
     return {"episodes": episodes, "first_seed": FRESH_SEED,
