@@ -26,6 +26,15 @@ population = partial(backend_helpers.population, seed=SEED)
 tasks = partial(backend_helpers.tasks, seed=SEED)
 
 
+def serial_results(params, generation_tasks):
+    """What the serial backend, the reference, returns for these genomes and tasks."""
+    serial = SerialBackend(SPEC)
+    try:
+        return serial.evaluate(params, generation_tasks, ObsNormalizer())
+    finally:
+        serial.close()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is used on Linux only")
 def test_workers_are_forked_only_from_a_single_threaded_cpu_driver(monkeypatch):
     # The thread count is set, not observed: an earlier test may have left a thread behind.
@@ -45,9 +54,7 @@ def test_forked_and_spawned_workers_give_the_serial_results(monkeypatch, method)
         pytest.skip(f"{method} is not available here")
     monkeypatch.setattr(backends, "worker_start_method", lambda spec: method)
     params, normalizer = population(12), ObsNormalizer()
-    serial = SerialBackend(SPEC)
-    expected = serial.evaluate(params, tasks(12, 0), normalizer)
-    serial.close()
+    expected = serial_results(params, tasks(12, 0))
     backend = ProcessBackend(SPEC, workers=2)
     try:
         assert same(backend.evaluate(params, tasks(12, 0), normalizer), expected)
@@ -59,9 +66,7 @@ def test_forked_and_spawned_workers_give_the_serial_results(monkeypatch, method)
 @pytest.mark.processes
 def test_worker_killed_mid_generation_loses_nothing():
     params, normalizer = population(24), ObsNormalizer()
-    serial = SerialBackend(SPEC)
-    expected = [serial.evaluate(params, tasks(24, g), normalizer) for g in (0, 1, 2)]
-    serial.close()
+    expected = [serial_results(params, tasks(24, g)) for g in (0, 1, 2)]
     backend = ProcessBackend(SPEC, workers=2)
     try:
         assert same(backend.evaluate(params, tasks(24, 0), normalizer), expected[0])
@@ -96,9 +101,7 @@ def test_worker_killed_between_generations_loses_nothing():
     # A worker that dies while idle (the OOM killer during the driver's mutation phase) breaks
     # the pool before the next generation submits anything.
     params, normalizer = population(8), ObsNormalizer()
-    serial = SerialBackend(SPEC)
-    expected = serial.evaluate(params, tasks(8, 1), normalizer)
-    serial.close()
+    expected = serial_results(params, tasks(8, 1))
     backend = ProcessBackend(SPEC, workers=2)
     try:
         backend.evaluate(params, tasks(8, 0), normalizer)
