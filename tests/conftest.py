@@ -1,5 +1,7 @@
 """Fixtures shared by the test modules."""
 
+import signal
+
 import pytest
 import torch
 from test_agent import save_cartpole_agent
@@ -23,3 +25,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def python_sigint():
+    """Python's own Ctrl-C handler for the test, whatever the process inherited: a suite
+    started in the background of a shell ignores SIGINT, and a run then rightly ignores it
+    (`smevo.interrupts.StopSignals`), so a test that sends itself SIGINT needs it back."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

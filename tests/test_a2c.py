@@ -233,6 +233,7 @@ def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path, policy):
 
 
 @pytest.mark.bitexact  # as above, after a real Ctrl-C
+@pytest.mark.usefixtures("python_sigint")
 def test_ctrl_c_checkpoints_the_last_update_and_resume_continues_it(tmp_path):
     whole = a2c(tiny(tmp_path, "logging.name=whole", "budget.episodes=20"))
 

@@ -85,6 +85,7 @@ def test_fused_step_gradient_passes_gradcheck():
     assert torch.autograd.gradcheck(hebbian_step, (drive, h, trace, w, alpha, eta))
 
 
+@pytest.mark.bitexact  # the fallback is `forward` itself
 def test_oja_rule_falls_back_to_forward():
     torch.manual_seed(0)
     policy = make_policy("plastic", OBS, ACT, hidden=4, rule="oja")
