@@ -132,9 +132,11 @@ def plot_curves(
     *,
     metric: str = "fitness/best",
     x: str = "progress/evaluations",
+    levels: Mapping[str, float] | None = None,
 ) -> Path:
     """Draw each group's curves (``[2, n]`` arrays of x and `metric`, sorted by x) as a median
-    line and interquartile band, labelled by the group's name; write a PNG.
+    line and interquartile band, labelled by the group's name, and each of `levels` (label:
+    value, e.g. a random policy's reward) as a dashed horizontal line; write a PNG.
 
     The drawing half of `plot_runs`, for curves that come from elsewhere than run directories
     (e.g. the compact records of scripts/reproduce.py). Returns the path written.
@@ -145,6 +147,10 @@ def plot_curves(
         grid, median, low, high = _band(curves)
         (line,) = axes.plot(grid, median, label=f"{label} (n={len(curves)})")
         axes.fill_between(grid, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
+    for label, value in (levels or {}).items():
+        axes.axhline(value, color="black", linestyle="--", linewidth=0.8, alpha=0.7)
+        axes.annotate(label, (0, value), xycoords=("axes fraction", "data"), fontsize="small",
+                      xytext=(3, 2), textcoords="offset points")
     axes.set_xlabel(x)
     axes.set_ylabel(metric)
     axes.set_title(f"{metric}: median and interquartile range across runs")

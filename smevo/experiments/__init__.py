@@ -11,7 +11,9 @@
 - `status`: runs done and left and the core-hours left;
 - `results`, `stats`: grouping records and the statistics that compare operators;
 - `tables`, `figures`, `verdicts`, `report`: RESULTS.md, its figures and the claims' verdicts,
-  written from the records alone.
+  written from the records alone;
+- `backpropamine`, `backpropamine_report`: Backpropamine's grid maze meta-trained by A2C
+  (issue 15), its runs, records and `status` lines, and BACKPROPAMINE.md from its records.
 
 Nothing is imported here, so that reading the grid does not load matplotlib.
 """

@@ -6,6 +6,8 @@
                                 [--networks X,Y] [--set KEY=VALUE ...] [--commit-records]
     python scripts/reproduce.py --report-only
     python scripts/reproduce.py status [EXPERIMENT...] [same options]
+    python scripts/reproduce.py backpropamine [--runs-dir runs/backpropamine] [--run]
+                                [--seeds 3] [--set KEY=VALUE ...] [--report-only]
 
 Experiments (`all` runs every one):
 
@@ -43,6 +45,17 @@ holds its grid-maze section alone; `--report-only` rewrites both without running
 remaining and the core-hours left, from the core-seconds per evaluation measured in the
 records.
 
+`backpropamine` is not a cell grid but Backpropamine's grid maze meta-trained by episodic A2C
+(issue 15; `smevo.experiments.backpropamine`): rnn, plastic and neuromod at matched size,
+`configs/gridmaze-<net>-a2c.yaml`, seeds 0-2, 100,000 episodes each, one run per folder
+`<runs-dir>/gridmaze-<net>-a2c-seed<S>` (default runs/backpropamine). It records every finished
+run folder that has no record, in `<data-dir>/backpropamine/<net>/seed<S>.json`; `--run` first
+runs the missing runs and resumes the unfinished ones from their checkpoints (hours: see
+`status`). `<out>/BACKPROPAMINE.md` and its figure are then written from the records (also by
+`--report-only`, which rewrites every document). `all` does not include it; `status` without
+names does. Its `--set` keys are A2C config keys (e.g. `budget.episodes=300`), so name it
+alone when setting them; `--networks` and `--seeds` pick its nets and seeds too.
+
 `--quick` runs one seed with tiny budgets (listed in `QUICK` and printed) so that the whole
 grid takes minutes: it checks the pipeline, not the paper. Its runs, records and report go to
 `runs/reproduce-quick` unless `--runs-dir`/`--data-dir`/`--out` say otherwise, so they never
@@ -63,6 +76,11 @@ from pathlib import Path
 import torch
 
 from smevo.config import BACKENDS
+from smevo.experiments.backpropamine import NAME as BACKPROPAMINE
+from smevo.experiments.backpropamine import RUNS_DIR as A2C_RUNS_DIR
+from smevo.experiments.backpropamine import SEEDS as A2C_SEEDS
+from smevo.experiments.backpropamine import a2c_status_text, update_records
+from smevo.experiments.backpropamine_report import write_backpropamine
 from smevo.experiments.grid import DATA_DIR, EXPERIMENTS, Settings, build_grid
 from smevo.experiments.report import write_report
 from smevo.experiments.runner import run_grid, say
@@ -77,7 +95,8 @@ def parse_args(argv: Sequence[str] | None, prog: str = "reproduce.py") -> argpar
         prog=prog, description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiments", nargs="*", metavar="EXPERIMENT",
-                        help=f"experiments to run: {', '.join(EXPERIMENTS)} or all; 'status' "
+                        help=f"experiments to run: {', '.join(EXPERIMENTS)} or all, and "
+                        f"{BACKPROPAMINE} (the A2C runs); 'status' "
                         "first: print the runs done and left of them (default all)")
     parser.add_argument("--seeds", type=int, help="seeds per cell (default: 10 illustrative, "
                         "maze depth 7 and parity rnn, 5 others; 1 with --quick)")
@@ -101,16 +120,24 @@ def parse_args(argv: Sequence[str] | None, prog: str = "reproduce.py") -> argpar
                         help="run nothing; rewrite the report from the records found")
     parser.add_argument("--commit-records", action="store_true",
                         help="git-commit each record as it is written (that file only)")
+    parser.add_argument("--run", action="store_true",
+                        help=f"{BACKPROPAMINE}: run the missing A2C runs and resume the "
+                        "unfinished ones (100,000 episodes each) before recording")
     args = parser.parse_args(argv)
     args.status = args.experiments[:1] == ["status"]
     if args.status:
-        args.experiments = args.experiments[1:] or ["all"]
+        args.experiments = args.experiments[1:] or ["all", BACKPROPAMINE]
     if not args.experiments and not args.report_only:
         parser.error("name at least one experiment (or 'all'), or pass --report-only")
-    unknown = [e for e in args.experiments if e not in (*EXPERIMENTS, "all")]
+    unknown = [e for e in args.experiments if e not in (*EXPERIMENTS, "all", BACKPROPAMINE)]
     if unknown:
         parser.error(f"unknown experiment(s) {', '.join(unknown)}; valid: "
-                     f"{', '.join(EXPERIMENTS)}, all")
+                     f"{', '.join(EXPERIMENTS)}, all, {BACKPROPAMINE}")
+    args.backpropamine = BACKPROPAMINE in args.experiments
+    args.experiments = [e for e in args.experiments if e != BACKPROPAMINE]
+    if args.run and not args.backpropamine:
+        parser.error(f"--run is for {BACKPROPAMINE}")
+    args.a2c_runs_dir = args.runs_dir or A2C_RUNS_DIR
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.operators:
@@ -152,10 +179,20 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "reproduce.py",
                         args.data_dir, args.commit_records)
     cells = build_grid(dict.fromkeys(args.experiments), args.seeds, args.quick,
                        args.operators, args.networks)
+    a2c_seeds = args.seeds or A2C_SEEDS
     if args.status:
-        say(status_text(cells, settings))
+        if args.experiments:
+            say(status_text(cells, settings))
+        if args.backpropamine:
+            say(a2c_status_text(args.a2c_runs_dir, args.data_dir, args.sets, a2c_seeds,
+                                args.networks))
         return 0
-    if not args.report_only:
+    if not args.report_only and args.backpropamine:
+        counts = update_records(args.a2c_runs_dir, args.data_dir, args.sets, command,
+                                seeds=a2c_seeds, nets=args.networks, run=args.run,
+                                commit=args.commit_records)
+        say(f"{BACKPROPAMINE}: {', '.join(f'{k} {v}' for k, v in counts.items())}")
+    if not args.report_only and args.experiments:
         if args.quick:
             say("--quick: one seed; reduced settings per experiment:")
             for name in dict.fromkeys(args.experiments):
@@ -170,6 +207,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "reproduce.py",
             return 130
         say(f"ran {counts['ran']}, resumed {counts['resumed']}, skipped {counts['skipped']} "
             f"(finished before) in {time.perf_counter() - start:.0f} s")
-    documents, figures = write_report(args.data_dir, args.out)
-    say(f"wrote {', '.join(map(str, documents))} and {len(figures)} figures")
+    documents, figures = [], []
+    if args.experiments or not args.backpropamine:
+        documents, figures = write_report(args.data_dir, args.out)
+    document, drawn = write_backpropamine(args.data_dir, args.out)
+    say(f"wrote {', '.join(map(str, [*documents, document]))} and "
+        f"{len(figures) + len(drawn)} figures")
     return 0

@@ -71,9 +71,11 @@ def read_record(path: Path) -> dict[str, Any] | None:
 
 
 def load_records(data_dir: Path) -> list[dict[str, Any]]:
-    """Every record under `data_dir`, their settings settled."""
-    return [_settled(json.loads(path.read_text(encoding="utf-8")))
-            for path in sorted(data_dir.glob("*/*/seed*.json"))]
+    """Every record of the grid (`RECORD_FORMAT`) under `data_dir`, their settings settled;
+    records of another format there (the A2C runs' `backpropamine` ones) are left out."""
+    records = (json.loads(path.read_text(encoding="utf-8"))
+               for path in sorted(data_dir.glob("*/*/seed*.json")))
+    return [_settled(r) for r in records if r.get("format") == RECORD_FORMAT[0]]
 
 
 def recorded(record: dict[str, Any] | None, config: Config) -> bool:

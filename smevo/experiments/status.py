@@ -133,10 +133,7 @@ def status_text(cells: list[Cell], settings: Settings) -> str:
                     for f in ("done", "remaining", "elsewhere", "core_seconds")))
     rows.append(["all", "", str(total.done), str(total.remaining), str(total.elsewhere),
                  f"{total.core_seconds / 3600:.2f}"])
-    widths = [max(len(row[i]) for row in [STATUS_HEADER, *rows]) for i in range(6)]
-    lines = ["  ".join(v.ljust(w) if i < 2 else v.rjust(w)
-                       for i, (v, w) in enumerate(zip(row, widths, strict=True)))
-             for row in [STATUS_HEADER, *rows]]
+    lines = aligned(rows)
     triples = {(c.domain.name, c.domain.network, c.operator) for c in cells}
     piloted = unmeasured & PILOT_RATES.keys()
     pilot = f", {len(piloted)} by pilot runs (PILOT_RATES)" if piloted else ""
@@ -151,6 +148,14 @@ def status_text(cells: list[Cell], settings: Settings) -> str:
                   "code that computed their operator's children otherwise "
                   "(ARITHMETIC_SINCE); their cells are pending."]
     return "\n".join(lines)
+
+
+def aligned(rows: list[list[str]]) -> list[str]:
+    """`rows` under `STATUS_HEADER` as aligned text lines (names left, numbers right)."""
+    widths = [max(len(row[i]) for row in [STATUS_HEADER, *rows]) for i in range(6)]
+    return ["  ".join(v.ljust(w) if i < 2 else v.rjust(w)
+                      for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+            for row in [STATUS_HEADER, *rows]]
 
 
 STATUS_HEADER = ["experiment", "cells", "done", "remaining", "other settings", "core-hours left"]
