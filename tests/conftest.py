@@ -35,3 +35,19 @@ def python_sigint():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def run(capsys):
+    """Call the experiments' command line (`scripts/reproduce.py`'s main) with argv; return its
+    stdout. Torch's thread count, which main sets, is restored afterwards."""
+    from smevo.experiments.cli import main
+
+    threads = torch.get_num_threads()
+
+    def call(*argv):
+        assert main([str(a) for a in argv]) == 0
+        return capsys.readouterr().out
+
+    yield call
+    torch.set_num_threads(threads)

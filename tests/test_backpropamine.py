@@ -10,29 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from smevo.experiments.backpropamine import RECORD_FORMAT, a2c_status
 from smevo.experiments.backpropamine_report import ordering, overall
-from smevo.experiments.cli import main
 from smevo.experiments.runner import FRESH_SEED
 
 TINY = ("--set", "budget.episodes=120", "--set", "a2c.burn_in=1",
         "--set", "logging.checkpoint_every=2")
 """4 updates of 30 episodes, checkpoints after updates 2 and 4."""
-
-
-@pytest.fixture
-def run(capsys):
-    """Call the command line's main with argv; return its stdout (torch's threads restored)."""
-    threads = torch.get_num_threads()
-
-    def call(*argv):
-        assert main([str(a) for a in argv]) == 0
-        return capsys.readouterr().out
-
-    yield call
-    torch.set_num_threads(threads)
 
 
 def tiny(tmp_path: Path) -> tuple[list, Path, Path, Path]:

@@ -14,8 +14,8 @@ from smevo.policies.hebbian_step import hebbian_step
 OBS = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
 ACT = gym.spaces.Discrete(3)
 DIRECT_ACT = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)  # io=direct: 5 in, 5 units, 5 out
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="no CUDA device"))]
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+"""The CPU everywhere, and the GPU where there is one."""
 OPTIONS = [
     pytest.param({}, id="per-connection"),
     pytest.param({"alpha": "per_neuron"}, id="per-neuron"),

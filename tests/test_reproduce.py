@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from smevo.agent import load_agent
 from smevo.cli import main as smevo_main
-from smevo.experiments.cli import main, parse_args
+from smevo.experiments.cli import parse_args
 from smevo.experiments.figures import fitness_curve_figures, recorded_curve
 from smevo.experiments.grid import EXPERIMENTS, PAPER_SM_G
 from smevo.experiments.provenance import git
@@ -38,20 +37,6 @@ from smevo.experiments.verdicts import ON_FITNESS_ONLY, claim_washout, claims
 from smevo.functional import get_flat
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def run(capsys):
-    """Call the command line's main with argv; return its stdout. Torch's thread count, which
-    main sets, is restored afterwards."""
-    threads = torch.get_num_threads()
-
-    def call(*argv):
-        assert main([str(a) for a in argv]) == 0
-        return capsys.readouterr().out
-
-    yield call
-    torch.set_num_threads(threads)
 
 
 def finished(data_dir: Path) -> dict[Path, int]:
