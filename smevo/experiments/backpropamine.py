@@ -75,8 +75,8 @@ class A2CCell:
 
 
 def a2c_cells(seeds: int = SEEDS, nets: Sequence[str] | None = None) -> list[A2CCell]:
-    """Every net (of `nets`, default all) at seeds 0 .. seeds-1, seed by seed (as
-    bp-loop.sh runs them)."""
+    """Every net (of `nets`, default all) at seeds 0 .. seeds-1, seed by seed (so that an
+    unfinished grid has whole seeds of every net rather than every seed of one)."""
     return [A2CCell(net, seed) for seed in range(seeds) for net in NETS
             if nets is None or net in nets]
 
