@@ -57,15 +57,21 @@ class UntrustedEnvError(ValueError):
     """An env id that would import or call code the user has not said they trust."""
 
 
-LAZY_NAMESPACES = {"MinAtar/": ("smevo_envs.minatar", "pixels")}
-"""Other packages' id namespaces that `smevo_envs` registers on demand, without importing
-those packages: prefix -> (the module whose ``register()`` does it, the smevo extra that
-installs the package)."""
+LAZY_NAMESPACES = {
+    "MinAtar/": ("smevo_envs.minatar", "pixels", True),
+    "ALE/": ("smevo_envs.atari", "pixels", False),
+    "Atari/": ("smevo_envs.atari", "pixels", False),
+}
+"""Other packages' id namespaces that `smevo_envs` registers on demand: prefix -> (the module
+whose ``register()`` does it, the smevo extra that installs the package, whether listing
+every env registers it too). MinAtar's are registered without importing `minatar`; the Atari
+ones import ``ale_py`` (hundreds of ids), so only an id in them does, not a listing."""
 
 
 def _register_smevo_envs(env_id: str) -> None:
     """Import `smevo_envs` so its ids exist, and register the `LAZY_NAMESPACES` one that
-    `env_id` is in (every one for ``""``); a failure matters only for an id it would make.
+    `env_id` is in (every listed one for ``""``); a failure matters only for an id it would
+    make.
 
     A broken `smevo_envs` (say, an unbuilt extension) must not stop a user training on
     CartPole, but asking for one of its envs must show why it is missing.
@@ -79,8 +85,8 @@ def _register_smevo_envs(env_id: str) -> None:
                 f"env {env_id!r} needs smevo_envs, which failed to import: {error}"
             ) from None
         return
-    for prefix, (module, extra) in LAZY_NAMESPACES.items():
-        if env_id and not name.startswith(prefix):
+    for prefix, (module, extra, listed) in LAZY_NAMESPACES.items():
+        if (env_id and not name.startswith(prefix)) or (not env_id and not listed):
             continue
         installed = importlib.import_module(module).register()
         if env_id and not installed:

@@ -9,7 +9,7 @@ import pytest
 from smevo import train
 from smevo.algorithms import ALGORITHMS, algorithm_options
 from smevo.config import apply_overrides, load_config
-from smevo.envs import env_names
+from smevo.envs import check_env_trust, env_names
 from smevo.mutations import MUTATIONS, mutation_options
 from smevo.policies import POLICIES, policy_options
 
@@ -20,7 +20,7 @@ CONFIGS = sorted(path for path in (Path(__file__).resolve().parents[1] / "config
 def test_the_experiments_are_all_there():
     names = {path.stem for path in CONFIGS}
     assert {"cartpole", "parity-rnn", "washout", "maze-deep-smg-abs"} <= names
-    assert len(CONFIGS) == 16
+    assert len(CONFIGS) == 17
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
@@ -33,6 +33,7 @@ def test_config_loads_with_registered_names(path):
     assert config.algorithm.name in ALGORITHMS
     algorithm_options(config.algorithm.name, config.algorithm.population,
                       config.algorithm.options)  # known options, in range
+    check_env_trust(config.env.id, trust_env_code=False)  # registers an Atari/ id on demand
     assert config.env.id in env_names()
 
 
