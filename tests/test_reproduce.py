@@ -316,6 +316,12 @@ def test_unsolved_runs_rank_after_every_solved_run_then_by_fitness():
                   for f in (-0.05, -3.0))
     huge = score(fake("control", fitness=1e6, evals=1000), experiment)
     assert -1002 < far < close < huge < -1001 < slow
+    # A generation budget (no evaluation budget): the evaluations an unsolved run made.
+    gym = EXPERIMENTS["gym"]
+    solved_late = score(fake("control", solved=True, evals=1960), gym)
+    unsolved = score(fake("control", fitness=150.0, evals=1960) | {"budget_evaluations": None},
+                     gym)
+    assert -1962 < unsolved < -1961 < solved_late
 
 
 def test_wilson_interval_known_values():

@@ -18,14 +18,17 @@ def score(record: dict[str, Any], experiment: Experiment) -> float:
     final fitness (so that a budget in which few runs solve still ranks how close they got).
 
     An unsolved run scores in (-(budget + 2), -(budget + 1)): its fitness squashed into (0, 1)
-    by a monotone map, which keeps the order that the rank test uses.
+    by a monotone map, which keeps the order that the rank test uses. The budget is the run's
+    evaluation budget, or, where a generation budget bounds it, the evaluations it made
+    (every solved run of that budget made at most as many).
     """
     fitness = float(record["best_fitness"])
     if experiment.score == "fitness":
         return fitness
     if record["solved"]:
         return -float(record["evaluations"])
-    return -float(record["budget_evaluations"] + 2) + 0.5 + np.arctan(fitness) / np.pi
+    budget = record["budget_evaluations"] or record["evaluations"]
+    return -float(budget + 2) + 0.5 + np.arctan(fitness) / np.pi
 
 
 def ordered(values: Iterable[Any], preferred: Sequence[Any]) -> list[Any]:
