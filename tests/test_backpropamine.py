@@ -116,3 +116,6 @@ def test_the_ordering_verdict_on_synthetic_records():
     missing = synthetic({"rnn": 20, "plastic": 40})
     assert verdicts(missing) == ["reproduced", "not run yet"]
     assert overall(ordering(missing)) == "not run yet"
+    early = synthetic({"rnn": 20, "plastic": 40, "neuromod": 40.05}, seeds=1)
+    assert verdicts(early)[0] == "reproduced (preliminary: 1 of 3 seeds)"
+    assert overall(ordering(early)) == "reproduced (preliminary: 1 of 3 seeds)"

@@ -55,18 +55,23 @@ class Comparison:
     strict: bool
     per_seed: RankTest | None
     pooled: RankTest | None
+    seeds: int
+    """Runs of the net with fewer of them."""
 
     @property
     def verdict(self) -> str:
-        """"not run yet", "reproduced", "not reproduced" or "reversed", by the pooled test."""
+        """"not run yet", "reproduced", "not reproduced" or "reversed", by the pooled test;
+        "preliminary" while a net has fewer than `SEEDS` runs."""
         test = self.pooled
         if test is None:
             return "not run yet"
         worse = test.significant() and test.effect < 0.5
         better = test.significant() and test.effect > 0.5
-        if worse:
-            return "reversed"
-        return "reproduced" if better or not self.strict else "not reproduced"
+        found = ("reversed" if worse
+                 else "reproduced" if better or not self.strict else "not reproduced")
+        if self.seeds < SEEDS:
+            return f"{found} (preliminary: {self.seeds} of {SEEDS} seeds)"
+        return found
 
     @property
     def claim(self) -> str:
@@ -80,7 +85,7 @@ def ordering(records: Sequence[dict[str, Any]]) -> list[Comparison]:
     def compare(better: str, worse: str, strict: bool) -> Comparison:
         a, b = nets.get(better, []), nets.get(worse, [])
         return Comparison(better, worse, strict, rank_test(last_means(a), last_means(b)),
-                          rank_test(pooled(a), pooled(b)))
+                          rank_test(pooled(a), pooled(b)), min(len(a), len(b)))
 
     return [compare("plastic", "rnn", True), compare("neuromod", "plastic", False)]
 
@@ -90,7 +95,9 @@ def overall(comparisons: Sequence[Comparison]) -> str:
     verdicts = [c.verdict for c in comparisons]
     if "not run yet" in verdicts:
         return "not run yet"
-    return "reproduced" if all(v == "reproduced" for v in verdicts) else "not reproduced"
+    found = "reproduced" if all(v.startswith("reproduced") for v in verdicts) else "not reproduced"
+    seeds = min(c.seeds for c in comparisons)
+    return found if seeds >= SEEDS else f"{found} (preliminary: {seeds} of {SEEDS} seeds)"
 
 
 def verdict_text(records: Sequence[dict[str, Any]]) -> str:
