@@ -139,6 +139,9 @@ def evotorch_run(
     from evotorch.neuroevolution import GymNE
     from evotorch.operators import GaussianMutation
 
+    # EvoTorch sets its own loggers' level on import: quiet its per-Problem INFO lines after.
+    for name in ("evotorch", "evotorch.core"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     torch.manual_seed(seed)
     start = time.perf_counter()
     problem = GymNE(
@@ -300,7 +303,6 @@ def main() -> None:
                              "N times the env alone")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    logging.getLogger("evotorch").setLevel(logging.WARNING)  # no per-Problem INFO lines
     if args.generic:
         generic_table(args.repeats, args.seed, with_evotorch=has_evotorch() and args.workers == 1,
                       workers=args.workers)

@@ -20,15 +20,16 @@ SPEC = EvalSpec(env_id="CartPole-v1", env_kwargs={}, policy_name="mlp",
                 policy_options={"hidden": 16, "depth": 1}, archive_size=20)
 
 
-def population(count: int, seed: int) -> torch.Tensor:
-    """`count` initialised genomes, individual i from its own seed stream (as the trainer)."""
-    env = gym.make(SPEC.env_id)
+def population(count: int, seed: int, spec: EvalSpec = SPEC) -> torch.Tensor:
+    """`count` initialised genomes of `spec`'s policy, individual i from its own seed stream
+    (as the trainer)."""
+    env = gym.make(spec.env_id)
     genomes = []
     for i in range(count):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, INIT, i))
-            policy = make_policy(SPEC.policy_name, env.observation_space, env.action_space,
-                                 **SPEC.policy_options)
+            policy = make_policy(spec.policy_name, env.observation_space, env.action_space,
+                                 **spec.policy_options)
             genomes.append(functional.get_flat(policy))
     env.close()
     return torch.stack(genomes)

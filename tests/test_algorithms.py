@@ -4,9 +4,12 @@ import itertools
 import json
 
 import numpy as np
+import pytest
 
-from smevo import train
+from smevo import Trainer, train
+from smevo.algorithms.base import GenerationLog
 from smevo.config import Config, apply_overrides
+from smevo.seeding import VALIDATION
 
 PARITY = [
     "env.id=smevo/RecurrentParity-v0",
@@ -81,3 +84,30 @@ def test_children_mutated_in_memory_bounded_chunks_equal_one_call(tmp_path, monk
     assert len(calls) > 1 and max(calls) < 6
     torch.testing.assert_close(chunked.best_params, whole.best_params, rtol=1e-3, atol=1e-3)
     assert chunked.best_fitness == whole.best_fitness
+
+
+@pytest.mark.bitexact
+@pytest.mark.parametrize("backend", [
+    "vectorized", pytest.param("process", marks=pytest.mark.processes)])
+def test_validation_episodes_go_out_one_task_each_and_score_as_one_task(backend):
+    """`validate` hands each validation episode to the backend as a task of its own (so that
+    parallel workers share one genome's episodes) and scores each genome exactly as one task
+    of all its episodes would: the mean of their returns, -inf if any broke; it counts one
+    evaluation per genome."""
+    config = apply_overrides(Config(), [
+        "env.id=CartPole-v1", "seed=2", "algorithm.elite_episodes=4",
+        f"evaluation.backend={backend}", "evaluation.workers=2"])
+    with Trainer(config) as trainer:
+        context = trainer.context
+        params = context.initial_params(3)
+        params[1] = float("nan")
+        log, sent, evaluate = GenerationLog(), [], context.backend.evaluate
+        context.backend.evaluate = lambda p, tasks, n: (
+            sent.append([len(task.seeds) for task in tasks]) or evaluate(p, tasks, n))
+        scores = context.validate(params, 5, log)
+        whole = evaluate(
+            params, context._tasks(VALIDATION, 4, 5, range(3)), context.normalizer)
+    assert sent == [[1] * 12]
+    assert scores.tolist() == [r.fitness for r in whole]
+    assert scores[1] == -np.inf and len({float(s) for s in scores}) == 3
+    assert log.evaluations == 3 and log.steps == sum(r.steps for r in whole)

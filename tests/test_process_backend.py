@@ -4,6 +4,7 @@ the OS in the middle of a generation."""
 import dataclasses
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -26,9 +27,9 @@ population = partial(backend_helpers.population, seed=SEED)
 tasks = partial(backend_helpers.tasks, seed=SEED)
 
 
-def serial_results(params, generation_tasks):
+def serial_results(params, generation_tasks, spec=SPEC):
     """What the serial backend, the reference, returns for these genomes and tasks."""
-    serial = SerialBackend(SPEC)
+    serial = SerialBackend(spec)
     try:
         return serial.evaluate(params, generation_tasks, ObsNormalizer())
     finally:
@@ -46,19 +47,48 @@ def test_workers_are_forked_only_from_a_single_threaded_cpu_driver_on_linux(monk
     assert worker_start_method(SPEC) == "spawn"
 
 
+LANES_SPEC = dataclasses.replace(SPEC, env_id="CartPole-v0")
+"""CartPole-v0 takes the Python lockstep path over single envs, whose lanes are refilled from
+the shared claims; CartPole-v1 (`SPEC`) the C++ rollout, claimed a group at a time."""
+
+
 @pytest.mark.bitexact  # forked and spawned workers compute the same thing
 @pytest.mark.processes
+@pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date")
+@pytest.mark.parametrize("spec", [SPEC, LANES_SPEC], ids=["native-groups", "refilled-lanes"])
 @pytest.mark.parametrize("method", sorted({"fork", "spawn"}
                                           & set(multiprocessing.get_all_start_methods())))
-def test_forked_and_spawned_workers_give_the_serial_results(monkeypatch, method):
+def test_forked_and_spawned_workers_give_the_serial_results(monkeypatch, method, spec):
     monkeypatch.setattr(backends, "worker_start_method", lambda spec: method)
-    params, normalizer = population(12), ObsNormalizer()
-    expected = serial_results(params, tasks(12, 0))
-    backend = ProcessBackend(SPEC, workers=2)
+    monkeypatch.setattr(backends, "MIN_GROUP_SIZE", 2)  # 15 lanes per worker, 10 claimed later
+    params, normalizer = population(40, spec=spec), ObsNormalizer()
+    expected = serial_results(params, tasks(40, 0), spec)
+    backend = ProcessBackend(spec, workers=2)
     try:
-        assert same(backend.evaluate(params, tasks(12, 0), normalizer), expected)
+        assert same(backend.evaluate(params, tasks(40, 0), normalizer), expected)
     finally:
         backend.close()
+
+
+@pytest.mark.bitexact
+@pytest.mark.processes
+@pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date")
+def test_genomes_sent_to_every_worker_where_shared_memory_has_no_room(monkeypatch):
+    """A container's small /dev/shm: the genomes go with each call instead, same results."""
+    monkeypatch.setattr(backends.shutil, "disk_usage", lambda path: shutil_usage(free=100))
+    params = population(12, spec=LANES_SPEC)
+    with backends.shared_genomes(params.numpy()) as genomes:
+        assert genomes is not None and not isinstance(genomes, backends.SharedGenomes)
+    backend = ProcessBackend(LANES_SPEC, workers=2)
+    try:
+        assert same(backend.evaluate(params, tasks(12, 1), ObsNormalizer()),
+                    serial_results(params, tasks(12, 1), LANES_SPEC))
+    finally:
+        backend.close()
+
+
+def shutil_usage(free: int):
+    return shutil._ntuple_diskusage(total=free, used=0, free=free)
 
 
 @pytest.mark.bitexact  # same results whatever happens to the workers
@@ -70,7 +100,7 @@ def test_worker_killed_mid_generation_loses_nothing():
     try:
         assert same(backend.evaluate(params, tasks(24, 0), normalizer), expected[0])
         assert backend.events() == []
-        # Generation 1: SIGKILL a worker right after the first group has been handed out.
+        # Generation 1: SIGKILL a worker right after the first call has been handed out.
         pool, submit = backend._pool, backend._pool.submit
         victims = []
 

@@ -7,7 +7,7 @@ import pytest
 from backend_helpers import SPEC, population, same, tasks
 
 from smevo.evaluation import ObsNormalizer
-from smevo.evaluation.rollout import RolloutWorker, StateReservoir, _uniform_hash
+from smevo.evaluation.rollout import LocalClaims, RolloutWorker, StateReservoir, _uniform_hash
 
 
 def reservoir_one_by_one(obs, active, size, seeds):
@@ -62,3 +62,43 @@ def test_genomes_leaving_the_group_score_as_alone():
     worker.close()
     assert together[2].broken and len({r.steps for r in together}) > 2
     assert same(together, alone)
+
+
+def same_experiences(a, b) -> bool:
+    """Experiences agree: a state array, or a list of per-episode sequences."""
+    if isinstance(a, list):
+        return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    return np.array_equal(a, b)
+
+
+@pytest.mark.bitexact
+@pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date")
+@pytest.mark.parametrize("policy", ["mlp", "gru"])
+def test_lanes_refilled_from_claims_score_as_alone(policy):
+    """Seven genomes in two lanes: a lane whose episodes have all ended takes the next claimed
+    genome at once (CartPole-v0's episodes end at different steps; a genome with NaN weights
+    breaks at once), and every genome's result, experiences included, equals its evaluation
+    alone, whatever the recurrent state or the reservoir its lane held before."""
+    spec = dataclasses.replace(SPEC, env_id="CartPole-v0", policy_name=policy,
+                               policy_options={"hidden": 8})
+    worker = RolloutWorker(spec)
+    genomes = population(7, seed=5, spec=spec)
+    genomes[3] = float("nan")
+    group_tasks = tasks(7, generation=2, seed=5, episodes=2)
+    admitted = []
+    reset_sub_envs = worker.pool.reset_sub_envs
+    worker.pool.reset_sub_envs = lambda subs, *args: admitted.append(len(subs)) or \
+        reset_sub_envs(subs, *args)
+    claimed = worker.evaluate_claimed(genomes, group_tasks, ObsNormalizer(), LocalClaims(7),
+                                      lanes=2)
+    alone = [worker.evaluate(genomes[i:i + 1], [task], ObsNormalizer())[0]
+             for i, task in enumerate(group_tasks)]
+    worker.close()
+    assert sorted(p for p, _ in claimed) == list(range(7))
+    assert sum(admitted) == 2 * 5  # five genomes entered a freed lane, two episodes each
+    results = [r for _, r in sorted(claimed, key=lambda pair: pair[0])]
+    assert results[3].broken and len({r.steps for r in results}) > 2
+    for x, y in zip(results, alone, strict=True):
+        assert (x.index, x.fitness, x.returns, x.steps, x.solved, x.broken) == \
+            (y.index, y.fitness, y.returns, y.steps, y.solved, y.broken)
+        assert same_experiences(x.experiences, y.experiences)

@@ -11,7 +11,7 @@ import abc
 import math
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -159,10 +159,24 @@ class SearchContext:
         return results
 
     def validate(self, params: torch.Tensor, generation: int, log: GenerationLog) -> np.ndarray:
-        """Mean return of each genome over `elite_episodes` fresh validation episodes."""
+        """Mean return of each genome over `elite_episodes` fresh validation episodes (-inf
+        for a genome with a non-finite output). Each episode goes to the backend as a task of
+        its own, so that a parallel backend spreads one genome's episodes over its workers;
+        indexed episodes (whose reset depends on their place in the task) stay together."""
         episodes = self.config.algorithm.elite_episodes
         tasks = self._tasks(VALIDATION, episodes, generation, range(len(params)))
-        return np.array([r.fitness for r in self._run(params, tasks, log)])
+        if self.config.env.index_episodes:
+            return np.array([r.fitness for r in self._run(params, tasks, log)])
+        single = [replace(task, seeds=(seed,)) for task in tasks for seed in task.seeds]
+        results = self._run(params.repeat_interleave(episodes, dim=0), single, log,
+                            evaluations=len(tasks))
+        scores = []
+        for g in range(len(tasks)):
+            mine = results[g * episodes:(g + 1) * episodes]
+            broken = any(r.broken for r in mine)
+            scores.append(-np.inf if broken else float(np.array([r.returns[0] for r in mine])
+                                                       .mean()))
+        return np.array(scores)
 
     def _tasks(
         self, stream: int, episodes: int, generation: int, indices: range
@@ -178,10 +192,13 @@ class SearchContext:
         ]
 
     def _run(
-        self, params: torch.Tensor, tasks: list[EvalTask], log: GenerationLog
+        self, params: torch.Tensor, tasks: list[EvalTask], log: GenerationLog,
+        evaluations: int | None = None,
     ) -> list[EvalResult]:
+        """The backend's results of `tasks`, counted in `log` as `evaluations` (default: one
+        per task) and their steps."""
         results = self.backend.evaluate(params.detach().cpu(), tasks, self.normalizer)
-        log.evaluations += len(results)
+        log.evaluations += len(results) if evaluations is None else evaluations
         log.steps += sum(r.steps for r in results)
         return results
 

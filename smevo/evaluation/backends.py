@@ -2,9 +2,10 @@
 
 - `serial`: one individual at a time, in this process.
 - `vectorized`: the whole population as one group: one `vmap`-ed forward per step.
-- `process`: groups spread over a pool of local worker processes (forked where that is safe,
-  else spawned); a worker killed by the OS is replaced and its groups re-run. The driver owns
-  shutdown: workers ignore Ctrl-C and die with the driver, even when it is killed by SIGKILL.
+- `process`: a pool of local worker processes (forked where that is safe, else spawned) that
+  claim genomes from a shared counter as their lockstep lanes free up; a worker killed by the
+  OS is replaced and the genomes it had not handed in re-run. The driver owns shutdown:
+  workers ignore Ctrl-C and die with the driver, even when it is killed by SIGKILL.
 
 (`ray` lives in `ray_backend.py`, which imports this module, never the reverse; the names are
 registered in `registry.py`.)
@@ -19,6 +20,7 @@ import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -26,6 +28,9 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import resource_tracker, shared_memory
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,6 +107,8 @@ class VectorizedBackend(Backend):
 
 
 _process_worker: RolloutWorker | None = None
+_claim_counter: Any = None
+"""The pool's shared counter of claimed positions (a `multiprocessing.Value`)."""
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -156,17 +163,76 @@ def _exit_without_driver(driver_pid: int) -> None:
     os._exit(1)
 
 
-def _init_process_worker(spec: EvalSpec, driver_pid: int) -> None:
-    global _process_worker
+def _init_process_worker(spec: EvalSpec, driver_pid: int, counter: Any) -> None:
+    global _process_worker, _claim_counter
     _leave_shutdown_to_driver(driver_pid)
     torch.set_num_threads(1)
     _process_worker = RolloutWorker(spec)
+    _claim_counter = counter
 
 
-def _evaluate_in_process(
-    params: np.ndarray, tasks: list[EvalTask], normalizer: ObsNormalizer
-) -> list[EvalResult]:
-    return _process_worker.evaluate(params, tasks, normalizer)
+SHM_DIR = "/dev/shm"
+"""Where POSIX shared memory lives on Linux; a container may give it little room (Docker's
+default is 64 MB), and writing past its room kills the writer with SIGBUS."""
+
+
+@dataclass(frozen=True)
+class SharedGenomes:
+    """A call's genomes `[P, D]` in shared memory, written once by the driver: each worker
+    reads only the rows it claims, instead of every worker being sent all of them."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@contextlib.contextmanager
+def shared_genomes(params: np.ndarray) -> Iterator[SharedGenomes | np.ndarray]:
+    """The genomes in a new shared block, removed when the block ends; the array itself
+    (sent to every worker) where shared memory has no room for twice its size."""
+    if os.path.isdir(SHM_DIR) and shutil.disk_usage(SHM_DIR).free < 2 * params.nbytes:
+        yield params
+        return
+    memory = shared_memory.SharedMemory(create=True, size=max(1, params.nbytes))
+    try:
+        np.ndarray(params.shape, params.dtype, buffer=memory.buf)[...] = params
+        yield SharedGenomes(memory.name, params.shape, params.dtype.str)
+    finally:
+        memory.close()
+        memory.unlink()
+
+
+class _CounterClaims:
+    """Claims on the pool's shared counter: positions `0..count-1`, each handed to one
+    worker, in the order the workers ask."""
+
+    def __init__(self, counter: Any, count: int) -> None:
+        self.counter, self.count = counter, count
+
+    def __call__(self, n: int) -> range:
+        with self.counter.get_lock():
+            start = self.counter.value
+            self.counter.value = end = min(self.count, start + n)
+        return range(start, end)
+
+
+def _evaluate_claimed_in_process(
+    genomes: SharedGenomes | np.ndarray, tasks: list[EvalTask], normalizer: ObsNormalizer,
+    lanes: int,
+) -> list[tuple[int, EvalResult]]:
+    claim = _CounterClaims(_claim_counter, len(tasks))
+    if isinstance(genomes, np.ndarray):
+        return _process_worker.evaluate_claimed(genomes, tasks, normalizer, claim, lanes)
+    memory = shared_memory.SharedMemory(name=genomes.name)
+    try:
+        params = np.ndarray(genomes.shape, np.dtype(genomes.dtype), buffer=memory.buf)
+        results = _process_worker.evaluate_claimed(params, tasks, normalizer, claim, lanes)
+        del params  # the block closes only once no array views it
+        return results
+    finally:
+        # After an exception its traceback may still view the block: it closes with it.
+        with contextlib.suppress(BufferError):
+            memory.close()
 
 
 def split_groups(count: int, parts: int) -> list[slice]:
@@ -177,21 +243,31 @@ def split_groups(count: int, parts: int) -> list[slice]:
 
 
 GROUPS_PER_WORKER = 4
-"""At most this many groups per worker and generation: enough to balance uneven episode
+"""At most this many groups per Ray worker and generation: enough to balance uneven episode
 lengths over the workers."""
 
 MIN_GROUP_SIZE = 16
-"""No smaller groups unless there would be fewer groups than workers. A group pays a fixed
-cost per lockstep step (one batched forward, ~0.25 ms for an 8->64->64->4 net on one core, as
-much as about 13 more individuals in the group), so small groups spend most of their time in
-overhead."""
+"""No smaller groups (or process workers' lanes) unless there would be fewer groups than
+workers. A group pays a fixed cost per lockstep step (one batched forward, ~0.25 ms for an
+8->64->64->4 net on one core, as much as about 13 more individuals in the group), so small
+groups spend most of their time in overhead."""
 
 
 def worker_groups(count: int, workers: int) -> list[slice]:
-    """How a parallel backend cuts `count` individuals into groups for `workers` workers:
+    """How the Ray backend cuts `count` individuals into groups for `workers` workers:
     several groups per worker for load balance, but none needlessly small."""
     return split_groups(count, min(GROUPS_PER_WORKER * workers,
                                    max(workers, count // MIN_GROUP_SIZE)))
+
+
+def worker_lanes(count: int, workers: int) -> int:
+    """How many of `count` genomes a process worker steps together: about three quarters of
+    its share of the population, so that the last quarter is claimed lane by lane as genomes
+    finish (which balances the workers' uneven episode lengths) while each lockstep step
+    still serves many genomes (its fixed cost is what cheap envs pay for); no fewer than
+    `MIN_GROUP_SIZE` lanes where the share allows."""
+    share = -(-count // workers)
+    return max(1, min(share, max(MIN_GROUP_SIZE, -(-3 * count // (4 * workers)))))
 
 
 def worker_start_method(spec: EvalSpec) -> str:
@@ -214,13 +290,15 @@ def worker_start_method(spec: EvalSpec) -> str:
 
 
 class ProcessBackend(Backend):
-    """Groups of individuals spread over local worker processes (one torch thread each,
-    started by `worker_start_method`).
+    """Genomes spread over local worker processes (one torch thread each, started by
+    `worker_start_method`).
 
-    The population is cut into several groups per worker (`worker_groups`) so that uneven
-    episode lengths balance out. If the OS kills a worker, the pool is rebuilt and every
-    unfinished group is submitted again; results are keyed by task, so nothing is lost or
-    counted twice. After `MAX_POOL_RESTARTS` rebuilds in one generation, `WorkerCrashError`.
+    Each worker steps `worker_lanes` genomes in lockstep and claims the next genome from a
+    counter shared by the pool whenever one of its lanes frees up, so that uneven episode
+    lengths balance out over the workers; the genomes lie in shared memory (`SharedGenomes`).
+    If the OS kills a worker, the pool is rebuilt and every genome whose result had not come
+    back is evaluated again; results are keyed by task, so nothing is lost or counted twice.
+    After `MAX_POOL_RESTARTS` rebuilds in one generation, `WorkerCrashError`.
     """
 
     name = "process"
@@ -234,12 +312,17 @@ class ProcessBackend(Backend):
     def _start_pool(self) -> ProcessPoolExecutor:
         """A new pool with every worker started now (a submit starts one worker while none
         is idle), not at the first evaluation: the trainer builds its backend where a stop
-        signal is only recorded, so no worker is left half-started."""
+        signal is only recorded, so no worker is left half-started. The resource tracker
+        starts first, so that forked workers share the driver's and a shared block outlives
+        no one."""
+        context = multiprocessing.get_context(worker_start_method(self.spec))
+        resource_tracker.ensure_running()
+        self._counter = context.Value("q", 0)
         pool = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context(worker_start_method(self.spec)),
+            mp_context=context,
             initializer=_init_process_worker,
-            initargs=(self.spec, os.getpid()),
+            initargs=(self.spec, os.getpid(), self._counter),
         )
         with _stop_signals_blocked():
             for _ in range(self.workers):
@@ -278,17 +361,11 @@ class ProcessBackend(Backend):
         if self._a_worker_died():
             self._restart_pool("re-ran nothing (it died between groups)")
         params = params.detach().cpu().numpy()
-        pending = dict(enumerate(worker_groups(len(tasks), self.workers)))
-        results: dict[int, list[EvalResult]] = {}
+        results: dict[int, EvalResult] = {}
         for attempt in range(MAX_POOL_RESTARTS + 1):
-            futures = {}
-            try:  # submit raises too if a worker died since the last generation
-                for key, s in pending.items():
-                    futures[key] = self._pool.submit(
-                        _evaluate_in_process, params[s], tasks[s], normalizer)
-                for key, future in futures.items():
-                    results[key] = future.result()
-                    del pending[key]
+            pending = [p for p in range(len(tasks)) if p not in results]
+            try:
+                self._evaluate_round(params, tasks, pending, normalizer, results)
                 break
             except BrokenProcessPool:
                 if attempt == MAX_POOL_RESTARTS:
@@ -297,12 +374,36 @@ class ProcessBackend(Backend):
                         f"often than the {MAX_POOL_RESTARTS} restarts allowed (killed by the "
                         "OS? out of memory? fewer --workers use less)"
                     ) from None
-                for key, future in futures.items():  # keep what finished before the crash
-                    if key in pending and future.done() and future.exception() is None:
-                        results[key] = future.result()
-                        del pending[key]
-                self._restart_pool(f"re-ran {len(pending)} group(s) of this generation")
-        return [result for key in sorted(results) for result in results[key]]
+                left = len(tasks) - len(results)
+                self._restart_pool(f"re-ran {left} individual(s) of this generation")
+        return [results[p] for p in range(len(tasks))]
+
+    def _evaluate_round(
+        self, params: np.ndarray, tasks: list[EvalTask], pending: list[int],
+        normalizer: ObsNormalizer, results: dict[int, EvalResult],
+    ) -> None:
+        """Evaluate the tasks at positions `pending` on the pool, adding each result to
+        `results` as its worker's call returns (a worker's death raises `BrokenProcessPool`
+        after the results that did come back are in)."""
+        with shared_genomes(params[pending]) as genomes:
+            with self._counter.get_lock():
+                self._counter.value = 0
+            part = [tasks[p] for p in pending]
+            lanes = worker_lanes(len(part), self.workers)
+            futures = []
+            try:  # submit raises too if a worker died since the last generation
+                for _ in range(min(self.workers, len(part))):
+                    futures.append(self._pool.submit(
+                        _evaluate_claimed_in_process, genomes, part, normalizer, lanes))
+                for future in futures:
+                    for position, result in future.result():
+                        results[pending[position]] = result
+            except BrokenProcessPool:
+                for future in futures:  # keep what finished before the crash
+                    if future.done() and future.exception() is None:
+                        for position, result in future.result():
+                            results[pending[position]] = result
+                raise
 
     def events(self) -> list[str]:
         events, self._events = self._events, []

@@ -26,7 +26,11 @@ Options = Sequence[dict | None]
 
 
 class EnvPool(Protocol):
-    """`n` sub-envs; `solved` is each sub-env's `info["solved"]` (False where absent)."""
+    """`n` sub-envs; `solved` is each sub-env's `info["solved"]` (False where absent).
+    `resets_sub_envs`: whether `reset_sub_envs` can start new episodes in some sub-envs while
+    the others run on (a lockstep lane taking the next genome)."""
+
+    resets_sub_envs: bool
 
     def reset(self, seeds: Sequence[int], options: Options) -> np.ndarray: ...
 
@@ -39,6 +43,8 @@ class SingleEnvPool:
     """Any Gymnasium env: a list of single envs, grown on demand and reused across groups
     (made anew for every episode where the env's reset keeps state, `make_episode_env`).
     `trust_env_code` is passed on to `make_env`."""
+
+    resets_sub_envs = True
 
     def __init__(self, env_id: str, kwargs: dict[str, Any], trust_env_code: bool = False) -> None:
         self.env_id, self.kwargs, self.trust_env_code = env_id, kwargs, trust_env_code
@@ -56,6 +62,14 @@ class SingleEnvPool:
         ])
         self._blank = np.zeros_like(first)
         return first
+
+    def reset_sub_envs(self, indices: Sequence[int], seeds: Sequence[int], options: Options
+                       ) -> np.ndarray:
+        """Start new episodes in the sub-envs `indices` only; their first observations."""
+        return np.stack([
+            self.envs[i].reset(seed=seed, options=option)[0]
+            for i, seed, option in zip(indices, seeds, options, strict=True)
+        ])
 
     def step(self, actions: np.ndarray, active: np.ndarray) -> StepResult:
         """Step the active sub-envs; an inactive one's observation row is zeros (the caller
@@ -131,7 +145,10 @@ def vector_seeder(env_id: str) -> Seeder | None:
 
 class NativeVectorPool:
     """A registered native vector env (one C++/numpy call steps every sub-env), seeded as its
-    env class declares (`vector_seeder`)."""
+    env class declares (`vector_seeder`). A vector env resets all its sub-envs at once, so
+    lanes are not refilled here: claims are taken a whole group at a time."""
+
+    resets_sub_envs = False
 
     def __init__(self, env_id: str, kwargs: dict[str, Any], seeder: Seeder) -> None:
         self.env_id, self.kwargs, self.seeder = env_id, kwargs, seeder

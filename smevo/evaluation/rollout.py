@@ -10,6 +10,13 @@ returns bit-identical fitnesses for the same seed. Where the policy and the env 
 computes the same thing (`smevo.evaluation.native`); which path a group takes depends on the
 spec alone, never on the backend.
 
+A worker may also be handed its genomes one claim at a time (`RolloutWorker.evaluate_claimed`,
+how the process backend balances its workers): the lockstep group then keeps a fixed number of
+lanes, and a lane whose genome has finished takes the next claimed genome at once, so a
+worker's lanes stay full until the claims run out instead of idling behind the group's
+longest episode. Where the env pool cannot reset single sub-envs (vector twins) or the rollout
+is native, claims are taken a group at a time instead.
+
 With `EvalSpec.device` set (`--device cuda`), the population forward runs on that device
 while the envs step on the CPU: each step moves the observations there and the outputs back.
 That path never takes the C++ rollout; on the CPU (`device="cpu"`, how the tests exercise
@@ -19,6 +26,7 @@ of its float64 kernels.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +38,7 @@ from smevo.envs import make_env
 from smevo.evaluation.env_pool import make_env_pool
 from smevo.evaluation.native import NativeRollout
 from smevo.evaluation.obs_norm import ObsNormalizer
-from smevo.policies import ActionDecoder, Policy, make_policy
+from smevo.policies import ActionDecoder, Policy, State, make_policy
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,7 @@ class StateReservoir:
         self.size = size
         self.seen = np.zeros(groups, dtype=np.int64)
         self.buffer = np.zeros((groups, size, *obs_shape), dtype=dtype or np.float32)
-        self.seeds = seeds
+        self.seeds = np.array(seeds, dtype=np.uint64)
         step_bytes = groups * episodes * max(1, int(np.prod(obs_shape))) * self.buffer.itemsize
         block = int(np.clip(self.BLOCK_BYTES // step_bytes, 1, 256))
         self.pending_obs = np.zeros((block, groups, episodes, *obs_shape),
@@ -165,6 +173,14 @@ class StateReservoir:
             self._flush()
         return self.buffer[group, : min(self.seen[group], self.size)].copy()
 
+    def restart(self, group: int, seed: int) -> None:
+        """Make row `group` an empty sample of a new individual's stream, sampled by `seed`
+        (a lane that took the next genome)."""
+        if self.pending:
+            self._flush()
+        self.seen[group] = 0
+        self.seeds[group] = seed
+
 
 @dataclass
 class GroupOutcome:
@@ -178,27 +194,49 @@ class GroupOutcome:
     experiences: list[Any]
 
     def results(self, tasks: list[EvalTask]) -> list[EvalResult]:
-        """One result per task (the group's genomes in order): fitness is the mean return,
-        -inf for an individual with a non-finite output."""
+        """One result per task (the group's genomes in order)."""
         episodes = len(tasks[0].seeds)
-        results = []
-        for g, task in enumerate(tasks):
-            episode = slice(g * episodes, (g + 1) * episodes)
-            is_broken = bool(self.broken[episode].any())
-            results.append(EvalResult(
-                index=task.index,
-                fitness=-np.inf if is_broken else float(self.returns[episode].mean()),
-                returns=self.returns[episode].tolist(),
-                steps=int(self.steps[episode].sum()),
-                solved=bool(self.solved[episode].any()),
-                broken=is_broken,
-                experiences=self.experiences[g],
-            ))
-        return results
+        return [
+            genome_result(task, *(a[g * episodes:(g + 1) * episodes] for a in (
+                self.returns, self.steps, self.solved, self.broken)), self.experiences[g])
+            for g, task in enumerate(tasks)
+        ]
+
+
+def genome_result(task: EvalTask, returns: np.ndarray, steps: np.ndarray, solved: np.ndarray,
+                  broken: np.ndarray, experiences: Any) -> EvalResult:
+    """A genome's result from its episodes' measurements: fitness is the mean return, -inf
+    for an individual with a non-finite output."""
+    is_broken = bool(broken.any())
+    return EvalResult(
+        index=task.index,
+        fitness=-np.inf if is_broken else float(returns.mean()),
+        returns=returns.tolist(),
+        steps=int(steps.sum()),
+        solved=bool(solved.any()),
+        broken=is_broken,
+        experiences=experiences,
+    )
+
+
+Claim = Callable[[int], Sequence[int]]
+"""Hands out up to `n` more positions in a call's task list, fewer or none once they run out:
+how a worker learns which genomes are its own (`evaluate_claimed`)."""
+
+
+class LocalClaims:
+    """The claims of one worker that evaluates every task of a call itself."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.next = count, 0
+
+    def __call__(self, n: int) -> range:
+        start, self.next = self.next, min(self.count, self.next + n)
+        return range(start, self.next)
 
 
 class RolloutWorker:
-    """Evaluates groups of genomes; holds the env pool and a policy skeleton between calls.
+    """Evaluates genomes; holds the env pool and a policy skeleton between calls.
 
     MLP policies in CartPole-v1 and the hard maze take the fused C++ rollout
     (`smevo.evaluation.native`) unless a device is set; everything else steps in lockstep
@@ -228,99 +266,197 @@ class RolloutWorker:
     def evaluate(
         self, params: np.ndarray | torch.Tensor, tasks: list[EvalTask], normalizer: ObsNormalizer
     ) -> list[EvalResult]:
-        """Evaluate genomes `params [G, D]` on their tasks; one result per task, same order."""
-        episodes = len(tasks[0].seeds)
+        """Evaluate genomes `params [G, D]` on their tasks, as one lockstep group; one result
+        per task, same order."""
+        done = self.evaluate_claimed(params, tasks, normalizer, LocalClaims(len(tasks)),
+                                     lanes=max(1, len(tasks)))
+        return [result for _, result in sorted(done, key=lambda pair: pair[0])]
+
+    def evaluate_claimed(
+        self, params: np.ndarray | torch.Tensor, tasks: list[EvalTask],
+        normalizer: ObsNormalizer, claim: Claim, lanes: int,
+    ) -> list[tuple[int, EvalResult]]:
+        """Evaluate the tasks that `claim` hands out (task i evaluates genome `params[i]`),
+        at most `lanes` genomes at a time, until the claims run out; `(position, result)`
+        for each task evaluated here. Every genome's result is what it would be alone."""
+        episodes = len(tasks[0].seeds) if tasks else 0
         if any(len(task.seeds) != episodes for task in tasks):
             raise ValueError("every task of one group needs the same number of episodes")
         params = np.asarray(params)
+        done: list[tuple[int, EvalResult]] = []
+        while claimed := list(claim(lanes)):
+            if self.native is not None:
+                group = [tasks[p] for p in claimed]
+                done += zip(claimed, self._native(params[claimed], group, normalizer),
+                            strict=True)
+            else:
+                refill = claim if self.pool.resets_sub_envs else None
+                done += self._lockstep(params, tasks, claimed, refill, normalizer)
+        return done
+
+    def _native(
+        self, params: np.ndarray, tasks: list[EvalTask], normalizer: ObsNormalizer
+    ) -> list[EvalResult]:
+        """The whole group in one C++ call (`smevo.evaluation.native`)."""
+        episodes = len(tasks[0].seeds)
         seeds = [seed for task in tasks for seed in task.seeds]
         sample_seeds = np.array([task.sample_seed for task in tasks], dtype=np.uint64)
-        if self.native is not None:
-            outcome = self._native(params, seeds, episodes, normalizer, sample_seeds)
-        else:
-            outcome = self._lockstep(params, seeds, episodes, normalizer, sample_seeds)
-        return outcome.results(tasks)
-
-    def _native(self, params, seeds, episodes, normalizer, sample_seeds) -> GroupOutcome:
-        """The whole group in one C++ call (`smevo.evaluation.native`)."""
         raw = self.native(params, seeds, episodes, self.spec.max_steps, normalizer,
                           self.spec.archive_size, sample_seeds)
         kept = np.minimum(raw["seen"], self.spec.archive_size)
         archive = raw["archive"]
         return GroupOutcome(raw["returns"], raw["steps"], raw["solved"], raw["broken"],
-                            [archive[g, :k].copy() for g, k in enumerate(kept)])
+                            [archive[g, :k].copy() for g, k in enumerate(kept)]).results(tasks)
 
-    def _lockstep(self, params, seeds, episodes, normalizer, sample_seeds) -> GroupOutcome:
-        """Every sub-env of the group one step at a time: one batched forward of the genomes
-        still running, one pool step."""
-        spec, policy = self.spec, self.policy
-        groups = len(sample_seeds)
-        n = groups * episodes
-        options = [{"index": e} if spec.index_episodes else None
-                   for _ in range(groups) for e in range(episodes)]
-        obs = self.pool.reset(seeds, options)
-        obs_shape, dtype = obs.shape[1:], archive_dtype(obs.dtype)
-        done = np.zeros(n, dtype=bool)
-        broken = np.zeros(n, dtype=bool)
-        solved = np.zeros(n, dtype=bool)
-        returns = np.zeros(n)
-        steps = np.zeros(n, dtype=np.int64)
-        recurrent = policy.is_recurrent
-        reservoir = None if recurrent else StateReservoir(
-            groups, spec.archive_size, episodes, obs_shape, sample_seeds, dtype)
-        sequences: list[list[np.ndarray]] = [[] for _ in range(n)]
-        acting = _RunningGenomes(policy, torch.as_tensor(params, dtype=torch.float64).to(
-            self.device), episodes)
+    def _lockstep(
+        self, params: np.ndarray, tasks: list[EvalTask], claimed: list[int],
+        refill: Claim | None, normalizer: ObsNormalizer,
+    ) -> list[tuple[int, EvalResult]]:
+        """The `claimed` genomes in lanes stepped one step at a time: one batched forward of
+        the genomes still running, one pool step. A lane whose episodes have all ended hands
+        in its genome's result and, with `refill`, takes the next claimed genome."""
+        lanes = _Lanes(self, params, tasks, claimed)
+        acting = _RunningGenomes(self.policy, lanes.genomes(claimed), lanes.episodes)
         with torch.no_grad():
-            while not done.all():
-                active = ~done
-                raw = np.asarray(obs, dtype=dtype)
-                if recurrent:
-                    for i in np.flatnonzero(active):
-                        sequences[i].append(raw[i])
-                else:
-                    reservoir.add(raw.reshape(groups, episodes, *obs_shape),
-                                  active.reshape(groups, episodes))
-                outputs = acting(raw.reshape(groups, episodes, *obs_shape), active, normalizer)
+            while lanes.running():
+                outputs = acting(lanes.record(), lanes.active(), normalizer)
                 finite = np.isfinite(outputs).all(axis=1)
-                newly_broken = active & ~finite
-                if newly_broken.any():
-                    broken |= newly_broken
-                    done |= newly_broken
+                broken = lanes.active() & ~finite
                 if not finite.all():
                     outputs = np.nan_to_num(outputs, nan=0.0, posinf=0.0, neginf=0.0)
                 actions = self.decoder(torch.from_numpy(outputs))
-                if newly_broken.any():
-                    actions[newly_broken] = self._placeholder_action
-                if done.all():
-                    break
-                obs, rewards, terminated, truncated, step_solved = self.pool.step(actions, ~done)
-                active = ~done
-                returns[active] += rewards[active]
-                steps[active] += 1
-                solved |= step_solved & active
-                ended = terminated | truncated
-                if spec.max_steps is not None:
-                    ended |= steps >= spec.max_steps
-                done |= ended & active
-        if recurrent:
-            experiences = [
-                [np.stack(seq) for seq in sequences[g * episodes:(g + 1) * episodes][
-                    : spec.archive_size] if seq]
-                for g in range(groups)
-            ]
+                if broken.any():
+                    actions[broken] = self._placeholder_action
+                lanes.step(actions, broken)
+                freed = lanes.finish()
+                if len(freed):
+                    taken = list(refill(len(freed))) if refill is not None else []
+                    if taken:
+                        lanes.admit(freed[:len(taken)], taken)
+                        acting.admit(freed[:len(taken)], lanes.genomes(taken))
+        return lanes.results
+
+
+class _Lanes:
+    """The sub-envs and measurements of a lockstep group, in lanes of one genome each (its
+    episodes side by side): what each genome has returned, stepped, solved and kept so far,
+    and the results of the genomes that have finished."""
+
+    def __init__(self, worker: RolloutWorker, params: np.ndarray, tasks: list[EvalTask],
+                 claimed: list[int]) -> None:
+        self.worker, self.params, self.tasks = worker, params, tasks
+        self.spec, self.pool = worker.spec, worker.pool
+        self.episodes = len(tasks[0].seeds)
+        self.occupant = np.array(claimed, dtype=np.int64)
+        lanes, episodes = len(claimed), self.episodes
+        n = lanes * episodes
+        self.obs = self.pool.reset(self._seeds(claimed), self._options(lanes))
+        self.obs_shape, self.dtype = self.obs.shape[1:], archive_dtype(self.obs.dtype)
+        self.done = np.zeros(n, dtype=bool)
+        self.broken = np.zeros(n, dtype=bool)
+        self.solved = np.zeros(n, dtype=bool)
+        self.returns = np.zeros(n)
+        self.steps = np.zeros(n, dtype=np.int64)
+        self.recurrent = worker.policy.is_recurrent
+        self.reservoir = None if self.recurrent else StateReservoir(
+            lanes, self.spec.archive_size, episodes, self.obs_shape,
+            np.array([tasks[p].sample_seed for p in claimed], dtype=np.uint64), self.dtype)
+        self.sequences: list[list[np.ndarray]] = [[] for _ in range(n)]
+        self.results: list[tuple[int, EvalResult]] = []
+
+    def _seeds(self, claimed: Sequence[int]) -> list[int]:
+        return [seed for p in claimed for seed in self.tasks[p].seeds]
+
+    def _options(self, lanes: int) -> list[dict | None]:
+        return [{"index": e} if self.spec.index_episodes else None
+                for _ in range(lanes) for e in range(self.episodes)]
+
+    def genomes(self, claimed: Sequence[int]) -> torch.Tensor:
+        """The float64 parameters of the `claimed` genomes, on the worker's device."""
+        return torch.as_tensor(self.params[list(claimed)], dtype=torch.float64).to(
+            self.worker.device)
+
+    def running(self) -> bool:
+        return bool((self.occupant >= 0).any())
+
+    def active(self) -> np.ndarray:
+        return ~self.done
+
+    def record(self) -> np.ndarray:
+        """The current observations `[lanes, E, *obs]`, kept as experiences where active."""
+        active = ~self.done
+        raw = np.asarray(self.obs, dtype=self.dtype)
+        if self.recurrent:
+            for i in np.flatnonzero(active):
+                self.sequences[i].append(raw[i])
         else:
-            experiences = [reservoir.states(g) for g in range(groups)]
-        return GroupOutcome(returns, steps, solved, broken, experiences)
+            self.reservoir.add(raw.reshape(-1, self.episodes, *self.obs_shape),
+                               active.reshape(-1, self.episodes))
+        return raw.reshape(-1, self.episodes, *self.obs_shape)
+
+    def step(self, actions: np.ndarray, broken: np.ndarray) -> None:
+        """End the `broken` sub-envs' episodes, step the others' envs."""
+        self.broken |= broken
+        self.done |= broken
+        if self.done.all():
+            return
+        active = ~self.done
+        self.obs, rewards, terminated, truncated, solved = self.pool.step(actions, active)
+        self.returns[active] += rewards[active]
+        self.steps[active] += 1
+        self.solved |= solved & active
+        ended = terminated | truncated
+        if self.spec.max_steps is not None:
+            ended |= self.steps >= self.spec.max_steps
+        self.done |= ended & active
+
+    def finish(self) -> np.ndarray:
+        """Hand in the result of every genome whose episodes have all ended; its lane is
+        freed (the lanes returned)."""
+        over = self.done.reshape(-1, self.episodes).all(axis=1) & (self.occupant >= 0)
+        freed = np.flatnonzero(over)
+        for lane in freed:
+            episode = slice(lane * self.episodes, (lane + 1) * self.episodes)
+            position = int(self.occupant[lane])
+            self.results.append((position, genome_result(
+                self.tasks[position], self.returns[episode], self.steps[episode],
+                self.solved[episode], self.broken[episode], self._experiences(lane))))
+            self.occupant[lane] = -1
+        return freed
+
+    def _experiences(self, lane: int) -> Any:
+        if not self.recurrent:
+            return self.reservoir.states(lane)
+        sequences = self.sequences[lane * self.episodes:(lane + 1) * self.episodes]
+        return [np.stack(seq) for seq in sequences[: self.spec.archive_size] if seq]
+
+    def admit(self, lanes: np.ndarray, claimed: list[int]) -> None:
+        """Start the `claimed` genomes' episodes in the freed `lanes`."""
+        episodes = self.episodes
+        subs = (lanes[:, None] * episodes + np.arange(episodes)).ravel()
+        self.obs[subs] = self.pool.reset_sub_envs(subs, self._seeds(claimed),
+                                                  self._options(len(claimed)))
+        for array in (self.done, self.broken, self.solved):
+            array[subs] = False
+        self.returns[subs] = 0.0
+        self.steps[subs] = 0
+        for lane, position in zip(lanes, claimed, strict=True):
+            self.occupant[lane] = position
+            if self.recurrent:
+                for i in range(lane * episodes, (lane + 1) * episodes):
+                    self.sequences[i] = []
+            else:
+                self.reservoir.restart(lane, self.tasks[position].sample_seed)
 
 
 class _RunningGenomes:
     """The genomes of a lockstep group that still have an episode running, with their batched
     forward and recurrent state. A genome whose episodes have all ended leaves: the forward
     is rebuilt for the others, so that the group's last long episodes do not pay for the
-    whole population's forward at every step. Each genome's outputs do not depend on which
-    others share its forward (float64, rounded to float32: see the module docstring). The
-    forward runs where `population` lies; observations go there and outputs come back."""
+    whole population's forward at every step; a freed lane may instead take a new genome
+    (`admit`). Each genome's outputs do not depend on which others share its forward
+    (float64, rounded to float32: see the module docstring). The forward runs where
+    `population` lies; observations go there and outputs come back."""
 
     def __init__(self, policy: Policy, population: torch.Tensor, episodes: int) -> None:
         self.policy, self.population, self.episodes = policy, population, episodes
@@ -357,6 +493,24 @@ class _RunningGenomes:
             return
         rows = torch.as_tensor(np.searchsorted(self.running, running), device=self.device)
         self.running = running
+        self.population = self.population[rows]
         self.state = functional.map_state(lambda t: t[rows], self.state)
-        self.forward = functional.population_forward(
-            self.policy, self.population[torch.as_tensor(running, device=self.device)])
+        self.forward = functional.population_forward(self.policy, self.population)
+
+    def admit(self, lanes: np.ndarray, genomes: torch.Tensor) -> None:
+        """Put new genomes into freed `lanes` (still among the running ones): their rows of
+        the population, from the initial state."""
+        rows = torch.as_tensor(np.searchsorted(self.running, lanes), device=self.device)
+        self.population[rows] = genomes
+        fresh = functional.population_initial_state(self.policy, len(lanes), self.episodes)
+        _assign_rows(self.state, rows, fresh)
+        self.forward = functional.population_forward(self.policy, self.population)
+
+
+def _assign_rows(state: State, rows: torch.Tensor, values: State) -> None:
+    """Overwrite rows `rows` of every tensor of a policy state with those of `values`."""
+    if isinstance(state, torch.Tensor):
+        state[rows] = values.to(state.device)
+    elif state is not None:
+        for part, value in zip(state, values, strict=True):
+            _assign_rows(part, rows, value)
