@@ -111,3 +111,19 @@ def test_validation_episodes_go_out_one_task_each_and_score_as_one_task(backend)
     assert scores.tolist() == [r.fitness for r in whole]
     assert scores[1] == -np.inf and len({float(s) for s in scores}) == 3
     assert log.evaluations == 3 and log.steps == sum(r.steps for r in whole)
+
+
+def test_a_validated_individual_ranks_by_its_validation_score():
+    """The best of generation 1 (one lucky LunarLander episode, maybe) is validated on 4 more
+    episodes and from then on ranks by that score; everyone else keeps its evaluation."""
+    config = apply_overrides(Config(), [
+        "env.id=LunarLander-v3", "seed=4", "algorithm.population=6",
+        "algorithm.options.parents=2", "algorithm.elite_episodes=4",
+        "evaluation.backend=vectorized"])
+    with Trainer(config) as trainer:
+        log = trainer.algorithm.step()
+        evaluated = np.array([r.fitness for r in log.evaluated])
+        fitness = trainer.algorithm.population.fitness
+    changed = np.flatnonzero(fitness != evaluated)
+    assert changed.tolist() == [int(np.argmax(evaluated))]
+    assert fitness[changed[0]] == log.validation != evaluated[changed[0]]

@@ -123,8 +123,9 @@ class Recording(Backend):
 def test_ask_tell_told_the_trainers_fitness_asks_for_the_trainers_genomes(tmp_path, algorithm):
     """Same config and seed, told the fitness and observations the trainer's backend
     measured: ask/tell breeds the genomes the trainer evaluates, generation after generation
-    (the trainer's elite validation changes only its champion)."""
-    settings = config(tmp_path, *algorithm)
+    (ask/tell validates no elites, so the trainer here validates none either: a validated
+    individual ranks by its validation score)."""
+    settings = config(tmp_path, *algorithm, "algorithm.elite_episodes=0")
     search = AskTell(settings)  # the spaces from the config's env
     with Trainer(settings) as trainer:
         recording = Recording(trainer.context.backend)
@@ -132,7 +133,7 @@ def test_ask_tell_told_the_trainers_fitness_asks_for_the_trainers_genomes(tmp_pa
         for _ in range(4):
             recording.calls.clear()
             trainer.step()
-            params, results = recording.calls[0]  # then the elite's validation
+            params, results = recording.calls[0]
             assert torch.equal(search.ask(), params)
             search.tell([r.fitness for r in results], [r.experiences for r in results])
         assert torch.equal(search.population.params, trainer.algorithm.population.params)

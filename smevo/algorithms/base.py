@@ -60,6 +60,12 @@ class Population:
             [self.experiences[i] for i in indices],
         )
 
+    def revalued(self, indices: np.ndarray, fitness: np.ndarray) -> Population:
+        """This population with the fitness of `indices` replaced by `fitness`."""
+        updated = self.fitness.copy()
+        updated[indices] = fitness
+        return replace(self, fitness=updated)
+
     @staticmethod
     def concat(parts: list[Population]) -> Population:
         return Population(
@@ -303,6 +309,10 @@ class Algorithm(abc.ABC):
                                       self.generation, log)
             best = int(np.argmax(scores))
             index, log.validation = int(candidates[best]), float(scores[best])
+            # From now on a validated individual ranks by its validation, a mean over more
+            # episodes: with a noisy fitness, one lucky evaluation would otherwise keep it on
+            # top for good, the only individual ever validated, and the champion would stall.
+            population = population.revalued(candidates, scores)
         else:
             index = int(candidates[0])
             log.validation = float(population.fitness[index])

@@ -20,7 +20,8 @@ def truncation_parents(population: int, parents: int | None) -> int:
 class TruncationGA(Algorithm):
     """Each generation: the top `parents` breed, the top `elites` survive unchanged, and every
     other slot is a mutation of a uniformly drawn parent. The best `elites` are validated on
-    `elite_episodes` extra episodes and the best of them becomes the champion.
+    `elite_episodes` extra episodes, the best of them becomes the champion, and each ranks by
+    its validation score from then on (`Algorithm.step`).
 
     Options: `parents` (None: a fifth of the population), `elites`.
     """
