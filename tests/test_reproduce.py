@@ -275,10 +275,81 @@ def test_a_record_at_a_superseded_magnitude_leaves_the_report():
 
     now = MAGNITUDES[EXPERIMENTS["parity"].magnitudes]["SM-G-SUM"]
     assert now == 0.01 and MAGNITUDES["net"]["SM-G-SUM"] == 0.1
-    record = {"experiment": "parity", "operator": "SM-G-SUM"}
+    record = {"experiment": "parity", "domain": "parity", "network": "rnn",
+              "operator": "SM-G-SUM"}
     assert current_magnitude({**record, "magnitude": now})
     assert not current_magnitude({**record, "magnitude": 0.1})
-    assert current_magnitude({"experiment": "maze", "operator": "SM-G-SUM", "magnitude": 0.1})
+    assert current_magnitude({"experiment": "maze", "domain": "maze", "network": "d7",
+                              "operator": "SM-G-SUM", "magnitude": 0.1})
+
+
+MINATAR_MAGNITUDES = {"shallow": {"control": 0.04, "SM-G-SUM": 0.003, "SM-G-ABS": 0.003},
+                      "deep": {"control": 0.04, "SM-G-SUM": 0.0037, "SM-G-ABS": 0.0037}}
+"""The magnitudes calibrated in configs/minatar/shallow.yaml and deep.yaml."""
+
+
+def test_minatar_cells_are_three_games_by_two_nets_at_each_nets_magnitudes(tmp_path):
+    """90 cells (3 games x 2 nets x 3 operators x 5 seeds), each on its game, with its net's
+    convolutions and its net's calibrated magnitude, for 1M frames; records count as current
+    at their own net's magnitude only."""
+    from smevo.experiments.grid import Settings, build_grid, cell_config, current_magnitude
+
+    cells = build_grid(["minatar"], None, False)
+    assert len(cells) == 90
+    settings = Settings(tmp_path, False, None, (), "test")
+    games = set()
+    for cell in cells:
+        config = cell_config(cell, settings)
+        network, operator = cell.domain.network, cell.operator
+        games.add(config.env.id)
+        assert config.env.id == f"MinAtar/{cell.domain.name}"
+        assert len(config.policy.options["convs"]) == {"shallow": 2, "deep": 8}[network]
+        assert config.mutation.magnitude == MINATAR_MAGNITUDES[network][operator]
+        assert (config.budget.env_steps, config.budget.generations) == (1_000_000, None)
+        record = {"experiment": "minatar", "domain": cell.domain.name, "network": network,
+                  "operator": operator, "magnitude": config.mutation.magnitude}
+        assert current_magnitude(record)
+        other = MINATAR_MAGNITUDES["deep" if network == "shallow" else "shallow"][operator]
+        assert current_magnitude(record | {"magnitude": other}) == (operator == "control")
+    assert games == {"MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1", "MinAtar/Asterix-v1"}
+    assert {c.seed for c in cells} == set(range(5))
+
+
+def test_quick_minatar_records_fresh_episodes_and_writes_its_section(run, tmp_path):
+    """MinAtar's quick cells of one net and operator (one per game): records with the
+    champion's fresh-episode reward, a status line each, a section with a row and a curve
+    per game and net, and a verdict of the pixel claim."""
+    runs, data, out = tmp_path / "runs", tmp_path / "data", tmp_path / "out"
+    argv = ["minatar", "--quick", "--networks", "shallow", "--operators", "control,SM-G-SUM",
+            "--runs-dir", runs, "--data-dir", data, "--out", out]
+    assert "ran 6, resumed 0, skipped 0" in run(*argv)
+    record = json.loads((data / "minatar" / "Breakout-v1-shallow-SM-G-SUM" / "seed0.json")
+                        .read_text())
+    assert record["config"]["env"]["id"] == "MinAtar/Breakout-v1"
+    assert record["magnitude"] == 0.003 and record["env_steps"] >= 100
+    assert record["fresh_episodes"]["episodes"] == FRESH_EPISODES
+    status = run("status", *argv)
+    assert re.search(r"^minatar\s+Asterix-v1-shallow\s+2\s+0\s+0\s", status, re.MULTILINE)
+    report = (out / "RESULTS.md").read_text()
+    assert "(`minatar`)" in report
+    assert re.search(r"^\| SpaceInvaders-v1 shallow \| SM-G-SUM \| 1 \|", report, re.MULTILINE)
+    assert re.search(r"^\| Breakout-v1 shallow \| SM-G-SUM \| 1 \| .* \| p=1, A=[0-9.]+ \|$",
+                     report, re.MULTILINE)  # fresh rewards ranked against control's
+    assert (out / "minatar_Asterix-v1_shallow.png").stat().st_size > 0
+    assert "| SM-G helps in domains that require processing raw pixels" in report
+    assert "deep vs shallow: not both run" in report
+
+
+def test_status_costs_minatar_runs_per_frame_at_the_pilot_rates(run, tmp_path):
+    """MinAtar's budget is in frames: a pending run costs its env steps at the pilot's
+    core-seconds per frame."""
+    from smevo.experiments.status import MINATAR_FRAME_RATES
+
+    status = run("status", "minatar", "--networks", "deep", "--operators", "control",
+                 "--data-dir", tmp_path)
+    hours = 5 * 1_000_000 * MINATAR_FRAME_RATES[("deep", "control")] / 3600
+    assert re.search(rf"^minatar\s+Breakout-v1-deep\s+0\s+5\s+0\s+{hours:.2f}$", status,
+                     re.MULTILINE)
 
 
 def fake(operator, domain="washout", network="toy2w", fitness=0.0, solved=False, evals=100):

@@ -18,10 +18,13 @@ Experiments (`all` runs every one):
 | `maze`         | hard maze: depth 7 (the reference's 6x15)  | all six                       |
 |                | and depth 32                               |                               |
 | `depth`        | hard maze, depth 1, 4, 16, 32, 64          | control, SM-G-SUM, SM-G-ABS   |
-| `gym`          | CartPole-v1, LunarLander-v3,               | control, SM-G-FO, SM-G-SO,    |
-|                | BipedalWalker-v3 (truncation GA)           | SM-G-SUM                      |
+| `gym`          | CartPole-v1, LunarLander-v3,               | control, SM-G-SUM, SM-G-ABS   |
+|                | BipedalWalker-v3 (truncation GA)           |                               |
 | `gridmaze`     | Backpropamine's grid maze: rnn, plastic,   | control, SM-G-ABS             |
 |                | neuromod (truncation GA; fresh episodes)   |                               |
+| `minatar`      | MinAtar Breakout, SpaceInvaders, Asterix   | control, SM-G-SUM, SM-G-ABS   |
+|                | from pixels: shallow and deep cnn (1M      |                               |
+|                | frames per run; fresh episodes)            |                               |
 
 The grid is data (`EXPERIMENTS`, `MAGNITUDES`): a cell is (experiment, domain, network,
 operator, seed), one `smevo.train` run in `<runs-dir>/<experiment>/<domain>-<network>-

@@ -174,16 +174,17 @@ def recorded_curve(record: dict[str, Any], metric: str) -> np.ndarray:
 
 
 def fitness_curve_figures(results: Results, out: Path) -> list[tuple[str, str, list]]:
-    """One `smevo.plotting.plot_curves` figure per env: the champion's fitness, median and
-    IQR per operator, from the records' curves."""
+    """One `smevo.plotting.plot_curves` figure per env (and network, where an env has
+    several): the champion's fitness, median and IQR per operator, from the records' curves."""
     figures = []
     for domain in results.domains:
         runs = [r for op in results.operators for r in results.runs(domain, op)]
-        name = f"gym_{domain[0]}.png"
+        label = results.label(domain)
+        name = f"{results.experiment.name}_{label.replace(' ', '_')}.png"
         curves = {op: [recorded_curve(r, "champion") for r in results.runs(domain, op)]
                   for op in results.operators if results.runs(domain, op)}
         plot_curves(curves, out / name, metric="fitness/champion", x="progress/evaluations")
-        caption = (f"{domain[0]}: the champion's validated fitness against evaluations, median "
+        caption = (f"{label}: the champion's validated fitness against evaluations, median "
                    "and interquartile band across seeds per operator.")
         figures.append((name, caption, runs))
     return figures
@@ -213,4 +214,5 @@ FIGURES: dict[str, tuple[Callable[[Results, Path], list[tuple[str, str, list]]],
     "depth": (depth_figure, endpoint_figure),
     "gym": (fitness_curve_figures,),
     "gridmaze": (network_curve_figures,),
+    "minatar": (fitness_curve_figures,),
 }

@@ -35,6 +35,8 @@ MAGNITUDES: dict[str, dict[str, float]] = {
             "SM-G-FO": 0.01},
     "unclipped": {"control": 0.05, "SM-R": 0.01, "SM-G-SUM": 0.01, "SM-G-ABS": 0.01,
                   "SM-G-SO": 0.01, "SM-G-FO": 0.01},
+    "minatar-shallow": {"control": 0.04, "SM-G-SUM": 0.003, "SM-G-ABS": 0.003},
+    "minatar-deep": {"control": 0.04, "SM-G-SUM": 0.0037, "SM-G-ABS": 0.0037},
 }
 MAGNITUDE_CHOICE = (
     "The paper's per-operator magnitudes are in its appendix, which could not be verified, so "
@@ -46,7 +48,13 @@ MAGNITUDE_CHOICE = (
     "weight of near-zero sensitivity move 100 σ: at σ = 0.1 a SM-G-SUM child's median "
     "divergence on parity rnn was 52, 180 times control's 0.29, so on parity SM-G uses the "
     "reference runner's default σ = 0.01 (median divergence 0.12–0.71 in two 30,000-"
-    "evaluation pilot runs), and the earlier σ = 0.1 records stay out of the tables. The "
+    "evaluation pilot runs), and the earlier σ = 0.1 records stay out of the tables. "
+    "MinAtar's are per network, the calibration in `configs/minatar/shallow.yaml` and "
+    "`deep.yaml`: the magnitude at which a parent's children diverge by a median of ~0.01 "
+    "(SM-R's target), over parents at initialisation (5 games × 3 seeds) and after 15 control "
+    "generations: control 0.04 on both nets, SM-G-SUM and SM-G-ABS 0.003 on the shallow net "
+    "and 0.0037 on the deep one (on sparse boolean frames SM-G's sensitivities span four "
+    "decades, so its average step is ~20 times its magnitude). The "
     "last column is the measured divergence: the mean squared output change of a child "
     "against its parent on the parent's experiences (median over generations, then over runs)."
 )
@@ -61,18 +69,23 @@ STEADY_STATE = ("algorithm.elite_episodes=0",)
 with `index_episodes` would cover only the first sequences)."""
 MAZE = "configs/maze-shallow.yaml"
 DEPTHS = (1, 4, 16, 32, 64)
+MINATAR_GAMES = ("Breakout-v1", "SpaceInvaders-v1", "Asterix-v1")
+"""The pixel experiment's games, named as their env ids `MinAtar/<game>` (a domain's name is
+a folder name, so without the namespace)."""
 
 
 @dataclass(frozen=True)
 class Domain:
     """A task and network: `config` (relative to the repository) plus `overrides`; `seeds`,
-    when given, replaces the experiment's seeds per cell for this domain."""
+    when given, replaces the experiment's seeds per cell for this domain, and `magnitudes`
+    the experiment's `MAGNITUDES` entry (MinAtar's magnitudes are calibrated per network)."""
 
     name: str
     network: str
     config: str
     overrides: tuple[str, ...] = ()
     seeds: int | None = None
+    magnitudes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,13 @@ class Experiment:
     quick: tuple[str, ...] = ()
     paper: dict[str, Any] = field(default_factory=dict)
     extra: str | None = None
+
+    def magnitude(self, domain: str, network: str, operator: str) -> float:
+        """The operator's magnitude on (`domain`, `network`): from the domain's `MAGNITUDES`
+        entry where it names one, else the experiment's (also for a domain no longer in it)."""
+        own = next((d.magnitudes for d in self.domains
+                    if (d.name, d.network) == (domain, network)), None)
+        return MAGNITUDES[own or self.magnitudes][operator]
 
 
 STEADY_STATE_PAPER = {"algorithm.population": 250, "algorithm.options.tournament": 5,
@@ -257,6 +277,45 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                "mutation.archive_size=1", "budget.evaluations=16"),
         extra="fresh_episodes",
     ),
+    Experiment(
+        name="minatar",
+        title="MinAtar from pixels: shallow and deep convolutional nets",
+        setup=(
+            "The paper's claim for raw pixels, on MinAtar (10x10 boolean frames, actions "
+            "sticky with probability 0.1, so every episode differs) in place of Atari: "
+            "Breakout, SpaceInvaders and Asterix (-v1: each game's minimal action set), each "
+            "with the shipped configs `configs/minatar/shallow.yaml` (2 convolutions, 30,755 "
+            "parameters on Breakout) and `deep.yaml` (8 convolutions, 29,907: as many "
+            "parameters, four times the depth), unchanged but for the game, the budget and "
+            "the backend (`vectorized`), at their magnitudes calibrated per network. Their "
+            "truncation GA (population 64, 10 parents, 1 elite re-evaluated on 3 episodes; "
+            "1 episode of at most 1,000 frames per evaluation) runs for 1 million frames "
+            "(env steps, validation included). The issue aimed at 5 million frames per run: "
+            "`--set budget.env_steps=5000000` runs that, at 5 times the cost. The configs' "
+            "rollouts run at ~2,000–5,000 frames/s on one core (shallow) and ~600–1,800 "
+            "(deep), and SM-G adds its sensitivity pass and the children's divergences on 100 "
+            "frames each: 10,000-frame pilots cost 0.3–0.5 ms per frame shallow and 0.7–1.0 "
+            "deep, all included, so the 90 runs need roughly 16 core-hours at 1 million frames "
+            "and 80 at 5 million (`status` costs them from the pilots, then from the "
+            "records). Runs are compared on final "
+            "fitness, the validated champion's reward; each run's champion (`best.pt`) is then "
+            "scored on 100 fresh episodes, seeds the trainer never used (the validated "
+            "fitness is the best of noisy elites and overstates it)."
+        ),
+        domains=tuple(Domain(game, net, f"configs/minatar/{net}.yaml",
+                             (f"env.id=MinAtar/{game}",), magnitudes=f"minatar-{net}")
+                      for game in MINATAR_GAMES for net in ("shallow", "deep")),
+        operators=("control", "SM-G-SUM", "SM-G-ABS"),
+        magnitudes="minatar-shallow",  # unused: every domain names its network's own
+        seeds=5,
+        score="fitness",
+        overrides=("evaluation.backend=vectorized", "budget.generations=null",
+                   "budget.env_steps=1000000"),
+        quick=("algorithm.population=4", "algorithm.options.parents=2",
+               "algorithm.elite_episodes=1", "env.max_steps=20", "mutation.archive_size=10",
+               "budget.env_steps=100"),
+        extra="fresh_episodes",
+    ),
 )}
 
 
@@ -276,8 +335,8 @@ class Cell:
 
     @property
     def magnitude(self) -> float:
-        """The operator's magnitude in this experiment (`MAGNITUDES`)."""
-        return MAGNITUDES[self.experiment.magnitudes][self.operator]
+        """The operator's magnitude on this cell's domain (`Experiment.magnitude`)."""
+        return self.experiment.magnitude(self.domain.name, self.domain.network, self.operator)
 
     def run_dir(self, runs_dir: Path) -> Path:
         """The folder of this cell's run under `runs_dir`."""
@@ -350,9 +409,11 @@ def cell_config(cell: Cell, settings: Settings) -> Config:
 
 
 def current_magnitude(record: dict[str, Any]) -> bool:
-    """Whether `record` ran at its operator's magnitude in the grid now (`MAGNITUDES`): a
-    record at a superseded magnitude stays out of the report, as its cell runs again."""
+    """Whether `record` ran at its operator's magnitude on its domain in the grid now
+    (`Experiment.magnitude`): a record at a superseded magnitude stays out of the report, as
+    its cell runs again."""
     experiment = EXPERIMENTS.get(record["experiment"])
     if experiment is None:
         return False
-    return record.get("magnitude") == MAGNITUDES[experiment.magnitudes][record["operator"]]
+    return record.get("magnitude") == experiment.magnitude(record["domain"], record["network"],
+                                                           record["operator"])

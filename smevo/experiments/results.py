@@ -79,11 +79,15 @@ class Results:
 
     def label(self, domain: tuple[str, str]) -> str:
         """The domain's name in tables and figures: "depth N" for the maze, the network for
-        parity and the grid maze, else the domain's name."""
+        parity and the grid maze, the name and the network where the experiment runs several
+        networks on it (MinAtar's games), else the domain's name."""
         name, network = domain
         if name == "maze":
             return f"depth {depth_of(domain)}"
-        return network if name in ("parity", "gridmaze") else name
+        if name in ("parity", "gridmaze"):
+            return network
+        networks = {d.network for d in self.experiment.domains if d.name == name}
+        return f"{name} {network}" if len(networks) > 1 else name
 
 
 def fresh(record: dict[str, Any]) -> float:

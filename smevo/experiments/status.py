@@ -1,5 +1,6 @@
 """`status`: the runs done and remaining per experiment and cell group, and the core-hours the
-remaining ones need, costed from the core-seconds per evaluation measured in the records."""
+remaining ones need, costed from the core-seconds per evaluation (per env step for runs whose
+budget is in env steps) measured in the records."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from smevo.config import Config
-from smevo.experiments.grid import Cell, Settings, cell_config
+from smevo.experiments.grid import MINATAR_GAMES, Cell, Settings, cell_config
 from smevo.experiments.records import load_records, read_record, recorded, result_settings
 
 FALLBACK_RATE = 0.005
@@ -23,19 +24,32 @@ Triple = tuple[str, str, str]
 """(domain, network, operator): what a run's cost per evaluation depends on."""
 
 
+MINATAR_FRAME_RATES: dict[tuple[str, str], float] = {
+    ("shallow", "control"): 0.00047, ("shallow", "SM-G-SUM"): 0.00032,
+    ("shallow", "SM-G-ABS"): 0.00048, ("deep", "control"): 0.00067,
+    ("deep", "SM-G-SUM"): 0.00092, ("deep", "SM-G-ABS"): 0.0010,
+}
+"""MinAtar's core-seconds per env step (frame) per network and operator, pooled over its three
+games by 10,000-frame pilots (`reproduce.py minatar --seeds 1 --set budget.env_steps=10000`,
+on a busy 2-core machine). They include each run's start and its 100 fresh episodes, and
+early episodes are short (Breakout ~12 frames), so SM-G's cost per child weighs more per frame
+than later: rough, likely high; the shallow operators differ by the machine's load."""
 PILOT_RATES: dict[Triple, float] = {
     ("gridmaze", "rnn", "control"): 0.020, ("gridmaze", "rnn", "SM-G-ABS"): 0.043,
     ("gridmaze", "plastic", "control"): 0.032, ("gridmaze", "plastic", "SM-G-ABS"): 0.096,
     ("gridmaze", "neuromod", "control"): 0.026, ("gridmaze", "neuromod", "SM-G-ABS"): 0.086,
     **{("LunarLander-v3", "mlp", op): 0.05 for op in ("control", "SM-G-SUM", "SM-G-ABS")},
     **{("BipedalWalker-v3", "mlp", op): 0.40 for op in ("control", "SM-G-SUM", "SM-G-ABS")},
+    **{(game, network, operator): rate for game in MINATAR_GAMES
+       for (network, operator), rate in MINATAR_FRAME_RATES.items()},
 }
 """Core-seconds per evaluation measured by pilot runs for combinations that have no record
 yet (records replace them): the grid maze at its grid settings, 551 evaluations per run, on a
 busy 2-core machine (`reproduce.py gridmaze --seeds 1 --set budget.evaluations=510`); the
 Gymnasium tasks by 2-generation pilots (`reproduce.py gym --seeds 1 --set
 budget.generations=2`: LunarLander 0.022-0.024, doubled for the longer episodes of evolved
-landers; BipedalWalker 0.38, its episodes near full length from the start)."""
+landers; BipedalWalker 0.38, its episodes near full length from the start); MinAtar's per env
+step (`MINATAR_FRAME_RATES`)."""
 
 
 def triple(record: dict[str, Any]) -> Triple:
@@ -43,23 +57,35 @@ def triple(record: dict[str, Any]) -> Triple:
     return record["domain"], record["network"], record["operator"]
 
 
+def work_unit(settings: dict[str, Any]) -> str:
+    """What a run of `settings` (`result_settings`) is costed in: "env_steps" where its budget
+    is in env steps (MinAtar's frames: episodes lengthen as the agents learn, so the number
+    of evaluations does not predict the cost), else "evaluations"."""
+    return "env_steps" if settings["budget"].get("env_steps") is not None else "evaluations"
+
+
 def measured_rates(records: Iterable[dict[str, Any]]) -> dict[Triple, float]:
-    """Core-seconds per evaluation per (domain, network, operator), pooled over its records
-    (whatever their settings: the cost of an evaluation does not depend on the budget) but
-    those of resumed runs, whose core-seconds cover only the part after the resume."""
+    """Core-seconds per unit of work (`work_unit`) per (domain, network, operator), pooled over
+    its records (whatever their settings: the cost of an evaluation does not depend on the
+    budget) but those of resumed runs, whose core-seconds cover only the part after the
+    resume."""
     seconds: dict[Triple, float] = defaultdict(float)
-    evaluations: dict[Triple, int] = defaultdict(int)
+    work: dict[Triple, int] = defaultdict(int)
     for record in records:
-        if not record.get("resumed") and record["evaluations"] > 0:
+        done = record[work_unit(record["config"])]
+        if not record.get("resumed") and done > 0:
             seconds[triple(record)] += record["core_seconds"]
-            evaluations[triple(record)] += record["evaluations"]
-    return {key: seconds[key] / evaluations[key] for key in seconds}
+            work[triple(record)] += done
+    return {key: seconds[key] / work[key] for key in seconds}
 
 
-def planned_evaluations(config: Config) -> int:
-    """The evaluations a run of `config` makes if it does not stop early: its evaluation
-    budget, else its generations times the population (one per generation for hillclimb)."""
+def planned_work(config: Config) -> int:
+    """The work (`work_unit`) a run of `config` does if it does not stop early: its env-step
+    budget, else its evaluation budget, else its generations times the population (one per
+    generation for hillclimb)."""
     budget = config.budget
+    if budget.env_steps is not None:
+        return budget.env_steps
     if budget.evaluations is not None:
         return budget.evaluations
     per_generation = 1 if config.algorithm.name == "hillclimb" else config.algorithm.population
@@ -71,13 +97,14 @@ def without_seed(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k != "seed"}
 
 
-def expected_evaluations(config: Config, peers: list[dict[str, Any]]) -> float:
-    """The evaluations a pending run of `config` is expected to make: the mean of its
+def expected_work(config: Config, peers: list[dict[str, Any]]) -> float:
+    """The work (`work_unit`) a pending run of `config` is expected to do: the mean of its
     finished peers (same experiment, network and operator) at the same settings, since runs
     that solve stop early; the planned budget where there are none."""
     wanted = without_seed(result_settings(config))
-    same = [r["evaluations"] for r in peers if without_seed(r["config"]) == wanted]
-    return float(np.mean(same)) if same else float(planned_evaluations(config))
+    unit = work_unit(wanted)
+    same = [r[unit] for r in peers if without_seed(r["config"]) == wanted]
+    return float(np.mean(same)) if same else float(planned_work(config))
 
 
 @dataclass
@@ -118,8 +145,8 @@ def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str,
             unmeasured.add(key)
         group.remaining += 1
         group.elsewhere += record is not None
-        evaluations = expected_evaluations(config, peers[(cell.experiment.name, key)])
-        group.core_seconds += evaluations * rates.get(key, PILOT_RATES.get(key, FALLBACK_RATE))
+        work = expected_work(config, peers[(cell.experiment.name, key)])
+        group.core_seconds += work * rates.get(key, PILOT_RATES.get(key, FALLBACK_RATE))
     return tallies, unmeasured
 
 
@@ -139,11 +166,12 @@ def status_text(cells: list[Cell], settings: Settings) -> str:
     pilot = f", {len(piloted)} by pilot runs (PILOT_RATES)" if piloted else ""
     fallback = (f"; the others assume {FALLBACK_RATE * 1000:g} ms per evaluation"
                 if unmeasured - piloted else "")
-    lines += ["", f"Records in {settings.data_dir}. Rates (core-seconds per evaluation) "
+    lines += ["", f"Records in {settings.data_dir}. Rates (core-seconds per evaluation, per "
+                  "env step where the budget is in env steps) "
                   f"measured for {len(triples - unmeasured)} of {len(triples)} domain/network/"
                   f"operator combinations by their records{pilot}{fallback}. A pending run "
-                  "is costed at the mean evaluations of its finished peers at the same "
-                  "settings (solved runs stop early), else at its full budget. 'other "
+                  "is costed at the mean evaluations (env steps) of its finished peers at the "
+                  "same settings (solved runs stop early), else at its full budget. 'other "
                   "settings': records made at settings that are not the grid's now, or by "
                   "code that computed their operator's children otherwise "
                   "(ARITHMETIC_SINCE); their cells are pending."]

@@ -126,7 +126,8 @@ def describe(config: dict[str, Any]) -> str:
                        f"{own('elites')}, elite re-evaluated on {alg['elite_episodes']} "
                        f"episodes"),
     }[alg["name"]]
-    limits = [f"{budget[k]:,} {k}" for k in ("generations", "evaluations") if budget[k]]
+    limits = [f"{budget[k]:,} {k.replace('_', ' ')}"
+              for k in ("generations", "evaluations", "env_steps") if budget.get(k)]
     episodes = config["env"]["episodes"]
     return (f"policy {policy['name']} ({options or 'defaults'}), {algorithm}, budget "
             f"{' / '.join(limits)}, {episodes} episode{'s' * (episodes > 1)} per evaluation")

@@ -135,6 +135,22 @@ def gap_widens(results: Results | None) -> tuple[bool | None, list[str]]:
     return (all(verdicts) if verdicts else None), text
 
 
+def weight(claim: Claim) -> float:
+    """How far a part-claim holds: 1 reproduced, 0.5 partly, 0 not."""
+    return {"reproduced": 1.0, "partly": 0.5}.get(claim.status.removesuffix(ON_FITNESS_ONLY),
+                                                  0.0)
+
+
+def combined(holds: list[float], parts: int) -> str:
+    """The verdict of a claim of `parts` parts from how far each tested one holds: reproduced
+    when all were tested and hold, partly when any holds at all."""
+    if not holds:
+        return "not tested"
+    if len(holds) == parts and min(holds) == 1.0:
+        return "reproduced"
+    return "partly" if max(holds) > 0 else "not reproduced"
+
+
 def claim_depth(found: dict[str, Results]) -> Claim:
     """Control against SM-G on the deep maze, and the depth sweep's solve-rate gaps;
     reproduced only when both parts hold."""
@@ -146,8 +162,7 @@ def claim_depth(found: dict[str, Results]) -> Claim:
     if deep.status == "not tested":
         evidence.append("deep maze: not run")
     else:
-        holds.append({"reproduced": 1.0, "partly": 0.5}.get(
-            deep.status.removesuffix(ON_FITNESS_ONLY), 0.0))
+        holds.append(weight(deep))
         evidence.append(f"deep maze ({deep.status}): {deep.evidence}")
     if widens is None:
         evidence.append("depth sweep: not run")
@@ -155,13 +170,36 @@ def claim_depth(found: dict[str, Results]) -> Claim:
         holds.append(float(widens))
         evidence.append(f"depth sweep (gap {'widens' if widens else 'does not widen'}): "
                         + "; ".join(gaps))
-    if not holds:
-        status = "not tested"
-    elif len(holds) == 2 and min(holds) == 1.0:
-        status = "reproduced"
+    return Claim(text, combined(holds, 2), "; ".join(evidence))
+
+
+def mean_effect(results: Results, network: str) -> float | None:
+    """SM-G-SUM's and SM-G-ABS's mean rank effect A against control over the domains of
+    `network` (None: no such comparison)."""
+    effects = [test.effect for domain in results.domains if domain[1] == network
+               for operator in ("SM-G-SUM", "SM-G-ABS")
+               if (test := results.compare(domain, operator, "control")) is not None]
+    return float(np.mean(effects)) if effects else None
+
+
+def claim_pixels(found: dict[str, Results]) -> Claim:
+    """SM-G against control per MinAtar game and network, and whether its advantage (mean A
+    against control) is larger on the deep nets than on the shallow; reproduced only when
+    both parts hold."""
+    text = ("SM-G helps in domains that require processing raw pixels, more so for deeper "
+            "nets (MinAtar in place of Atari).")
+    helps = claim_versus_control(found, "minatar", lambda r: r.domains, text)
+    if helps.status == "not tested":
+        return helps
+    shallow, deep = (mean_effect(found["minatar"], net) for net in ("shallow", "deep"))
+    holds, evidence = [weight(helps)], [f"vs control ({helps.status}): {helps.evidence}"]
+    if shallow is None or deep is None:
+        evidence.append("deep vs shallow: not both run")
     else:
-        status = "partly" if max(holds) > 0 else "not reproduced"
-    return Claim(text, status, "; ".join(evidence))
+        holds.append(float(deep > shallow))
+        evidence.append(f"mean A vs control: shallow {shallow:.2f}, deep {deep:.2f} "
+                        f"({'larger' if deep > shallow else 'not larger'} for deep)")
+    return Claim(text, combined(holds, 2), "; ".join(evidence))
 
 
 def claim_sm_r(found: dict[str, Results]) -> Claim:
@@ -188,7 +226,8 @@ def claims(found: dict[str, Results]) -> list[Claim]:
     gym = claim_versus_control(found, "gym", lambda r: r.domains,
                                "SM-G beats control on Gymnasium tasks (a public "
                                "re-implementation's claim for CartPole and LunarLander).")
-    return [claim_washout(found), parity, claim_depth(found), claim_sm_r(found), gym]
+    return [claim_washout(found), parity, claim_depth(found), claim_sm_r(found), gym,
+            claim_pixels(found)]
 
 
 CLAIM_RULES = (
@@ -205,5 +244,8 @@ CLAIM_RULES = (
     "verdict on evaluations to solve rests on final fitness alone and says so. *SM-R*: each "
     "of SM-G-SUM/ABS/SO against SM-R per domain (illustrative, parity, maze); reproduced when"
     " SM-G wins at least half the comparisons and loses none, not reproduced when it loses at"
-    " least as many as it wins."
+    " least as many as it wins. *Pixels*: SM-G-SUM and SM-G-ABS each compared with control on "
+    "final fitness per MinAtar game and network; *more so for deeper nets* holds when their "
+    "mean A against control is larger on the deep nets than on the shallow; reproduced only "
+    "when both parts hold."
 )
