@@ -29,6 +29,7 @@ from smevo.experiments.runner import FRESH_EPISODES, FRESH_SEED, commit_record
 from smevo.experiments.staleness import (
     ARITHMETIC_SINCE,
     NETWORK_ARITHMETIC_SINCE,
+    VALIDATED_RANKING_SINCE,
     current_arithmetic,
 )
 from smevo.experiments.stats import median_iqr, rank_test, solve_rate, wilson_interval
@@ -234,6 +235,21 @@ def test_a_record_at_other_settings_leaves_its_cell_pending(run, tmp_path):
     # Back at the first settings: that cell is pending again, and its run folder, made at
     # the other settings, is not resumed but started again.
     assert "ran 1, resumed 0, skipped 3" in run(*argv)
+
+
+def test_a_record_of_a_run_that_validated_elites_before_the_ranking_fix_is_stale():
+    """Runs that validate elites select otherwise since VALIDATED_RANKING_SINCE, whatever the
+    operator: their earlier records are stale; runs that validate none are not."""
+    before = subprocess.run(["git", "-C", str(ROOT), "rev-parse", f"{VALIDATED_RANKING_SINCE}~1"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+
+    def made_at(commit, elite_episodes):
+        return {"operator": "control", "code": {"commit": commit},
+                "config": {"algorithm": {"elite_episodes": elite_episodes}}}
+
+    assert not current_arithmetic(made_at(before, 8))
+    assert current_arithmetic(made_at(VALIDATED_RANKING_SINCE, 8))
+    assert current_arithmetic(made_at(before, 0))
 
 
 def test_a_record_made_before_its_operators_arithmetic_changed_is_stale():

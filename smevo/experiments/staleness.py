@@ -1,8 +1,10 @@
-"""Which records are stale: made by code that computed their operator's children otherwise.
+"""Which records are stale: made by code that computed their operator's children, or chose
+who breeds, otherwise.
 
-`ARITHMETIC_SINCE` is bumped whenever a change moves an operator's children; the records made
-before it no longer count (their cells run again, the report leaves them out). Whether a
-record's commit comes after the bump is asked of git, in the repository (`grid.ROOT`).
+`ARITHMETIC_SINCE` is bumped whenever a change moves an operator's children, and
+`VALIDATED_RANKING_SINCE` marks a change in selection for runs that validate elites; the
+records made before them no longer count (their cells run again, the report leaves them out).
+Whether a record's commit comes after a bump is asked of git, in the repository (`grid.ROOT`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ per-sample Jacobians by a hand-written sweep (mutations/sweeps.py), equal to the
 up to float32 rounding; feedforward nets and the other operators are untouched."""
 
 
+VALIDATED_RANKING_SINCE = "bd3f3b7e9d7c373320d6239babf2a85c34100ec1"
+"""From this commit an individual validated on `algorithm.elite_episodes` extra episodes ranks
+by its validation score (`Algorithm.step`); before, it kept its evaluation's, and a lucky one
+stayed on top for good. Runs that validate elites (the gym, grid-maze and MinAtar cells, every
+operator, control included) select otherwise since, so their earlier records are stale."""
+
+
 @functools.cache
 def descends_from(commit: str, ancestor: str) -> bool | None:
     """Whether `commit` is `ancestor` or comes after it (None: git cannot tell here)."""
@@ -45,13 +54,20 @@ def descends_from(commit: str, ancestor: str) -> bool | None:
 
 
 def current_arithmetic(record: dict[str, Any]) -> bool:
-    """Whether `record` was made at or after its operator's `ARITHMETIC_SINCE` commit. A
-    record whose commit git does not know (a shallow clone) counts as current: the check
-    needs the history, and says so by returning True only there."""
+    """Whether `record` was made at or after its operator's `ARITHMETIC_SINCE` commit and, if
+    its run validated elites, after `VALIDATED_RANKING_SINCE`. A record whose commit git does
+    not know (a shallow clone) counts as current: the check needs the history, and says so by
+    returning True only there."""
+    algorithm = record.get("config", {}).get("algorithm", {})
+    if algorithm.get("elite_episodes", 0) > 0 and not made_since(record, VALIDATED_RANKING_SINCE):
+        return False
     since = NETWORK_ARITHMETIC_SINCE.get((record["operator"], record.get("network")),
                                          ARITHMETIC_SINCE.get(record["operator"]))
-    if since is None:
-        return True
+    return since is None or made_since(record, since)
+
+
+def made_since(record: dict[str, Any], since: str) -> bool:
+    """Whether `record`'s commit is `since` or later (False if it names none)."""
     commit = record["code"]["commit"]
     if not commit:
         return False
