@@ -299,6 +299,14 @@ def test_a_record_at_a_superseded_magnitude_leaves_the_report():
                               "operator": "SM-G-SUM", "magnitude": 0.1})
 
 
+def test_a_section_says_how_many_stale_records_it_left_out(tmp_path):
+    from smevo.experiments.report import section
+
+    parts = section("gridmaze", None, tmp_path, [], left_out=10)
+    assert parts[0].startswith("10 earlier record(s)") and parts[1].startswith("Not run")
+    assert section("gridmaze", None, tmp_path, [])[0].startswith("Not run")
+
+
 MINATAR_MAGNITUDES = {"shallow": {"control": 0.04, "SM-G-SUM": 0.003, "SM-G-ABS": 0.003},
                       "deep": {"control": 0.04, "SM-G-SUM": 0.0037, "SM-G-ABS": 0.0037}}
 """The magnitudes calibrated in configs/minatar/shallow.yaml and deep.yaml."""

@@ -3,7 +3,7 @@ record under a data folder (and nothing else)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,10 @@ def write_report(data_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
 
     Returns the documents' paths and the figure files written.
     """
-    records = [r for r in load_records(data_dir)
-               if current_arithmetic(r) and current_magnitude(r)]
+    loaded = load_records(data_dir)
+    records = [r for r in loaded if current_arithmetic(r) and current_magnitude(r)]
+    left_out = Counter(r["experiment"] for r in loaded
+                       if not (current_arithmetic(r) and current_magnitude(r)))
     by_experiment = defaultdict(list)
     for record in records:
         by_experiment[record["experiment"]].append(record)
@@ -74,7 +76,7 @@ def write_report(data_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
               "scores better than a control run (0.5: no difference)."]
     sections: dict[str, list[str]] = {}
     for name, experiment in EXPERIMENTS.items():
-        sections[name] = section(name, found.get(name), out, figures)
+        sections[name] = section(name, found.get(name), out, figures, left_out[name])
         parts += [f"## {experiment.title} (`{name}`)", *sections[name]]
         if name == "gridmaze":
             parts.append("This section is also written alone, as [GRIDMAZE.md](GRIDMAZE.md).")
@@ -86,12 +88,18 @@ def write_report(data_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
     return [report, gridmaze], figures
 
 
-def section(name: str, results: Results | None, out: Path, figures: list[str]) -> list[str]:
+def section(name: str, results: Results | None, out: Path, figures: list[str],
+            left_out: int = 0) -> list[str]:
     """The parts of experiment `name`'s section: its setup, settings, tables and figures (the
-    figures drawn into `out`, their files added to `figures`), or how to run it."""
+    figures drawn into `out`, their files added to `figures`), or how to run it; first, how
+    many of its records were `left_out` as stale."""
+    stale = [f"{left_out} earlier record(s) of this experiment are left out: made by code that "
+             "bred or selected otherwise, or at a magnitude the grid no longer uses "
+             "(`smevo/experiments/staleness.py`, `MAGNITUDES`); their cells run again."
+             ] if left_out else []
     if results is None:
-        return [f"Not run. Run it with `python scripts/reproduce.py {name}`."]
-    parts = [results.experiment.setup, settings_text(results), outcome_table(results)]
+        return [*stale, f"Not run. Run it with `python scripts/reproduce.py {name}`."]
+    parts = [*stale, results.experiment.setup, settings_text(results), outcome_table(results)]
     if name in RESULT_TABLES:
         parts.append(RESULT_TABLES[name](results))
     for draw in FIGURES[name]:
