@@ -187,11 +187,13 @@ WORKERS_DIE = """
 import os, signal, sys
 
 def die_in_workers(driver_pid):
-    # Each worker process, forked or spawned, marks the file at its first rollout call. The
-    # first worker makes two rollout calls (generation 1: the population, then the elite's
-    # validation) and dies at its third; every later worker dies at its first.
+    # Each worker process, forked or spawned, marks the file at its first rollout call (the
+    # process backend's workers evaluate what they claim). The first worker makes two rollout
+    # calls (generation 1: the population, then the elite's validation) and dies at its third;
+    # every later worker dies at its first.
     from smevo.evaluation import rollout
-    evaluate, calls, marks = rollout.RolloutWorker.evaluate, [], os.environ["SMEVO_TEST_WORKERS"]
+    evaluate, calls = rollout.RolloutWorker.evaluate_claimed, []
+    marks = os.environ["SMEVO_TEST_WORKERS"]
     def evaluate_twice(self, *args, **kwargs):
         if os.getpid() != driver_pid:
             if not calls:
@@ -201,7 +203,7 @@ def die_in_workers(driver_pid):
             if os.path.getsize(marks) > 1 and len(calls) == 1 or len(calls) > 2:
                 os.kill(os.getpid(), signal.SIGKILL)
         return evaluate(self, *args, **kwargs)
-    rollout.RolloutWorker.evaluate = evaluate_twice
+    rollout.RolloutWorker.evaluate_claimed = evaluate_twice
 
 if __name__ == "__mp_main__":  # a spawned worker runs this file's top level first
     die_in_workers(driver_pid=None)
