@@ -39,10 +39,12 @@ def write_report(data_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
 
     Returns the documents' paths and the figure files written.
     """
-    loaded = load_records(data_dir)
-    records = [r for r in loaded if current_arithmetic(r) and current_magnitude(r)]
-    left_out = Counter(r["experiment"] for r in loaded
-                       if not (current_arithmetic(r) and current_magnitude(r)))
+    records, left_out = [], Counter()
+    for record in load_records(data_dir):
+        if current_arithmetic(record) and current_magnitude(record):
+            records.append(record)
+        else:
+            left_out[record["experiment"]] += 1
     by_experiment = defaultdict(list)
     for record in records:
         by_experiment[record["experiment"]].append(record)
