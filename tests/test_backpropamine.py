@@ -6,14 +6,17 @@ synthetic records."""
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from smevo.experiments.backpropamine import RECORD_FORMAT, a2c_status
-from smevo.experiments.backpropamine_report import ordering, overall
+from smevo.experiments.backpropamine_report import evolution_text, ordering, overall
+from smevo.experiments.grid import ROOT
 from smevo.experiments.runner import FRESH_SEED
+from smevo.experiments.staleness import current
 
 TINY = ("--set", "budget.episodes=120", "--set", "a2c.burn_in=1",
         "--set", "logging.checkpoint_every=2")
@@ -26,6 +29,11 @@ def tiny(tmp_path: Path) -> tuple[list, Path, Path, Path]:
     argv = ["backpropamine", "--seeds", "1", "--networks", "rnn", *TINY, "--runs-dir", runs,
             "--data-dir", data, "--out", out]
     return argv, runs, data, out
+
+
+def git_head() -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
 
 
 def without_stamp(text: str) -> str:
@@ -119,3 +127,20 @@ def test_the_ordering_verdict_on_synthetic_records():
     early = synthetic({"rnn": 20, "plastic": 40, "neuromod": 40.05}, seeds=1)
     assert verdicts(early)[0] == "reproduced (preliminary: 1 of 3 seeds)"
     assert overall(ordering(early)) == "reproduced (preliminary: 1 of 3 seeds)"
+
+
+def test_the_evolution_table_leaves_stale_grid_maze_records_out(tmp_path):
+    """A grid-maze record made before the validated-ranking fix is stale: the A2C report's
+    evolution table leaves it out as GRIDMAZE.md does; the same record made now counts."""
+    stale = ROOT / "docs/results/data/gridmaze/gridmaze-rnn-control/seed0.json"
+    record = json.loads(stale.read_text())
+    assert not current(record)
+    folder = tmp_path / "gridmaze" / "gridmaze-rnn-control"
+    folder.mkdir(parents=True)
+    (folder / "seed0.json").write_text(json.dumps(record))
+    assert evolution_text([], tmp_path).startswith("Not run yet")
+
+    record["code"]["commit"] = git_head()
+    (folder / "seed0.json").write_text(json.dumps(record))
+    assert current(record)
+    assert "| rnn | control, 1,278 parameters | 1 |" in evolution_text([], tmp_path)

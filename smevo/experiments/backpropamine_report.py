@@ -19,6 +19,7 @@ from smevo.experiments.backpropamine import load_a2c_records as load_a2c
 from smevo.experiments.gridmaze import ORACLE_LEVEL, RANDOM_LEVEL, progress
 from smevo.experiments.records import load_records
 from smevo.experiments.results import fresh
+from smevo.experiments.staleness import current
 from smevo.experiments.stats import RankTest, rank_test
 from smevo.experiments.tables import commits, number, rank_text, spread, table
 from smevo.plotting import plot_curves
@@ -219,9 +220,10 @@ def parameter_count(config: dict[str, Any]) -> int:
 
 
 def evolution_text(a2c: Sequence[dict[str, Any]], data_dir: Path) -> str:
-    """The evolved nets (the `gridmaze` experiment's records) beside the A2C runs at equal env
-    steps."""
-    evolved = [r for r in load_records(data_dir) if r.get("experiment") == "gridmaze"]
+    """The evolved nets (the `gridmaze` experiment's current records; stale ones are left out as
+    in GRIDMAZE.md) beside the A2C runs at equal env steps."""
+    evolved = [r for r in load_records(data_dir)
+               if r.get("experiment") == "gridmaze" and current(r)]
     if not evolved:
         return ("Not run yet: no records of the `gridmaze` experiment in "
                 f"`{data_dir}` (`python scripts/reproduce.py gridmaze`).")

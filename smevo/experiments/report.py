@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from smevo.experiments.figures import FIGURES
-from smevo.experiments.grid import EXPERIMENTS, MAGNITUDE_CHOICE, current_magnitude
+from smevo.experiments.grid import EXPERIMENTS, MAGNITUDE_CHOICE
 from smevo.experiments.gridmaze import fresh_table
 from smevo.experiments.gym import solved_table
 from smevo.experiments.minatar import fresh_versus_control_table
 from smevo.experiments.records import load_records
 from smevo.experiments.results import Results
-from smevo.experiments.staleness import current_arithmetic
+from smevo.experiments.staleness import current
 from smevo.experiments.tables import (
     commands,
     magnitude_table,
@@ -41,7 +41,7 @@ def write_report(data_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
     """
     records, left_out = [], Counter()
     for record in load_records(data_dir):
-        if current_arithmetic(record) and current_magnitude(record):
+        if current(record):
             records.append(record)
         else:
             left_out[record["experiment"]] += 1

@@ -13,7 +13,7 @@ import functools
 import subprocess
 from typing import Any
 
-from smevo.experiments.grid import ROOT
+from smevo.experiments.grid import ROOT, current_magnitude
 
 ARITHMETIC_SINCE = dict.fromkeys(
     ("SM-R", "SM-G-SUM", "SM-G-ABS", "SM-G-SO", "SM-G-FO"),
@@ -64,6 +64,12 @@ def current_arithmetic(record: dict[str, Any]) -> bool:
     since = NETWORK_ARITHMETIC_SINCE.get((record["operator"], record.get("network")),
                                          ARITHMETIC_SINCE.get(record["operator"]))
     return since is None or made_since(record, since)
+
+
+def current(record: dict[str, Any]) -> bool:
+    """Whether `record` counts in the reports: made by the operator's arithmetic and selection
+    of now (`current_arithmetic`) at the magnitude its cell uses now (`current_magnitude`)."""
+    return current_arithmetic(record) and current_magnitude(record)
 
 
 def made_since(record: dict[str, Any], since: str) -> bool:
