@@ -362,6 +362,9 @@ def test_quick_minatar_records_fresh_episodes_and_writes_its_section(run, tmp_pa
     assert (out / "minatar_Asterix-v1_shallow.png").stat().st_size > 0
     assert "| SM-G helps in domains that require processing raw pixels" in report
     assert "deep vs shallow: not both run" in report
+    assert re.search(r"^\| Breakout-v1 \| 9\.3 / 10 \| 3\.8 / 4\.3 \| 9\.8 / 17\.5 \| 7\.5 / "
+                     r"15\.3 \| [0-9.-]+ \(shallow, (control|SM-G-SUM)\) \|$", report, re.MULTILINE)
+    assert "best cell's median fresh reward at 100 frames" in report  # the quick budget
 
 
 def test_status_costs_minatar_runs_per_frame_at_the_pilot_rates(run, tmp_path):
@@ -417,6 +420,15 @@ def test_unsolved_runs_rank_after_every_solved_run_then_by_fitness():
     unsolved = score(fake("control", fitness=150.0, evals=1960) | {"budget_evaluations": None},
                      gym)
     assert -1962 < unsolved < -1961 < solved_late
+
+
+def test_minatar_runs_rank_on_their_champions_fresh_reward_not_the_validated_fitness():
+    """Sticky actions make the validated fitness the best of noisy elites: MinAtar ranks on
+    the fresh episodes instead."""
+    experiment = EXPERIMENTS["minatar"]
+    lucky = fake("SM-G-SUM", fitness=30.0) | {"fresh_episodes": {"mean": 5.0}}
+    steady = fake("control", fitness=12.0) | {"fresh_episodes": {"mean": 11.0}}
+    assert score(lucky, experiment) == 5.0 < score(steady, experiment) == 11.0
 
 
 def test_wilson_interval_known_values():

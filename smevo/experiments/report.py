@@ -12,7 +12,7 @@ from smevo.experiments.figures import FIGURES
 from smevo.experiments.grid import EXPERIMENTS, MAGNITUDE_CHOICE
 from smevo.experiments.gridmaze import fresh_table
 from smevo.experiments.gym import solved_table
-from smevo.experiments.minatar import fresh_versus_control_table
+from smevo.experiments.minatar import minatar_tables
 from smevo.experiments.records import load_records
 from smevo.experiments.results import Results
 from smevo.experiments.staleness import current
@@ -26,7 +26,7 @@ from smevo.experiments.tables import (
 from smevo.experiments.verdicts import CLAIM_RULES, claims
 
 RESULT_TABLES = {"gridmaze": fresh_table, "gym": solved_table,
-                 "minatar": fresh_versus_control_table}
+                 "minatar": minatar_tables}
 """The tables of an experiment's own result, beyond the outcome table every section has."""
 
 QUICK_NOTE = ("> **Quick runs.** Some or all of these runs were made with `--quick` (one seed, "

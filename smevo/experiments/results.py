@@ -13,9 +13,11 @@ from smevo.experiments.stats import Proportion, RankTest, rank_test, solve_rate
 
 
 def score(record: dict[str, Any], experiment: Experiment) -> float:
-    """What runs are ranked on, higher is better: final fitness, or minus the evaluations to
-    solve, with unsolved runs below every solved one and ranked among themselves by their
-    final fitness (so that a budget in which few runs solve still ranks how close they got).
+    """What runs are ranked on, higher is better: final fitness; the champion's mean reward on
+    fresh episodes (where episodes vary so much that the validated fitness, the best of noisy
+    elites, overstates it); or minus the evaluations to solve, with unsolved runs below every
+    solved one and ranked among themselves by their final fitness (so that a budget in which
+    few runs solve still ranks how close they got).
 
     An unsolved run scores in (-(budget + 2), -(budget + 1)): its fitness squashed into (0, 1)
     by a monotone map, which keeps the order that the rank test uses. The budget is the run's
@@ -25,6 +27,8 @@ def score(record: dict[str, Any], experiment: Experiment) -> float:
     fitness = float(record["best_fitness"])
     if experiment.score == "fitness":
         return fitness
+    if experiment.score == "fresh":
+        return fresh(record)
     if record["solved"]:
         return -float(record["evaluations"])
     budget = record["budget_evaluations"] or record["evaluations"]

@@ -49,13 +49,18 @@ def commands(records: Iterable[dict[str, Any]]) -> str:
     return "; ".join(f"`{c}`" for c in sorted({r["command"] for r in records}))
 
 
+COMPARED_ON = {"fitness": "", "evaluations": "", "fresh": " (fresh episodes)"}
+"""What the outcome table's rank test compares, where its other columns do not say it."""
+
+
 def outcome_table(results: Results) -> str:
     """Per network and operator: runs, solve rate, the score's median [IQR] (and the final
     fitness where the score is evaluations to solve), the rank test, the commits run on."""
     by_evaluations = results.experiment.score == "evaluations"
     header = ["domain", "operator", "runs", "solved (95% CI)",
               *(["evaluations to solve: median [IQR] (solved runs)"] if by_evaluations else []),
-              "final fitness: median [IQR]", "vs control: Mann-Whitney", "commit"]
+              "final fitness: median [IQR]",
+              f"vs control{COMPARED_ON[results.experiment.score]}: Mann-Whitney", "commit"]
     rows = []
     for domain, operator, runs in results.cells():
         values = [spread([r["best_fitness"] for r in runs])]
