@@ -38,7 +38,7 @@ PILOT_RATES: dict[Triple, float] = {
     ("gridmaze", "rnn", "control"): 0.020, ("gridmaze", "rnn", "SM-G-ABS"): 0.043,
     ("gridmaze", "plastic", "control"): 0.032, ("gridmaze", "plastic", "SM-G-ABS"): 0.096,
     ("gridmaze", "neuromod", "control"): 0.026, ("gridmaze", "neuromod", "SM-G-ABS"): 0.086,
-    **{("LunarLander-v3", "mlp", op): 0.05 for op in ("control", "SM-G-SUM", "SM-G-ABS")},
+    **{("LunarLander-v3", "mlp", op): 0.1 for op in ("control", "SM-G-SUM", "SM-G-ABS")},
     **{("BipedalWalker-v3", "mlp", op): 0.40 for op in ("control", "SM-G-SUM", "SM-G-ABS")},
     **{(game, network, operator): rate for game in MINATAR_GAMES
        for (network, operator), rate in MINATAR_FRAME_RATES.items()},
@@ -47,8 +47,9 @@ PILOT_RATES: dict[Triple, float] = {
 yet (records replace them): the grid maze at its grid settings, 551 evaluations per run, on a
 busy 2-core machine (`reproduce.py gridmaze --seeds 1 --set budget.evaluations=510`); the
 Gymnasium tasks by 2-generation pilots (`reproduce.py gym --seeds 1 --set
-budget.generations=2`: LunarLander 0.022-0.024, doubled for the longer episodes of evolved
-landers; BipedalWalker 0.38, its episodes near full length from the start); MinAtar's per env
+budget.generations=2`: LunarLander 0.022-0.024 at 3 episodes per evaluation; at the config's
+5 since 119d277 a whole seed-0 run took 1,352 s on a 2-core machine shared by 3 runs, 0.07-0.11
+per evaluation; BipedalWalker 0.38, its episodes near full length from the start); MinAtar's per env
 step (`MINATAR_FRAME_RATES`)."""
 
 
