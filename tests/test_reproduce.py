@@ -123,7 +123,11 @@ def test_quick_maze_resumes_a_cut_run_and_draws_the_maze_figures(run, tmp_path):
     for checkpoint in (runs / "maze" / "maze-d7-control" / "seed0" / "checkpoints").iterdir():
         checkpoint.unlink()
     assert "ran 1, resumed 1, skipped 2" in run(*argv)
-    assert json.loads(record_path.read_text())["end_position"] == record["end_position"]
+    resumed = json.loads(record_path.read_text())
+    assert resumed["end_position"] == record["end_position"]
+    # Its training time is the trainer's clock, kept across the resume (here the whole run
+    # had finished), not the resumed process's seconds.
+    assert resumed["resumed"] and resumed["wall_seconds"] == record["wall_seconds"] > 0
     report = (out / "RESULTS.md").read_text()
     assert "| depth 32 | SM-G-ABS | 1 |" in report
 

@@ -3,6 +3,8 @@ episodes, and what solving cost (`solved_table`, a part of the `gym` section of 
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 
 from smevo.experiments.results import Results, fresh
@@ -13,6 +15,13 @@ from smevo.experiments.tables import spread, table
 def reward_threshold(env_id: str) -> float | None:
     """The env's own "solved" level (its registered `reward_threshold`)."""
     return gym.spec(env_id).reward_threshold
+
+
+def training_seconds(record: dict[str, Any]) -> float:
+    """The run's training wall time: the trainer's clock across resumes (`wall_seconds`);
+    records made before that field have only the seconds of their last process (`seconds`),
+    which a resumed run's do not cover."""
+    return record.get("wall_seconds", record["seconds"])
 
 
 def solved_table(results: Results) -> str:
@@ -30,7 +39,7 @@ def solved_table(results: Results) -> str:
                      "—" if threshold is None else f"{threshold:g}", spread(rewards), meets,
                      spread([r["evaluations"] for r in solved]),
                      spread([r["env_steps"] for r in solved]),
-                     spread([r["seconds"] / 60 for r in solved])])
+                     spread([training_seconds(r) / 60 for r in solved])])
     episodes = sorted({r["fresh_episodes"]["episodes"] for r in results.records})
     caption = (
         "The env's criterion, checked on fresh episodes: each run's champion (`best.pt`) "
@@ -38,7 +47,8 @@ def solved_table(results: Results) -> str:
         "threshold* counts the champions whose mean reward there reaches the env's "
         "`reward_threshold` (95% Wilson interval). The cost columns cover the runs that "
         "stopped solved (their validated elite reached the threshold), median [IQR]; minutes "
-        "are wall time on one core of the machine the record names.")
+        "are the trainer's wall time (across resumes) on one core of the machine the record "
+        "names.")
     return caption + "\n\n" + table(
         ["env", "operator", "runs", "threshold", "fresh reward: median [IQR]",
          "meets threshold (95% CI)", "evaluations to solve", "env steps to solve",

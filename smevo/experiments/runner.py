@@ -151,6 +151,7 @@ def make_record(cell: Cell, settings: Settings, run_dir: Path, result: smevo.Tra
         "env_steps": result.env_steps,
         "solved": result.solved,
         "stopped_by": result.stopped_by,
+        "wall_seconds": float(metrics[-1]["perf/wall_time"]),
         "quick": settings.quick,
         "command": settings.command,
         "config": result_settings(config),
