@@ -245,7 +245,7 @@ CLAIM_RULES = (
     "of SM-G-SUM/ABS/SO against SM-R per domain (illustrative, parity, maze); reproduced when"
     " SM-G wins at least half the comparisons and loses none, not reproduced when it loses at"
     " least as many as it wins. *Pixels*: SM-G-SUM and SM-G-ABS each compared with control on "
-    "final fitness per MinAtar game and network; *more so for deeper nets* holds when their "
-    "mean A against control is larger on the deep nets than on the shallow; reproduced only "
-    "when both parts hold."
+    "the champions' reward on 100 fresh episodes per MinAtar game and network; *more so for "
+    "deeper nets* holds when their mean A against control is larger on the deep nets than on "
+    "the shallow; reproduced only when both parts hold."
 )
