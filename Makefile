@@ -54,6 +54,7 @@ bench: $(STAMP) $(BENCH_STAMP)  ## the benchmarks, each printing ratios against 
 	$(BENCH_PY) scripts/bench_trainer.py
 	$(PY) scripts/bench_scale.py
 	$(PY) scripts/bench_a2c.py
+	$(PY) scripts/bench_pixels.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build runs
