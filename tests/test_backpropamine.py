@@ -16,7 +16,7 @@ from smevo.experiments.backpropamine import RECORD_FORMAT, a2c_status
 from smevo.experiments.backpropamine_report import evolution_text, ordering, overall
 from smevo.experiments.grid import ROOT
 from smevo.experiments.runner import FRESH_SEED
-from smevo.experiments.staleness import current
+from smevo.experiments.staleness import VALIDATED_RANKING_SINCE, current
 
 TINY = ("--set", "budget.episodes=120", "--set", "a2c.burn_in=1",
         "--set", "logging.checkpoint_every=2")
@@ -31,8 +31,8 @@ def tiny(tmp_path: Path) -> tuple[list, Path, Path, Path]:
     return argv, runs, data, out
 
 
-def git_head() -> str:
-    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+def git_commit(revision: str) -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", revision], capture_output=True,
                           text=True, check=True).stdout.strip()
 
 
@@ -132,15 +132,16 @@ def test_the_ordering_verdict_on_synthetic_records():
 def test_the_evolution_table_leaves_stale_grid_maze_records_out(tmp_path):
     """A grid-maze record made before the validated-ranking fix is stale: the A2C report's
     evolution table leaves it out as GRIDMAZE.md does; the same record made now counts."""
-    stale = ROOT / "docs/results/data/gridmaze/gridmaze-rnn-control/seed0.json"
-    record = json.loads(stale.read_text())
+    committed = ROOT / "docs/results/data/gridmaze/gridmaze-rnn-control/seed0.json"
+    record = json.loads(committed.read_text())
+    record["code"]["commit"] = git_commit(f"{VALIDATED_RANKING_SINCE}^")  # just before the fix
     assert not current(record)
     folder = tmp_path / "gridmaze" / "gridmaze-rnn-control"
     folder.mkdir(parents=True)
     (folder / "seed0.json").write_text(json.dumps(record))
     assert evolution_text([], tmp_path).startswith("Not run yet")
 
-    record["code"]["commit"] = git_head()
+    record["code"]["commit"] = git_commit("HEAD")
     (folder / "seed0.json").write_text(json.dumps(record))
     assert current(record)
     assert "| rnn | control, 1,278 parameters | 1 |" in evolution_text([], tmp_path)
