@@ -16,9 +16,6 @@ PUBLISHED_SOURCE = (
 """Where the published returns come from. The paper gives curves, not tables: the values are
 read off that figure by eye."""
 
-PUBLISHED_FRAMES = (1_000_000, 5_000_000)
-"""The frames at which the published curves are read."""
-
 PUBLISHED = {
     "Breakout-v1": {"DQN": (9.3, 10.0), "DQN without replay": (3.8, 4.3),
                     "AC(λ=0.8)": (9.8, 17.5), "AC(λ=0)": (7.5, 15.3)},
@@ -28,7 +25,7 @@ PUBLISHED = {
                    "AC(λ=0.8)": (0.7, 19.0), "AC(λ=0)": (0.6, 20.3)},
 }
 """Per game, per agent: the moving average of training returns over 100 episodes (mean of 30
-runs) at `PUBLISHED_FRAMES`, read off the figure of `PUBLISHED_SOURCE` (to about ±0.5 on
+runs) at 1 million and 5 million frames, read off the figure of `PUBLISHED_SOURCE` (to about ±0.5 on
 Breakout and Asterix, ±3 on SpaceInvaders; Asterix's DQN at 1M frames sits on a steep rise,
 ±3)."""
 
