@@ -143,6 +143,14 @@ class BudgetConfig:
     stop_when_solved: bool = field(
         default=True, metadata=_help("stop as soon as the validated elite is solved")
     )
+    confirm_solved: bool = field(
+        default=True,
+        metadata=_help(
+            "count a validated elite that meets the threshold as solved only if it meets it "
+            "again on as many new episodes (the first crossing of a noisy mean is biased "
+            "upward); applies where algorithm.elite_episodes > 0"
+        ),
+    )
 
 
 @dataclass

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 # Stream tags: the first key after the run seed says what a stream is for.
-INIT, EVALUATION, VALIDATION, MUTATION, SELECTION = range(5)
+INIT, EVALUATION, VALIDATION, MUTATION, SELECTION, CONFIRMATION = range(6)
 
 
 def derive_seed(run_seed: int, *keys: int) -> int:

@@ -259,7 +259,7 @@ class Trainer:
         raises `KeyboardInterrupt` once the generation is logged."""
         algorithm = self.algorithm
         start = time.perf_counter()
-        log = algorithm.step()
+        log = algorithm.step(confirm=self.confirming())
         seconds = time.perf_counter() - start
         self.elapsed += seconds
         self.solved = self.solved or self.generation_solved(log)
@@ -285,10 +285,28 @@ class Trainer:
         return (f"checkpoint at generation {self.algorithm.generation} (continue with: "
                 f"smevo resume {self.run_dir})")
 
+    def confirming(self) -> bool:
+        """Whether this generation's validated elite must confirm a crossing of the solve
+        threshold (`budget.confirm_solved`) before the run counts as solved: until it is
+        solved, and only where fitness is validated (``algorithm.elite_episodes`` > 0)."""
+        return (self.config.budget.confirm_solved and not self.solved
+                and self.config.algorithm.elite_episodes > 0)
+
     def generation_solved(self, log: GenerationLog) -> bool:
-        """An env said an individual solved it, or the validated best met the threshold."""
-        return any(r.solved for r in log.evaluated) or self.context.meets_threshold(
-            log.validation)
+        """An env said an individual solved it, or the validated best met the threshold
+        (and, where asked to confirm it, met it again on new episodes)."""
+        context = self.context
+        crossed = context.meets_threshold(log.validation)
+        if crossed and self.confirming():
+            crossed = context.meets_threshold(log.confirmation)
+            if self.logger is not None:
+                verdict = "solved" if crossed else "not solved, going on"
+                self.logger.log_event(
+                    f"generation {self.algorithm.generation}: validated elite "
+                    f"{log.validation:.4g} meets the threshold {context.solve_threshold:g}; on "
+                    f"{self.config.algorithm.elite_episodes} new episodes "
+                    f"{log.confirmation:.4g}: {verdict}")
+        return any(r.solved for r in log.evaluated) or crossed
 
     def exhausted_budget(self) -> str:
         """The name of the budget that stops the run now, or "" to go on."""
@@ -319,6 +337,8 @@ class Trainer:
             "fitness/min": _stat(np.min, finite),
             "fitness/elite_validation": log.validation,
             "fitness/champion": algorithm.champion.fitness,
+            **({} if math.isnan(log.confirmation) else
+               {"fitness/confirmation": log.confirmation}),
             "fitness/solved_fraction": float(np.mean(
                 [r.solved or context.meets_threshold(r.fitness) for r in evaluated])),
             "fitness/broken_fraction": float(np.mean([r.broken for r in evaluated])),

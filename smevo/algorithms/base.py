@@ -25,6 +25,7 @@ from smevo.experiences import Experiences
 from smevo.mutations import Mutation, MutationStats, breed
 from smevo.policies import Policy, policy_from_spec
 from smevo.seeding import (
+    CONFIRMATION,
     EVALUATION,
     INIT,
     MUTATION,
@@ -111,6 +112,9 @@ class GenerationLog:
     evaluated: list[EvalResult] = field(default_factory=list)
     mutations: list[MutationStats] = field(default_factory=list)
     validation: float = math.nan
+    confirmation: float = math.nan
+    """The validated elite's mean on a second set of validation episodes, measured only when
+    asked to confirm a validation that meets the solve threshold (NaN otherwise)."""
     evaluations: int = 0
     steps: int = 0
 
@@ -164,13 +168,17 @@ class SearchContext:
         log.evaluated.extend(results)
         return results
 
-    def validate(self, params: torch.Tensor, generation: int, log: GenerationLog) -> np.ndarray:
+    def validate(
+        self, params: torch.Tensor, generation: int, log: GenerationLog,
+        stream: int = VALIDATION,
+    ) -> np.ndarray:
         """Mean return of each genome over `elite_episodes` fresh validation episodes (-inf
-        for a genome with a non-finite output). Each episode goes to the backend as a task of
-        its own, so that a parallel backend spreads one genome's episodes over its workers;
-        indexed episodes (whose reset depends on their place in the task) stay together."""
+        for a genome with a non-finite output), drawn from `stream` (`CONFIRMATION`: a second,
+        independent set). Each episode goes to the backend as a task of its own, so that a
+        parallel backend spreads one genome's episodes over its workers; indexed episodes
+        (whose reset depends on their place in the task) stay together."""
         episodes = self.config.algorithm.elite_episodes
-        tasks = self._tasks(VALIDATION, episodes, generation, range(len(params)))
+        tasks = self._tasks(stream, episodes, generation, range(len(params)))
         if self.config.env.index_episodes:
             return np.array([r.fitness for r in self._run(params, tasks, log)])
         single = [replace(task, seeds=(seed,)) for task in tasks for seed in task.seeds]
@@ -298,8 +306,11 @@ class Algorithm(abc.ABC):
         """Who may become champion: by default the best individual."""
         return population.ranking()[:1]
 
-    def step(self) -> GenerationLog:
-        """Run one generation and return what it measured."""
+    def step(self, confirm: bool = False) -> GenerationLog:
+        """Run one generation and return what it measured. With `confirm`, a validated elite
+        that meets the solve threshold is validated again on new episodes
+        (`GenerationLog.confirmation`), inside the generation so that a checkpoint never
+        holds a crossing without its confirmation."""
         context = self.context
         log = GenerationLog()
         population = self.next_population(log)
@@ -313,6 +324,10 @@ class Algorithm(abc.ABC):
             # episodes: with a noisy fitness, one lucky evaluation would otherwise keep it on
             # top for good, the only individual ever validated, and the champion would stall.
             population = population.revalued(candidates, scores)
+            if confirm and context.meets_threshold(log.validation):
+                log.confirmation = float(context.validate(
+                    population.params[index:index + 1], self.generation, log,
+                    stream=CONFIRMATION)[0])
         else:
             index = int(candidates[0])
             log.validation = float(population.fitness[index])

@@ -3,8 +3,10 @@
 A record (`RECORD_FORMAT`) holds a run's config less `RESULT_NEUTRAL`, its seed, final and solve
 statistics, its curve downsampled, what the figures need, and the code and machine it ran on.
 A cell counts as done when its record was made at its settings by current code (`recorded`).
-Settings compare in one form (`settled_algorithm`), so records made before the algorithms'
-options had their own mapping (``algorithm.parents``) still count.
+Settings compare in one form (`settled_algorithm`, `settled_budget`), so records made before
+the algorithms' options had their own mapping (``algorithm.parents``), or before solved runs
+confirmed their crossing (``budget.confirm_solved``) where that could not change them, still
+count.
 """
 
 from __future__ import annotations
@@ -46,6 +48,21 @@ def settled_algorithm(section: Mapping[str, Any]) -> dict[str, Any]:
     return section
 
 
+def settled_budget(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``budget`` section of a record's settings in today's form. A record made before
+    ``budget.confirm_solved`` existed did not confirm; that is the same run as a confirming
+    one unless it stopped solved on a validated elite (the only place a confirmation acts),
+    so it is settled to the default there and to False (another setting: pending) where a
+    confirmation might have let the run go on."""
+    config = record["config"]
+    budget = dict(config["budget"])
+    if "confirm_solved" not in budget:
+        unconfirmed = (record.get("stopped_by") == "solved"
+                       and config["algorithm"].get("elite_episodes", 0) > 0)
+        budget["confirm_solved"] = not unconfirmed
+    return budget
+
+
 def result_settings(config: Config) -> dict[str, Any]:
     """The config as JSON data less the `RESULT_NEUTRAL` sections, its algorithm's options
     settled (`settled_algorithm`): what a record must have been made with to count as its
@@ -56,10 +73,13 @@ def result_settings(config: Config) -> dict[str, Any]:
 
 
 def _settled(record: dict[str, Any]) -> dict[str, Any]:
-    """A record read from disk, its settings' algorithm section in today's form."""
+    """A record read from disk, its settings' algorithm and budget sections in today's
+    form."""
     config = record.get("config")
     if isinstance(config, dict) and isinstance(config.get("algorithm"), dict):
         config["algorithm"] = json.loads(json.dumps(settled_algorithm(config["algorithm"])))
+        if isinstance(config.get("budget"), dict):
+            config["budget"] = settled_budget(record)
     return record
 
 
