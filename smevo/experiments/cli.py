@@ -3,7 +3,8 @@
     python scripts/reproduce.py EXPERIMENT... [--seeds N] [--quick] [--backend B]
                                 [--out docs/results] [--runs-dir runs/reproduce]
                                 [--data-dir docs/results/data] [--operators A,B]
-                                [--networks X,Y] [--set KEY=VALUE ...] [--commit-records]
+                                [--networks X,Y] [--domains X,Y] [--set KEY=VALUE ...]
+                                [--commit-records]
     python scripts/reproduce.py --report-only
     python scripts/reproduce.py status [EXPERIMENT...] [same options]
     python scripts/reproduce.py backpropamine [--runs-dir runs/backpropamine] [--run]
@@ -117,6 +118,8 @@ def parse_args(argv: Sequence[str] | None, prog: str = "reproduce.py") -> argpar
                         help="only these operators, comma-separated (e.g. control,SM-G-ABS)")
     parser.add_argument("--networks", type=lambda s: s.split(","),
                         help="only these networks, comma-separated (e.g. d7,rnn)")
+    parser.add_argument("--domains", type=lambda s: s.split(","),
+                        help="only these domains, comma-separated (e.g. LunarLander-v3)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every run, e.g. budget.evaluations=20000")
     parser.add_argument("--report-only", action="store_true",
@@ -148,10 +151,12 @@ def parse_args(argv: Sequence[str] | None, prog: str = "reproduce.py") -> argpar
             args.operators = [MUTATIONS.canonical(op) for op in args.operators]
         except ValueError as error:
             parser.error(f"--operators: {error}")
-    networks = {d.network for e in EXPERIMENTS.values() for d in e.domains}
-    if args.networks and not set(args.networks) <= networks:
-        parser.error(f"--networks: unknown {', '.join(sorted(set(args.networks) - networks))}; "
-                     f"valid: {', '.join(sorted(networks))}")
+    for option, attribute in (("networks", "network"), ("domains", "name")):
+        valid = {getattr(d, attribute) for e in EXPERIMENTS.values() for d in e.domains}
+        given = getattr(args, option)
+        if given and not set(given) <= valid:
+            parser.error(f"--{option}: unknown {', '.join(sorted(set(given) - valid))}; "
+                         f"valid: {', '.join(sorted(valid))}")
     quick_dir = Path("runs/reproduce-quick")
     args.runs_dir = args.runs_dir or (quick_dir if args.quick else Path("runs/reproduce"))
     args.data_dir = args.data_dir or (quick_dir / "data" if args.quick else DATA_DIR)
@@ -181,7 +186,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "reproduce.py",
     settings = Settings(args.runs_dir, args.quick, args.backend, tuple(args.sets), command,
                         args.data_dir, args.commit_records)
     cells = build_grid(dict.fromkeys(args.experiments), args.seeds, args.quick,
-                       args.operators, args.networks)
+                       args.operators, args.networks, args.domains)
     a2c_seeds = args.seeds or A2C_SEEDS
     if args.status:
         if args.experiments:

@@ -364,15 +364,17 @@ class Settings:
 def build_grid(
     experiments: Iterable[str], seeds: int | None, quick: bool,
     operators: Sequence[str] | None = None, networks: Sequence[str] | None = None,
+    domains: Sequence[str] | None = None,
 ) -> list[Cell]:
     """The cells of `experiments`: seeds 0..N-1 (N from `seeds`, else 1 with `quick`, else
-    the domain's or the experiment's default), restricted to `operators` and `networks` (a
-    domain's network, e.g. d7 or rnn) when given."""
+    the domain's or the experiment's default), restricted to `operators`, `networks` (a
+    domain's network, e.g. d7 or rnn) and `domains` (e.g. LunarLander-v3) when given."""
     cells = []
     for name in experiments:
         experiment = EXPERIMENTS[name]
         for domain in experiment.domains:
-            if networks is not None and domain.network not in networks:
+            if ((networks is not None and domain.network not in networks)
+                    or (domains is not None and domain.name not in domains)):
                 continue
             count = seeds or (1 if quick else domain.seeds or experiment.seeds)
             cells += [Cell(experiment, domain, operator, seed)
