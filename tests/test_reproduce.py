@@ -23,7 +23,7 @@ from smevo.experiments.cli import parse_args
 from smevo.experiments.figures import fitness_curve_figures, recorded_curve
 from smevo.experiments.grid import EXPERIMENTS, PAPER_SM_G
 from smevo.experiments.provenance import git
-from smevo.experiments.records import RECORD_FORMAT
+from smevo.experiments.records import RECORD_FORMAT, settled_budget
 from smevo.experiments.results import Results, score
 from smevo.experiments.runner import FRESH_EPISODES, FRESH_SEED, commit_record
 from smevo.experiments.staleness import (
@@ -494,6 +494,38 @@ def test_quick_gym_scores_champions_on_fresh_episodes_against_the_env_threshold(
     assert "| env | operator | runs | threshold | fresh reward: median [IQR] |" in report
     assert re.search(r"^\| LunarLander-v3 \| control \| 1 \| 200 \| .* \| 0/1 \[", report,
                      re.MULTILINE)
+    # Made into a record from before solved runs confirmed their crossing (no
+    # budget.confirm_solved) of a run that stopped solved on a validated elite, it is another
+    # setting's: its cell is pending; as it is (the run hit its cap), it still counts.
+    path = data / "gym" / "CartPole-v1-mlp-control" / "seed0.json"
+    record = json.loads(path.read_text())
+    del record["config"]["budget"]["confirm_solved"]
+    assert record["stopped_by"] == "generations"
+    path.write_text(json.dumps(record))
+    assert re.search(r"^gym\s+CartPole-v1-mlp\s+1\s+0\s+0\s", run("status", *argv), re.MULTILINE)
+    path.write_text(json.dumps(record | {"stopped_by": "solved", "solved": True}))
+    assert re.search(r"^gym\s+CartPole-v1-mlp\s+0\s+1\s+1\s", run("status", *argv), re.MULTILINE)
+
+
+def test_records_from_before_confirmation_count_where_it_could_not_have_changed_them():
+    def record(stopped_by, elite_episodes, **budget):
+        return {"stopped_by": stopped_by,
+                "config": {"algorithm": {"elite_episodes": elite_episodes},
+                           "budget": {"generations": 100, **budget}}}
+
+    assert settled_budget(record("generations", 100))["confirm_solved"] is True
+    assert settled_budget(record("solved", 0))["confirm_solved"] is True  # nothing validated
+    assert settled_budget(record("solved", 100))["confirm_solved"] is False
+    assert settled_budget(record("solved", 100, confirm_solved=True))["confirm_solved"] is True
+
+
+def test_domains_pick_the_grids_domains_and_an_unknown_one_lists_the_valid(run, capsys, tmp_path):
+    status = run("status", "gym", "--domains", "LunarLander-v3", "--data-dir", tmp_path)
+    assert "LunarLander-v3-mlp" in status and "CartPole" not in status
+    with pytest.raises(SystemExit):
+        parse_args(["gym", "--domains", "Lunar"])
+    assert "--domains: unknown Lunar; valid: Asterix-v1, BipedalWalker-v3" in \
+        capsys.readouterr().err
 
 
 def test_gym_curves_are_drawn_from_the_records(tmp_path):

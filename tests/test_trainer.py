@@ -12,8 +12,9 @@ import torch
 from backend_helpers import metrics, run_configs
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from smevo import resume, train
+from smevo import Trainer, resume, train
 from smevo.agent import load_agent
+from smevo.algorithms.base import GenerationLog
 from smevo.checkpoint import latest_checkpoint, load_checkpoint
 
 CARTPOLE = [
@@ -43,6 +44,54 @@ def test_sm_g_sum_solves_cartpole_and_best_pt_acts(tmp_path):
     returns = [episode["return"] for episode in agent.run_episodes(20, seed=12345)]
     agent.close()
     assert np.mean(returns) >= 475, returns
+
+
+def confirmation_run(tmp_path, confirm: bool) -> tuple[list[dict], list[torch.Tensor], Trainer]:
+    """Six generations of a CartPole run whose validated elites cross a low threshold early,
+    stepped by hand (metrics and population after each), confirming crossings or not."""
+    with Trainer(config(tmp_path, "seed=2", "budget.solve_threshold=100",
+                        "algorithm.elite_episodes=5", "env.max_steps=200",
+                        f"budget.confirm_solved={str(confirm).lower()}")) as trainer:
+        steps = [(trainer.step(), trainer.algorithm.population.params.clone())
+                 for _ in range(6)]
+    return [m for m, _ in steps], [p for _, p in steps], trainer
+
+
+def test_confirming_a_crossing_changes_when_a_run_is_solved_and_nothing_it_breeds(tmp_path):
+    """budget.confirm_solved: a validated elite that meets the threshold is measured again on
+    new episodes; only a second crossing makes the run solved. The search itself (every
+    population, the champion) is the same run as without confirmation; only the evaluations
+    counted differ, by one per confirmation."""
+    plain, plain_populations, unconfirmed = confirmation_run(tmp_path / "plain", confirm=False)
+    checked, checked_populations, confirmed = confirmation_run(tmp_path / "checked", confirm=True)
+    assert all(torch.equal(a, b) for a, b in zip(plain_populations, checked_populations,
+                                                 strict=True))
+    assert [m["fitness/champion"] for m in plain] == [m["fitness/champion"] for m in checked]
+    measured = [m for m in checked if "fitness/confirmation" in m]
+    assert len(measured) >= 2 and all(m["fitness/elite_validation"] >= 100 for m in measured)
+    # Measured until one holds (this seed's first crossing does not), then never again.
+    assert all(m["fitness/confirmation"] < 100 for m in measured[:-1])
+    assert measured[-1]["fitness/confirmation"] >= 100 and confirmed.solved
+    assert not any("fitness/confirmation" in m for m in plain) and unconfirmed.solved
+    extra = [c["progress/evaluations"] - p["progress/evaluations"]
+             for p, c in zip(plain, checked, strict=True)]
+    assert extra[-1] == len(measured)
+
+
+def test_a_crossing_new_episodes_do_not_confirm_leaves_the_run_unsolved(tmp_path):
+    with Trainer(config(tmp_path, "algorithm.elite_episodes=5",
+                        "budget.solve_threshold=100")) as trainer:
+        assert not trainer.generation_solved(GenerationLog(validation=120.0, confirmation=80.0))
+        assert trainer.generation_solved(GenerationLog(validation=120.0, confirmation=100.0))
+        assert not trainer.generation_solved(GenerationLog(validation=99.0))
+    with Trainer(config(tmp_path, "algorithm.elite_episodes=5", "budget.solve_threshold=100",
+                        "budget.confirm_solved=false")) as trainer:
+        assert trainer.generation_solved(GenerationLog(validation=120.0))
+    # Without validation episodes fitness is taken as it is: there is nothing to confirm.
+    with Trainer(config(tmp_path, "algorithm.elite_episodes=0",
+                        "budget.solve_threshold=100")) as trainer:
+        assert not trainer.confirming()
+        assert trainer.generation_solved(GenerationLog(validation=120.0))
 
 
 def test_tensorboard_events_hold_every_tag(tmp_path):
