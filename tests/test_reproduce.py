@@ -217,7 +217,8 @@ def test_status_counts_runs_and_costs_the_rest_at_the_recorded_rates(run, tmp_pa
     status = run("status", *argv[:-6], "--data-dir", data, "--seeds", "3",
                  "--operators", "control,SM-G-ABS,SM-G-SUM")
     lines = {tuple(line.split()[:2]): line.split()[2:] for line in status.splitlines()}
-    # 2 of 9 done per depth; 4 pending at the measured 1 h, 3 SM-G-SUM at the fallback rate.
+    # 2 of 9 done per depth; 4 pending at the measured 1 h, 3 SM-G-SUM at a few ms each
+    # (FALLBACK_RATE at depth 7, a pilot rate at depth 32: the same in two decimals).
     fallback = 3 * 16 * FALLBACK_RATE / 3600
     expected = f"{4 + fallback:.2f}"
     assert lines[("maze", "maze-d7")] == ["2", "7", "0", expected]

@@ -17,7 +17,7 @@ from smevo.experiments.records import load_records, read_record, recorded, resul
 
 FALLBACK_RATE = 0.005
 """Core-seconds per evaluation that `status` assumes for a domain, network and operator with
-no record yet (measured: maze depth 32 ~1 ms with control, parity-GRU ~7 ms with SM-G-ABS)."""
+no record and no pilot rate (`PILOT_RATES`); parity-GRU measured ~7 ms with SM-G-ABS."""
 
 
 Triple = tuple[str, str, str]
@@ -34,6 +34,19 @@ games by 10,000-frame pilots (`reproduce.py minatar --seeds 1 --set budget.env_s
 on a busy 2-core machine). They include each run's start and its 100 fresh episodes, and
 early episodes are short (Breakout ~12 frames), so SM-G's cost per child weighs more per frame
 than later: rough, likely high; the shallow operators differ by the machine's load."""
+MAZE_DEPTH_RATES: dict[tuple[str, str], float] = {
+    ("d1", "control"): 0.0009, ("d1", "SM-G-SUM"): 0.0009, ("d1", "SM-G-ABS"): 0.0008,
+    ("d4", "control"): 0.0010, ("d4", "SM-G-SUM"): 0.0013, ("d4", "SM-G-ABS"): 0.0014,
+    ("d16", "control"): 0.0026, ("d16", "SM-G-SUM"): 0.0028, ("d16", "SM-G-ABS"): 0.0032,
+    ("d32", "control"): 0.0043, ("d32", "SM-R"): 0.0058, ("d32", "SM-G-SUM"): 0.0049,
+    ("d32", "SM-G-ABS"): 0.0058, ("d32", "SM-G-SO"): 0.0066, ("d32", "SM-G-FO"): 0.0049,
+    ("d64", "control"): 0.0092, ("d64", "SM-G-SUM"): 0.0098, ("d64", "SM-G-ABS"): 0.0113,
+}
+"""The hard maze's core-seconds per evaluation at depths without a record, by 600-evaluation
+pilots on a busy 2-core machine (`reproduce.py depth maze --networks d1,d4,d16,d32,d64 --seeds 1
+--set budget.evaluations=600`, 2026-12-03; depth 32 pooled over both experiments). Each
+includes its run's start, which weighs most on the cheap nets (the first run, depth 1
+control, paid the imports too: 4.3 ms, entered at its neighbours' rate)."""
 PILOT_RATES: dict[Triple, float] = {
     ("gridmaze", "rnn", "control"): 0.020, ("gridmaze", "rnn", "SM-G-ABS"): 0.043,
     ("gridmaze", "plastic", "control"): 0.032, ("gridmaze", "plastic", "SM-G-ABS"): 0.096,
@@ -42,6 +55,8 @@ PILOT_RATES: dict[Triple, float] = {
     **{("BipedalWalker-v3", "mlp", op): 0.40 for op in ("control", "SM-G-SUM", "SM-G-ABS")},
     **{(game, network, operator): rate for game in MINATAR_GAMES
        for (network, operator), rate in MINATAR_FRAME_RATES.items()},
+    **{("maze", network, operator): rate
+       for (network, operator), rate in MAZE_DEPTH_RATES.items()},
 }
 """Core-seconds per evaluation measured by pilot runs for combinations that have no record
 yet (records replace them): the grid maze at its grid settings, 551 evaluations per run, on a
@@ -50,7 +65,7 @@ Gymnasium tasks by 2-generation pilots (`reproduce.py gym --seeds 1 --set
 budget.generations=2`: LunarLander 0.022-0.024 at 3 episodes per evaluation; at the config's
 5 since 119d277 a whole seed-0 run took 1,352 s on a 2-core machine shared by 3 runs, 0.07-0.11
 per evaluation; BipedalWalker 0.38, its episodes near full length from the start); MinAtar's per env
-step (`MINATAR_FRAME_RATES`)."""
+step (`MINATAR_FRAME_RATES`); the maze at depths 1-64 (`MAZE_DEPTH_RATES`)."""
 
 
 def triple(record: dict[str, Any]) -> Triple:
