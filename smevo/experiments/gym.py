@@ -46,7 +46,8 @@ def solved_table(results: Results) -> str:
         f"played {', '.join(map(str, episodes))} episodes the trainer never used; *meets "
         "threshold* counts the champions whose mean reward there reaches the env's "
         "`reward_threshold` (95% Wilson interval). The cost columns cover the runs that "
-        "stopped solved (their validated elite reached the threshold), median [IQR]; minutes "
+        "stopped solved (their validated elite reached the threshold, and again on as many "
+        "new episodes where the record confirmed it), median [IQR]; minutes "
         "are the trainer's wall time (across resumes) on one core of the machine the record "
         "names.")
     return caption + "\n\n" + table(
