@@ -59,19 +59,24 @@ def confirmation_run(tmp_path, confirm: bool) -> tuple[list[dict], list[torch.Te
 
 def test_confirming_a_crossing_changes_when_a_run_is_solved_and_nothing_it_breeds(tmp_path):
     """budget.confirm_solved: a validated elite that meets the threshold is measured again on
-    new episodes; only a second crossing makes the run solved. The search itself (every
-    population, the champion) is the same run as without confirmation; only the evaluations
-    counted differ, by one per confirmation."""
+    new episodes; only a second crossing makes the run solved, and the second score is what
+    the candidate competes for champion with. Who breeds (every population) is the same run
+    as without confirmation; the evaluations counted differ by one per confirmation."""
     plain, plain_populations, unconfirmed = confirmation_run(tmp_path / "plain", confirm=False)
     checked, checked_populations, confirmed = confirmation_run(tmp_path / "checked", confirm=True)
     assert all(torch.equal(a, b) for a, b in zip(plain_populations, checked_populations,
                                                  strict=True))
-    assert [m["fitness/champion"] for m in plain] == [m["fitness/champion"] for m in checked]
     measured = [m for m in checked if "fitness/confirmation" in m]
     assert len(measured) >= 2 and all(m["fitness/elite_validation"] >= 100 for m in measured)
     # Measured until one holds (this seed's first crossing does not), then never again.
     assert all(m["fitness/confirmation"] < 100 for m in measured[:-1])
     assert measured[-1]["fitness/confirmation"] >= 100 and confirmed.solved
+    # This seed's checked candidates both took the champion, with their confirmation; the
+    # first is a lower champion than the same genome on its validation alone.
+    assert all(m["fitness/champion"] == m["fitness/confirmation"] for m in measured)
+    first = next(i for i, m in enumerate(checked) if "fitness/confirmation" in m)
+    assert checked[first]["fitness/champion"] < plain[first]["fitness/champion"]
+    assert confirmed.algorithm.champion.fitness == measured[-1]["fitness/confirmation"]
     assert not any("fitness/confirmation" in m for m in plain) and unconfirmed.solved
     extra = [c["progress/evaluations"] - p["progress/evaluations"]
              for p, c in zip(plain, checked, strict=True)]

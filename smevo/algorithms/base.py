@@ -310,7 +310,9 @@ class Algorithm(abc.ABC):
         """Run one generation and return what it measured. With `confirm`, a validated elite
         that meets the solve threshold is validated again on new episodes
         (`GenerationLog.confirmation`), inside the generation so that a checkpoint never
-        holds a crossing without its confirmation."""
+        holds a crossing without its confirmation; that second score, not the first, is what
+        it may become champion with. The population (who breeds) ranks it by its validation
+        either way."""
         context = self.context
         log = GenerationLog()
         population = self.next_population(log)
@@ -331,10 +333,12 @@ class Algorithm(abc.ABC):
         else:
             index = int(candidates[0])
             log.validation = float(population.fitness[index])
+        # A confirmed candidate competes with its confirmation, the score that did not select
+        # it, so the champion a solved run leaves is the genome whose crossing held.
+        score = log.validation if math.isnan(log.confirmation) else log.confirmation
         champion = self.champion
-        if log.validation > champion.fitness:
-            champion = Champion(population.params[index].clone(), log.validation,
-                                self.generation + 1)
+        if score > champion.fitness:
+            champion = Champion(population.params[index].clone(), score, self.generation + 1)
         # Commit: nothing above changed the algorithm's or the context's state.
         self.population, self.champion = population, champion
         self.generation += 1
