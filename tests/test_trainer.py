@@ -48,8 +48,10 @@ def test_sm_g_sum_solves_cartpole_and_best_pt_acts(tmp_path):
 
 def confirmation_run(tmp_path, confirm: bool) -> tuple[list[dict], list[torch.Tensor], Trainer]:
     """Six generations of a CartPole run whose validated elites cross a low threshold early,
-    stepped by hand (metrics and population after each), confirming crossings or not."""
+    stepped by hand (metrics and population after each), confirming crossings or not. Control
+    mutation: its children do not depend on the CPU's kernels, so neither do the crossings."""
     with Trainer(config(tmp_path, "seed=2", "budget.solve_threshold=100",
+                        "mutation.name=control", "mutation.magnitude=0.1",
                         "algorithm.elite_episodes=5", "env.max_steps=200",
                         f"budget.confirm_solved={str(confirm).lower()}")) as trainer:
         steps = [(trainer.step(), trainer.algorithm.population.params.clone())
@@ -57,6 +59,7 @@ def confirmation_run(tmp_path, confirm: bool) -> tuple[list[dict], list[torch.Te
     return [m for m, _ in steps], [p for _, p in steps], trainer
 
 
+@pytest.mark.bitexact  # the same populations with and without confirmation
 def test_confirming_a_crossing_changes_when_a_run_is_solved_and_nothing_it_breeds(tmp_path):
     """budget.confirm_solved: a validated elite that meets the threshold is measured again on
     new episodes; only a second crossing makes the run solved, and the second score is what
@@ -76,7 +79,6 @@ def test_confirming_a_crossing_changes_when_a_run_is_solved_and_nothing_it_breed
     assert all(m["fitness/champion"] == m["fitness/confirmation"] for m in measured)
     first = next(i for i, m in enumerate(checked) if "fitness/confirmation" in m)
     assert checked[first]["fitness/champion"] < plain[first]["fitness/champion"]
-    assert confirmed.algorithm.champion.fitness == measured[-1]["fitness/confirmation"]
     assert not any("fitness/confirmation" in m for m in plain) and unconfirmed.solved
     extra = [c["progress/evaluations"] - p["progress/evaluations"]
              for p, c in zip(plain, checked, strict=True)]
