@@ -7,6 +7,7 @@ resume, skip, records, figures, RESULTS.md, status — is exercised in seconds.
 
 import json
 import math
+import os
 import re
 import runpy
 import shutil
@@ -19,6 +20,8 @@ import pytest
 
 from smevo.agent import load_agent
 from smevo.cli import main as smevo_main
+from smevo.experiments import runner
+from smevo.experiments.cli import main as experiments_main
 from smevo.experiments.cli import parse_args
 from smevo.experiments.figures import fitness_curve_figures, recorded_curve
 from smevo.experiments.grid import EXPERIMENTS, PAPER_SM_G
@@ -77,6 +80,57 @@ def test_quick_illustrative_writes_the_report_and_skips_finished_runs_after(run,
     second = run(*argv)
     assert "ran 0, resumed 0, skipped 6" in second
     assert finished(data) == before
+
+
+TINY_ILLUSTRATIVE = ("illustrative", "--quick", "--operators", "control,SM-G-ABS",
+                     "--set", "budget.generations=20")
+"""Six hill-climber runs of 20 steps (three tasks, control and SM-G-ABS)."""
+
+TIMING = {"command", "seconds", "core_seconds", "wall_seconds"}
+"""Record fields that say how and how fast a run went, not what it found."""
+
+
+def test_jobs_run_cells_at_once_and_record_what_one_at_a_time_records(run, tmp_path):
+    records = {}
+    for jobs in (1, 2):
+        data = tmp_path / f"jobs{jobs}" / "data"
+        printed = run(*TINY_ILLUSTRATIVE, "--runs-dir", tmp_path / f"jobs{jobs}" / "runs",
+                      "--data-dir", data, "--out", tmp_path / f"jobs{jobs}" / "out",
+                      "--jobs", jobs)
+        assert "ran 6, resumed 0, skipped 0" in printed
+        records[jobs] = {path.relative_to(data): json.loads(path.read_text())
+                         for path in data.rglob("seed*.json")}
+    assert len(records[1]) == 6 and records[1].keys() == records[2].keys()
+    for path, record in records[1].items():
+        assert ({k: v for k, v in record.items() if k not in TIMING}
+                == {k: v for k, v in records[2][path].items() if k not in TIMING})
+
+
+def test_a_job_that_dies_stops_the_grid_naming_its_cell_and_the_command_goes_on(
+        run, tmp_path, monkeypatch):
+    argv = [*TINY_ILLUSTRATIVE, "--runs-dir", tmp_path / "runs", "--data-dir",
+            tmp_path / "data", "--out", tmp_path / "out", "--jobs", "2"]
+    run_cell = runner.run_cell
+
+    def dies_on_one_cell(cell, settings, provenance):
+        if cell.name == "medium-toy2w-SM-G-ABS":
+            os._exit(7)  # as a segfaulting env would: no exception, no record
+        return run_cell(cell, settings, provenance)
+
+    monkeypatch.setattr(runner, "run_cell", dies_on_one_cell)
+    with pytest.raises(RuntimeError, match=r"medium-toy2w-SM-G-ABS seed0 died \(exit code 7\)"):
+        experiments_main([str(a) for a in argv])
+    assert not (tmp_path / "data" / "illustrative" / "medium-toy2w-SM-G-ABS").exists()
+    monkeypatch.undo()
+    printed = run(*argv)
+    assert re.search(r"ran \d, resumed \d, skipped \d", printed)
+    assert len(list((tmp_path / "data").rglob("seed*.json"))) == 6
+
+
+def test_jobs_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["maze", "--jobs", "0"])
+    assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_smevo_reproduce_is_the_same_command_line(run, capsys, tmp_path):

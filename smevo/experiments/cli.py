@@ -4,7 +4,7 @@
                                 [--out docs/results] [--runs-dir runs/reproduce]
                                 [--data-dir docs/results/data] [--operators A,B]
                                 [--networks X,Y] [--domains X,Y] [--set KEY=VALUE ...]
-                                [--commit-records]
+                                [--jobs N] [--commit-records]
     python scripts/reproduce.py --report-only
     python scripts/reproduce.py status [EXPERIMENT...] [same options]
     python scripts/reproduce.py backpropamine [--runs-dir runs/backpropamine] [--run]
@@ -39,7 +39,11 @@ at the same settings (the config, less `RESULT_NEUTRAL`) is skipped; a record ma
 settings (e.g. a smaller budget) leaves its cell pending. A run cut short resumes from its
 last checkpoint (`smevo.resume`) if it was started at the same settings, else restarts. So
 the same command continues an interrupted grid, and `--seeds 10` after `--seeds 5` adds seeds.
-`--commit-records` commits each record as it is written (that file only).
+`--commit-records` commits each record as it is written (that file only). `--jobs N` runs N
+cells at once, each in a process of its own (one core each: every run uses one thread), and
+prints each cell's line as it finishes; a run is the same whichever process runs it, so N only
+changes how soon the grid ends (`status`'s core-hours divided by about N). Ctrl-C or SIGTERM
+stops every run in progress with a checkpoint.
 
 After the runs, `<out>/RESULTS.md` and its PNG figures are written from every record under
 `--data-dir` (all experiments, whichever command or machine made them), so partial grids give
@@ -124,6 +128,9 @@ def parse_args(argv: Sequence[str] | None, prog: str = "reproduce.py") -> argpar
                         help="config override for every run, e.g. budget.evaluations=20000")
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing; rewrite the report from the records found")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="cells run at once, each in a process of its own on one core "
+                        "(default 1); the records are the same whatever the number")
     parser.add_argument("--commit-records", action="store_true",
                         help="git-commit each record as it is written (that file only)")
     parser.add_argument("--run", action="store_true",
@@ -146,6 +153,8 @@ def parse_args(argv: Sequence[str] | None, prog: str = "reproduce.py") -> argpar
     args.a2c_runs_dir = args.runs_dir or A2C_RUNS_DIR
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
     if args.operators:
         try:
             args.operators = [MUTATIONS.canonical(op) for op in args.operators]
@@ -208,7 +217,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "reproduce.py",
         say(f"{len(cells)} runs in {args.runs_dir}, records in {args.data_dir}")
         start = time.perf_counter()
         try:
-            counts = run_grid(cells, settings)
+            counts = run_grid(cells, settings, args.jobs)
         except KeyboardInterrupt:
             say("interrupted; the run in progress saved a checkpoint: the same command "
                 "resumes the grid")

@@ -9,10 +9,15 @@ hand-driven `Trainer` (`Trainer.step`) to replay the hill climber's weight traje
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import subprocess
 import sys
 import time
+from collections import deque
+from collections.abc import Iterator
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -179,12 +184,10 @@ def commit_record(path: Path, message: str, root: Path = ROOT) -> None:
 
 
 def run_cell(cell: Cell, settings: Settings,
-             provenance: Provenance) -> tuple[str, dict[str, Any] | None]:
-    """Run, resume or skip one cell: ("ran" | "resumed" | "skipped", its record or None)."""
+             provenance: Provenance) -> tuple[str, dict[str, Any]]:
+    """Run or resume one cell that has no record at its settings: ("ran" | "resumed", the
+    record it wrote)."""
     config = cell_config(cell, settings)
-    path = cell.record_path(settings.data_dir)
-    if recorded(read_record(path), config):
-        return "skipped", None
     run_dir = cell.run_dir(settings.runs_dir)
     start, cores = time.perf_counter(), core_seconds()
     if resumable(run_dir, config):
@@ -196,26 +199,96 @@ def run_cell(cell: Cell, settings: Settings,
     record = make_record(cell, settings, run_dir, result, provenance)
     record |= {"resumed": how == "resumed", "seconds": time.perf_counter() - start,
                "core_seconds": core_seconds() - cores}
+    path = cell.record_path(settings.data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode("utf-8"))
-    if settings.commit_records:
-        commit_record(path, f"reproduce: record {cell.experiment.name}/{cell.name} "
-                            f"seed{cell.seed}")
     return how, record
 
 
-def run_grid(cells: list[Cell], settings: Settings) -> dict[str, int]:
-    """Run every cell in order, one line each; returns how many ran, resumed and were skipped."""
+_Job = tuple[int, Cell, Settings, Provenance]
+_Outcome = tuple[int, Cell, str, dict[str, Any]]
+
+
+def _run_job(job: _Job) -> _Outcome:
+    """`run_cell` for a numbered cell, in whichever process runs it."""
+    number, cell, settings, provenance = job
+    return (number, cell, *run_cell(cell, settings, provenance))
+
+
+def _send_outcome(job: _Job, connection: Connection) -> None:
+    """A `--jobs` process: run its cell and hand the outcome back."""
+    connection.send(_run_job(job))
+
+
+START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+"""How `--jobs` starts its processes: forked where the platform can (a fresh interpreter
+would import torch again for every cell)."""
+
+
+def _in_processes(jobs: int, work: list[_Job]) -> Iterator[_Outcome]:
+    """Each job's outcome as it finishes, `jobs` processes at a time, one process per cell (its
+    memory and threads go with it). A process that dies without an outcome stops the grid
+    with an error naming its cell; on the way out (that error, Ctrl-C, SIGTERM) the runs still
+    going get SIGTERM, the trainer's orderly stop, and are waited for, so each ends with a
+    checkpoint that the same command resumes."""
+    context = multiprocessing.get_context(START_METHOD)
+    waiting = deque(work)
+    running: dict[Connection, tuple[BaseProcess, _Job]] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                job = waiting.popleft()
+                receiver, sender = context.Pipe(duplex=False)
+                process = context.Process(target=_send_outcome, args=(job, sender))
+                process.start()
+                sender.close()  # the child's copy is the only one: its exit reads as EOF
+                running[receiver] = (process, job)
+            for receiver in wait(list(running)):
+                process, (_, cell, *_) = running.pop(receiver)
+                try:
+                    outcome = receiver.recv()
+                except EOFError:
+                    process.join()
+                    raise RuntimeError(
+                        f"the run of {cell.experiment.name}/{cell.name} seed{cell.seed} died "
+                        f"(exit code {process.exitcode}) before writing its record; the same "
+                        "command resumes it from its last checkpoint") from None
+                process.join()
+                yield outcome
+    finally:
+        for process, _ in running.values():
+            process.terminate()
+        for process, _ in running.values():
+            process.join()
+
+
+def run_grid(cells: list[Cell], settings: Settings, jobs: int = 1) -> dict[str, int]:
+    """Run every cell without a record at its settings, `jobs` at a time, one line each as it
+    finishes (the others are skipped first); each record is committed by this process when
+    `settings.commit_records` (so concurrent jobs never race for git's index). Returns how
+    many ran, resumed and were skipped."""
     counts = {"ran": 0, "resumed": 0, "skipped": 0}
     provenance = Provenance.here()
+    pending: list[_Job] = []
     for number, cell in enumerate(cells, start=1):
-        how, record = run_cell(cell, settings, provenance)
+        if recorded(read_record(cell.record_path(settings.data_dir)), cell_config(cell, settings)):
+            counts["skipped"] += 1
+            say(f"{_numbered(number, len(cells), cell)}: finished before, skipped")
+        else:
+            pending.append((number, cell, settings, provenance))
+    outcomes = map(_run_job, pending) if jobs == 1 else _in_processes(jobs, pending)
+    for number, cell, how, record in outcomes:
         counts[how] += 1
-        where = f"[{number}/{len(cells)}] {cell.experiment.name}/{cell.name} seed{cell.seed}"
-        if record is None:
-            say(f"{where}: finished before, skipped")
-            continue
+        if settings.commit_records:
+            commit_record(cell.record_path(settings.data_dir),
+                          f"reproduce: record {cell.experiment.name}/{cell.name} "
+                          f"seed{cell.seed}")
         outcome = "solved" if record["solved"] else "not solved"
-        say(f"{where}: {how} in {record['seconds']:.1f} s, {record['evaluations']:,} "
-            f"evaluations, fitness {record['best_fitness']:.4g}, {outcome}")
+        say(f"{_numbered(number, len(cells), cell)}: {how} in {record['seconds']:.1f} s, "
+            f"{record['evaluations']:,} evaluations, fitness {record['best_fitness']:.4g}, "
+            f"{outcome}")
     return counts
+
+
+def _numbered(number: int, total: int, cell: Cell) -> str:
+    return f"[{number}/{total}] {cell.experiment.name}/{cell.name} seed{cell.seed}"
