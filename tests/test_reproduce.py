@@ -11,14 +11,17 @@ import os
 import re
 import runpy
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from smevo.agent import load_agent
+from smevo.checkpoint import latest_checkpoint
 from smevo.cli import main as smevo_main
 from smevo.experiments import runner
 from smevo.experiments.cli import main as experiments_main
@@ -125,6 +128,30 @@ def test_a_job_that_dies_stops_the_grid_naming_its_cell_and_the_command_goes_on(
     printed = run(*argv)
     assert re.search(r"ran \d, resumed \d, skipped \d", printed)
     assert len(list((tmp_path / "data").rglob("seed*.json"))) == 6
+
+
+@pytest.mark.processes
+def test_sigterm_to_a_grid_of_jobs_stops_each_run_with_a_checkpoint_that_resumes(tmp_path):
+    """SIGTERM to the grid's own process (as a scheduler sends it): the runs in its jobs stop
+    at their last finished generation with a checkpoint, and the grid exits with 130."""
+    runs = tmp_path / "runs"
+    argv = [sys.executable, str(ROOT / "scripts" / "reproduce.py"), *TINY_MAZE[:-1],
+            "budget.evaluations=1000000", "--runs-dir", str(runs), "--data-dir",
+            str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--jobs", "2"]
+    grid = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    folders = [runs / "maze" / f"maze-d7-{operator}" / "seed0" for operator in
+               ("control", "SM-G-ABS")]
+    deadline = time.monotonic() + 120
+    while not all(list(folder.glob("checkpoints/gen_*.pt")) for folder in folders):
+        assert grid.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    grid.send_signal(signal.SIGTERM)
+    printed, _ = grid.communicate(timeout=120)
+    assert grid.returncode == 130 and "interrupted; each run in progress saved" in printed
+    for folder in folders:
+        last = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
+        assert latest_checkpoint(folder).name == f"gen_{last['generation']:06d}.pt"
+    assert not (tmp_path / "data").exists()
 
 
 def test_jobs_must_be_positive(capsys):

@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "reproduce.py",
         try:
             counts = run_grid(cells, settings, args.jobs)
         except KeyboardInterrupt:
-            say("interrupted; the run in progress saved a checkpoint: the same command "
+            say("interrupted; each run in progress saved a checkpoint: the same command "
                 "resumes the grid")
             return 130
         say(f"ran {counts['ran']}, resumed {counts['resumed']}, skipped {counts['skipped']} "

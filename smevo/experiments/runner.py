@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ from smevo.experiments.records import (
     result_settings,
 )
 from smevo.functional import get_flat
+from smevo.interrupts import StopSignals
 from smevo.plotting import read_metrics
 from smevo.trainer import Trainer
 
@@ -215,9 +217,16 @@ def _run_job(job: _Job) -> _Outcome:
     return (number, cell, *run_cell(cell, settings, provenance))
 
 
-def _send_outcome(job: _Job, connection: Connection) -> None:
-    """A `--jobs` process: run its cell and hand the outcome back."""
-    connection.send(_run_job(job))
+def _send_outcome(job: _Job, connection: Connection, handlers: dict[int, Any]) -> None:
+    """A `--jobs` process: run its cell and hand the outcome back. It answers signals as a
+    grid of one process would (`handlers`: what the grid's own process had before it began
+    waiting on its jobs), so its run stops itself with a checkpoint."""
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+    try:
+        connection.send(_run_job(job))
+    except KeyboardInterrupt:
+        sys.exit(130)  # stopped with its checkpoint, as its "interrupted" event line says
 
 
 START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -228,38 +237,49 @@ would import torch again for every cell)."""
 def _in_processes(jobs: int, work: list[_Job]) -> Iterator[_Outcome]:
     """Each job's outcome as it finishes, `jobs` processes at a time, one process per cell (its
     memory and threads go with it). A process that dies without an outcome stops the grid
-    with an error naming its cell; on the way out (that error, Ctrl-C, SIGTERM) the runs still
-    going get SIGTERM, the trainer's orderly stop, and are waited for, so each ends with a
-    checkpoint that the same command resumes."""
+    with an error naming its cell. On the way out (that error, or the first Ctrl-C or SIGTERM,
+    which raises `KeyboardInterrupt` here as it would in a run) the runs still going get
+    SIGTERM, the trainer's orderly stop, and are waited for (later signals are ignored), so
+    each ends with a checkpoint that the same command resumes."""
     context = multiprocessing.get_context(START_METHOD)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     waiting = deque(work)
     running: dict[Connection, tuple[BaseProcess, _Job]] = {}
-    try:
-        while waiting or running:
-            while waiting and len(running) < jobs:
-                job = waiting.popleft()
-                receiver, sender = context.Pipe(duplex=False)
-                process = context.Process(target=_send_outcome, args=(job, sender))
-                process.start()
-                sender.close()  # the child's copy is the only one: its exit reads as EOF
-                running[receiver] = (process, job)
-            for receiver in wait(list(running)):
-                process, (_, cell, *_) = running.pop(receiver)
-                try:
-                    outcome = receiver.recv()
-                except EOFError:
-                    process.join()
-                    raise RuntimeError(
-                        f"the run of {cell.experiment.name}/{cell.name} seed{cell.seed} died "
-                        f"(exit code {process.exitcode}) before writing its record; the same "
-                        "command resumes it from its last checkpoint") from None
+    with StopSignals() as stop:
+        try:
+            with stop.interruptible():
+                while waiting or running:
+                    while waiting and len(running) < jobs:
+                        job = waiting.popleft()
+                        receiver, sender = context.Pipe(duplex=False)
+                        process = context.Process(target=_send_outcome,
+                                                  args=(job, sender, handlers))
+                        process.start()
+                        sender.close()  # the child holds the only other end: its exit is EOF
+                        running[receiver] = (process, job)
+                    for receiver in wait(list(running)):
+                        yield _received(receiver, *running.pop(receiver))
+        finally:
+            for process, _ in running.values():
+                process.terminate()
+            for process, _ in running.values():
                 process.join()
-                yield outcome
-    finally:
-        for process, _ in running.values():
-            process.terminate()
-        for process, _ in running.values():
-            process.join()
+
+
+def _received(receiver: Connection, process: BaseProcess, job: _Job) -> _Outcome:
+    """The outcome a finished job's process sent, once it has exited."""
+    try:
+        outcome = receiver.recv()
+    except EOFError:
+        outcome = None
+    process.join()
+    if outcome is None:
+        cell = job[1]
+        raise RuntimeError(
+            f"the run of {cell.experiment.name}/{cell.name} seed{cell.seed} died (exit code "
+            f"{process.exitcode}) before writing its record; the same command resumes it "
+            "from its last checkpoint")
+    return outcome
 
 
 def run_grid(cells: list[Cell], settings: Settings, jobs: int = 1) -> dict[str, int]:
