@@ -73,7 +73,7 @@ class CoreVectorEnv(VectorEnv, abc.ABC):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._core = make_core(self.num_envs)
-        self._rngs: list[np.random.Generator] = []
+        self._rngs: Sequence[np.random.Generator] = []
         self._autoreset = np.zeros(self.num_envs, dtype=np.bool_)
 
     @abc.abstractmethod

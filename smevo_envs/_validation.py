@@ -4,6 +4,7 @@ end."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -146,7 +147,27 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def sub_env_generators(seed: Any, num_envs: int) -> list[np.random.Generator]:
+def sub_env_generators(seed: Any, num_envs: int) -> SubEnvGenerators:
     """One generator per sub-env of a vector env, each as a single env reset with its seed
     would get (see `checked_seeds` for what `seed` may be)."""
-    return [seeding.np_random(s)[0] for s in checked_seeds(seed, num_envs)]
+    return SubEnvGenerators(checked_seeds(seed, num_envs))
+
+
+class SubEnvGenerators(Sequence[np.random.Generator]):
+    """The generators of a vector env's sub-envs, each made from its seed when first used: a
+    reset whose episodes draw nothing (parity's chosen sequences) makes none, and making a
+    generator costs more than stepping a small task. A generator made late is the one made at
+    once: it depends on its seed alone."""
+
+    def __init__(self, seeds: list[int | None]) -> None:
+        self._seeds = seeds
+        self._made: list[np.random.Generator | None] = [None] * len(seeds)
+
+    def __len__(self) -> int:
+        return len(self._seeds)
+
+    def __getitem__(self, index: int) -> np.random.Generator:  # type: ignore[override]
+        made = self._made[index]
+        if made is None:
+            made = self._made[index] = seeding.np_random(self._seeds[index])[0]
+        return made

@@ -227,7 +227,7 @@ class RecurrentParityVectorEnv(VectorEnv):
         self.single_observation_space, self.single_action_space = _spaces()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._rngs: list[np.random.Generator] = []
+        self._rngs: Sequence[np.random.Generator] = []
         self._bits = np.zeros((self.num_envs, self.n_bits), dtype=np.int64)
         self._labels = np.zeros(self.num_envs, dtype=np.int64)
         self._t = np.zeros(self.num_envs, dtype=np.int64)
