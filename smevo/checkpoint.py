@@ -56,8 +56,11 @@ __all__ = [
 
 FORMAT = "smevo-checkpoint"
 """The marker that tells a smevo checkpoint from any other torch file."""
-VERSION = 1
-"""The payload layout version this module writes and the newest it reads."""
+VERSION = 2
+"""The payload layout version this module writes and the newest it reads. 2: a recurrent
+individual's observation sequences are packed into two arrays (`Population.state_dict`);
+version 1 checkpoints still resume, and an older smevo refuses a version 2 one by name
+instead of failing on the packed layout."""
 
 _CHECKPOINT_NAME = re.compile(r"^gen_(\d+)\.pt$")
 _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{16}\.tmp$")

@@ -18,6 +18,7 @@ import torch
 
 from smevo.checkpoint import (
     FORMAT,
+    VERSION,
     CheckpointError,
     NewerCheckpointError,
     atomic_torch_save,
@@ -96,7 +97,7 @@ def test_round_trip_restores_every_kind_of_state(tmp_path):
 def test_payload_carries_format_version_and_generation(tmp_path):
     path = save_checkpoint(tmp_path, 12, {"x": 1}, keep=1)
     payload = load_torch_file(path)
-    assert payload == {"format": FORMAT, "version": 1, "generation": 12, "state": {"x": 1}}
+    assert payload == {"format": FORMAT, "version": VERSION, "generation": 12, "state": {"x": 1}}
 
 
 def test_keep_prunes_all_but_the_newest(tmp_path):
@@ -218,8 +219,9 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
 
 def test_newer_version_is_refused(tmp_path):
     path = tmp_path / "future.pt"
-    torch.save({"format": FORMAT, "version": 2, "generation": 1, "state": {}}, path)
-    with pytest.raises(CheckpointError, match=r"newer smevo .*version 2.*reads up to 1"):
+    torch.save({"format": FORMAT, "version": VERSION + 1, "generation": 1, "state": {}}, path)
+    with pytest.raises(CheckpointError,
+                       match=rf"newer smevo .*version {VERSION + 1}.*reads up to {VERSION}"):
         load_checkpoint(path)
     torch.save({"format": FORMAT, "version": "x", "state": {}}, path)
     with pytest.raises(CheckpointError, match="corrupt smevo checkpoint"):
@@ -243,7 +245,7 @@ def test_latest_readable_checkpoint_skips_unreadable_newer_ones(tmp_path):
 
 def test_a_checkpoint_of_a_newer_smevo_is_not_skipped(tmp_path):
     save_checkpoint(tmp_path, 1, {"g": 1}, keep=2)
-    torch.save({"format": FORMAT, "version": 2, "generation": 2, "state": {}},
+    torch.save({"format": FORMAT, "version": VERSION + 1, "generation": 2, "state": {}},
                checkpoint_path(tmp_path, 2))
     with pytest.raises(NewerCheckpointError, match="written by a newer smevo"):
         load_latest_checkpoint(tmp_path)

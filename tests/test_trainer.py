@@ -176,6 +176,35 @@ def test_resume_continues_exactly(tmp_path):
     assert metrics(resumed.run_dir) == metrics(whole.run_dir)
 
 
+PARITY_GRU = ("env.id=smevo/RecurrentParity-v0", "env.episodes=16", "env.index_episodes=true",
+              "policy.name=gru", "policy.options={hidden: 6, layers: 1}",
+              "mutation.name=SM-G-ABS", "algorithm.name=steady_state",
+              "algorithm.population=20", "algorithm.elite_episodes=0",
+              "algorithm.options={tournament: 3}", "budget.generations=null",
+              "budget.evaluations=300", "budget.stop_when_solved=false",
+              "logging.checkpoint_every=1", "seed=4")
+"""A recurrent run whose parents keep observation sequences (checkpointed packed)."""
+
+
+@pytest.mark.bitexact  # resume equals the uninterrupted run
+@pytest.mark.parametrize("layout", ["packed", "version 1"])
+def test_a_recurrent_run_resumes_exactly_from_either_checkpoint_layout(tmp_path, layout):
+    whole = train(config(tmp_path / "whole", *PARITY_GRU))
+    part = train(config(tmp_path / "part", *PARITY_GRU, "budget.evaluations=140"))
+    path = latest_checkpoint(part.run_dir)
+    state = load_checkpoint(path)
+    packed = state["algorithm"]["population"]["experiences"]
+    assert all(set(e) == {"steps", "lengths"} and len(e["lengths"]) == 16 for e in packed)
+    if layout == "version 1":  # one array per sequence, as smevo wrote before packing
+        state["algorithm"]["population"]["experiences"] = [
+            np.split(e["steps"], np.cumsum(e["lengths"])[:-1]) for e in packed]
+        torch.save({"format": "smevo-checkpoint", "version": 1,
+                    "generation": int(path.stem.split("_")[1]), "state": state}, path)
+    resumed = resume(part.run_dir, overrides=["budget.evaluations=300"])
+    assert metrics(resumed.run_dir) == metrics(whole.run_dir)
+    assert torch.equal(resumed.best_params, whole.best_params)
+
+
 DIE_AT = """
 import os, signal, sys
 from smevo.evaluation import rollout

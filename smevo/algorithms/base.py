@@ -87,12 +87,31 @@ class Population:
 
     def state_dict(self) -> dict[str, Any]:
         return {"params": self.params, "fitness": self.fitness, "solved": self.solved,
-                "experiences": self.experiences}
+                "experiences": [_packed(e) for e in self.experiences]}
 
     @staticmethod
     def from_state(state: dict[str, Any]) -> Population:
         return Population(state["params"], np.asarray(state["fitness"]),
-                          np.asarray(state["solved"]), list(state["experiences"]))
+                          np.asarray(state["solved"]),
+                          [_unpacked(e) for e in state["experiences"]])
+
+
+def _packed(experiences: Any) -> Any:
+    """A recurrent individual's observation sequences (a list of `[T_i, *obs]` arrays) as
+    their steps end to end and their lengths: two arrays in a checkpoint instead of one per
+    sequence (pickling thousands of small arrays made a parity checkpoint cost more than its
+    generations). Anything else is kept as it is."""
+    if isinstance(experiences, list) and experiences:
+        return {"steps": np.concatenate(experiences),
+                "lengths": np.array([len(sequence) for sequence in experiences])}
+    return experiences
+
+
+def _unpacked(experiences: Any) -> Any:
+    """`_packed`'s inverse; a checkpoint written before packing holds the list itself."""
+    if isinstance(experiences, dict):
+        return np.split(experiences["steps"], np.cumsum(experiences["lengths"])[:-1])
+    return experiences
 
 
 @dataclass
