@@ -213,6 +213,27 @@ def test_quick_maze_resumes_a_cut_run_and_draws_the_maze_figures(run, tmp_path):
     assert "| depth 32 | SM-G-ABS | 1 |" in report
 
 
+def test_a_cell_whose_run_another_experiment_recorded_copies_its_record(run, tmp_path):
+    """The depth sweep's depth-32 cells are runs of the maze experiment's (same domain, GA,
+    budget and magnitudes): the grid copies their records instead of running them again,
+    and `status` counts them done before that."""
+    argv, runs, data, _ = tiny_maze(tmp_path)
+    depth = ["depth", *argv[1:], "--networks", "d32"]  # control and SM-G-ABS, as the maze's
+    assert re.search(r"depth\s+maze-d32\s+0\s+2\s", run("status", *depth))
+    run(*argv)
+    assert re.search(r"depth\s+maze-d32\s+2\s+0\s", run("status", *depth))
+    printed = run(*depth)
+    assert ("depth/maze-d32-SM-G-ABS seed0: finished before, the same run as "
+            "maze/maze-d32-SM-G-ABS seed0: its record copied") in printed
+    assert "ran 0, resumed 0, skipped 2" in printed
+    for operator in ("control", "SM-G-ABS"):
+        origin, copy = (json.loads((data / experiment / f"maze-d32-{operator}" / "seed0.json")
+                                   .read_text()) for experiment in ("maze", "depth"))
+        assert copy == origin | {"experiment": "depth",
+                                 "same_run_as": f"maze/maze-d32-{operator} seed0"}
+    assert not (runs / "depth" / "maze-d32-control").exists()
+
+
 def without_stamp(report: str) -> str:
     return re.sub(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", report)
 

@@ -36,9 +36,12 @@ the commit, smevo version, wall time, core-seconds and machine it ran on; `RECOR
 The records are committed: the report is rebuilt from them alone, so a grid stopped here
 continues on another machine where the committed records end. A cell whose record was made
 at the same settings (the config, less `RESULT_NEUTRAL`) is skipped; a record made at other
-settings (e.g. a smaller budget) leaves its cell pending. A run cut short resumes from its
-last checkpoint (`smevo.resume`) if it was started at the same settings, else restarts. So
-the same command continues an interrupted grid, and `--seeds 10` after `--seeds 5` adds seeds.
+settings (e.g. a smaller budget) leaves its cell pending. A cell whose run another
+experiment recorded at the same settings (the depth sweep's depth-32 cells are the maze
+experiment's, magnitudes included) gets a copy of that record, naming it (`same_run_as`),
+instead of running it again. A run cut short resumes from its last checkpoint
+(`smevo.resume`) if it was started at the same settings, else restarts. So the same command
+continues an interrupted grid, and `--seeds 10` after `--seeds 5` adds seeds.
 `--commit-records` commits each record as it is written (that file only). `--jobs N` runs N
 cells at once, each in a process of its own (one core each: every run uses one thread), and
 prints each cell's line as it finishes; a run is the same whichever process runs it, so N only

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 from smevo._registry import keyword_options
 from smevo.algorithms import ALGORITHMS
 from smevo.config import AlgorithmConfig, Config, config_to_dict, migrate_algorithm
+from smevo.experiments.grid import EXPERIMENTS, Cell, Settings
 from smevo.experiments.staleness import current_arithmetic
 
 RECORD_FORMAT = ("smevo-reproduce-record", 1)
@@ -128,3 +130,21 @@ def median_divergence(metrics: list[dict[str, Any]]) -> float | None:
     values = [m["mutation/divergence_mean"] for m in metrics
               if isinstance(m.get("mutation/divergence_mean"), int | float)]
     return float(np.median(values)) if values else None
+
+
+def twin_record(cell: Cell, settings: Settings, config: Config) -> dict[str, Any] | None:
+    """The record of the same run made for another experiment, as this cell's record: the
+    maze experiment's depth-32 cells and the depth sweep's share domain, GA and budget, so
+    where their operator's magnitude is the same too a cell's run is the other's, and
+    running it again would only repeat it. Only an experiment that records the same extras
+    serves; the copy names its origin (`same_run_as`)."""
+    for other in EXPERIMENTS.values():
+        if other.name == cell.experiment.name or other.extra != cell.experiment.extra:
+            continue
+        origin = replace(cell, experiment=other)
+        record = read_record(origin.record_path(settings.data_dir))
+        if recorded(record, config):
+            return record | {"experiment": cell.experiment.name, "same_run_as":
+                             record.get("same_run_as", f"{other.name}/{origin.name} "
+                                                       f"seed{origin.seed}")}
+    return None

@@ -30,7 +30,13 @@ from smevo.checkpoint import atomic_write_bytes, latest_checkpoint
 from smevo.config import Config, load_config
 from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker
 from smevo.evaluation.obs_norm import FrozenNormalizer
-from smevo.experiments.grid import ROOT, TRAJECTORY_SEED, Cell, Settings, cell_config
+from smevo.experiments.grid import (
+    ROOT,
+    TRAJECTORY_SEED,
+    Cell,
+    Settings,
+    cell_config,
+)
 from smevo.experiments.provenance import Provenance, core_seconds
 from smevo.experiments.records import (
     RECORD_FORMAT,
@@ -40,6 +46,7 @@ from smevo.experiments.records import (
     read_record,
     recorded,
     result_settings,
+    twin_record,
 )
 from smevo.functional import get_flat
 from smevo.interrupts import StopSignals
@@ -291,11 +298,22 @@ def run_grid(cells: list[Cell], settings: Settings, jobs: int = 1) -> dict[str, 
     provenance = Provenance.here()
     pending: list[_Job] = []
     for number, cell in enumerate(cells, start=1):
-        if recorded(read_record(cell.record_path(settings.data_dir)), cell_config(cell, settings)):
-            counts["skipped"] += 1
-            say(f"{_numbered(number, len(cells), cell)}: finished before, skipped")
+        config = cell_config(cell, settings)
+        path = cell.record_path(settings.data_dir)
+        if recorded(read_record(path), config):
+            how = "skipped"
+        elif (twin := twin_record(cell, settings, config)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, (json.dumps(twin, indent=1) + "\n").encode("utf-8"))
+            if settings.commit_records:
+                commit_record(path, f"reproduce: record {cell.experiment.name}/{cell.name} "
+                                    f"seed{cell.seed} (the run of {twin['same_run_as']})")
+            how = f"the same run as {twin['same_run_as']}: its record copied"
         else:
             pending.append((number, cell, settings, provenance))
+            continue
+        counts["skipped"] += 1
+        say(f"{_numbered(number, len(cells), cell)}: finished before, {how}")
     outcomes = map(_run_job, pending) if jobs == 1 else _in_processes(jobs, pending)
     for number, cell, how, record in outcomes:
         counts[how] += 1

@@ -13,7 +13,13 @@ import numpy as np
 
 from smevo.config import Config
 from smevo.experiments.grid import MINATAR_GAMES, Cell, Settings, cell_config
-from smevo.experiments.records import load_records, read_record, recorded, result_settings
+from smevo.experiments.records import (
+    load_records,
+    read_record,
+    recorded,
+    result_settings,
+    twin_record,
+)
 
 FALLBACK_RATE = 0.005
 """Core-seconds per evaluation that `status` assumes for a domain, network and operator with
@@ -153,8 +159,8 @@ def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str,
         config = cell_config(cell, settings)
         record = read_record(cell.record_path(settings.data_dir))
         group = tallies[(cell.experiment.name, f"{cell.domain.name}-{cell.domain.network}")]
-        if recorded(record, config):
-            group.done += 1
+        if recorded(record, config) or twin_record(cell, settings, config) is not None:
+            group.done += 1  # a twin's record is copied when the grid next runs
             continue
         key = (cell.domain.name, cell.domain.network, cell.operator)
         if key not in rates:
