@@ -28,12 +28,13 @@ def git(*args: str) -> str | None:
 
 def code_version() -> dict[str, Any]:
     """What code the runs of this process run: `commit`, the last commit that changed anything
-    but the records (so committing records does not change it), `head`, `dirty` (tracked files
-    outside the records differ from it; None: unknown) and the smevo version. Taken once, at
-    start: the process keeps the code it imported whatever is committed meanwhile."""
-    records = f":(exclude){DATA_DIR.as_posix()}"
-    changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", records)
-    return {"commit": git("log", "-1", "--format=%H", "--", ".", records),
+    but the results folder (its records, report and figures: what runs write, so committing
+    them does not change it), `head`, `dirty` (tracked files outside that folder differ from
+    it; None: unknown) and the smevo version. Taken once, at start: the process keeps the code
+    it imported whatever is committed meanwhile."""
+    outputs = f":(exclude){DATA_DIR.parent.as_posix()}"
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", outputs)
+    return {"commit": git("log", "-1", "--format=%H", "--", ".", outputs),
             "head": git("rev-parse", "HEAD"),
             "dirty": None if changes is None else bool(changes),
             "smevo": smevo.__version__}
