@@ -8,6 +8,8 @@ import pytest
 from gymnasium.utils.env_checker import data_equivalence
 
 import smevo_envs
+from smevo_envs import _validation
+from smevo_envs._validation import sub_env_generators
 
 VECTOR_IDS = [i for i in smevo_envs.ENV_IDS if gym.spec(i).vector_entry_point is not None]
 N = 3
@@ -38,3 +40,21 @@ def test_anything_else_is_refused_saying_what_is_accepted(env_id, seed):
     with pytest.raises((TypeError, ValueError)) as error:
         env.reset(seed=seed)
     assert ACCEPTED in str(error.value)
+
+
+def test_sub_env_generators_are_made_when_first_used_and_draw_as_made_at_reset(monkeypatch):
+    made = []
+    real = _validation.seeding.np_random
+    monkeypatch.setattr(_validation.seeding, "np_random",
+                        lambda seed: made.append(seed) or real(seed))
+    generators = sub_env_generators([5, 6, 7], N)
+    assert len(generators) == N and made == []
+    drawn = generators[2].random(4)
+    assert made == [7] and generators[2] is generators[2]
+    np.testing.assert_array_equal(drawn, real(7)[0].random(4))
+
+    env = gym.make_vec("smevo/RecurrentParity-v0", num_envs=N,
+                       vectorization_mode="vector_entry_point")
+    made.clear()
+    env.reset(seed=[1, 2, 3], options={"index": [0, 5, 9]})  # the sequences are chosen
+    assert made == []
