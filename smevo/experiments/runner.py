@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 import smevo
 from smevo.agent import load_agent
@@ -230,15 +231,16 @@ def _send_outcome(job: _Job, connection: Connection, handlers: dict[int, Any]) -
     waiting on its jobs), so its run stops itself with a checkpoint."""
     for signum, handler in handlers.items():
         signal.signal(signum, handler)
+    torch.set_num_threads(1)  # one core per job (a spawned process does not inherit it)
     try:
         connection.send(_run_job(job))
     except KeyboardInterrupt:
         sys.exit(130)  # stopped with its checkpoint, as its "interrupted" event line says
 
 
-START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-"""How `--jobs` starts its processes: forked where the platform can (a fresh interpreter
-would import torch again for every cell)."""
+START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
+"""How `--jobs` starts its processes: forked on Linux (a fresh interpreter would import torch
+again for every cell), spawned elsewhere (macOS's system libraries are not fork-safe)."""
 
 
 def _in_processes(jobs: int, work: list[_Job]) -> Iterator[_Outcome]:
