@@ -25,12 +25,18 @@ import torch
 
 from smevo.a2c import A2CConfig, a2c, play, resume_a2c
 from smevo.agent import load_agent
-from smevo.checkpoint import atomic_write_bytes, list_checkpoints
+from smevo.checkpoint import list_checkpoints
 from smevo.config import apply_overrides, config_to_dict, load_config
 from smevo.evaluation.env_pool import make_env_pool
 from smevo.experiments.grid import ROOT
 from smevo.experiments.provenance import Provenance, core_seconds
-from smevo.experiments.runner import FRESH_EPISODES, FRESH_SEED, commit_record, say
+from smevo.experiments.runner import (
+    FRESH_EPISODES,
+    FRESH_SEED,
+    commit_record,
+    save_record,
+    say,
+)
 from smevo.experiments.status import aligned
 from smevo.plotting import read_metrics
 
@@ -196,8 +202,7 @@ def make_record(cell: A2CCell, run_dir: Path, provenance: Provenance, command: s
 
 def write_record(path: Path, record: dict[str, Any], commit: bool) -> None:
     """Write `record` at `path` atomically (and commit that file alone if `commit`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode("utf-8"))
+    save_record(path, record)
     if commit:
         commit_record(path, f"reproduce: record {NAME}/{record['net']}/seed{record['seed']}")
 

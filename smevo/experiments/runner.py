@@ -209,10 +209,14 @@ def run_cell(cell: Cell, settings: Settings,
     record = make_record(cell, settings, run_dir, result, provenance)
     record |= {"resumed": how == "resumed", "seconds": time.perf_counter() - start,
                "core_seconds": core_seconds() - cores}
-    path = cell.record_path(settings.data_dir)
+    save_record(cell.record_path(settings.data_dir), record)
+    return how, record
+
+
+def save_record(path: Path, record: dict[str, Any]) -> None:
+    """Write `record` at `path` atomically (a kill leaves the old file or the new one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode("utf-8"))
-    return how, record
 
 
 _Job = tuple[int, Cell, Settings, Provenance]
@@ -305,8 +309,7 @@ def run_grid(cells: list[Cell], settings: Settings, jobs: int = 1) -> dict[str, 
         if recorded(read_record(path), config):
             how = "skipped"
         elif (twin := twin_record(cell, settings, config)) is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, (json.dumps(twin, indent=1) + "\n").encode("utf-8"))
+            save_record(path, twin)
             if settings.commit_records:
                 commit_record(path, f"reproduce: record {cell.experiment.name}/{cell.name} "
                                     f"seed{cell.seed} (the run of {twin['same_run_as']})")
@@ -331,4 +334,5 @@ def run_grid(cells: list[Cell], settings: Settings, jobs: int = 1) -> dict[str, 
 
 
 def _numbered(number: int, total: int, cell: Cell) -> str:
+    """How a cell's progress line names it: its place in the grid, experiment, name, seed."""
     return f"[{number}/{total}] {cell.experiment.name}/{cell.name} seed{cell.seed}"
