@@ -361,7 +361,11 @@ class _Lanes:
         self.reservoir = None if self.recurrent else StateReservoir(
             lanes, self.spec.archive_size, episodes, self.obs_shape,
             np.array([tasks[p].sample_seed for p in claimed], dtype=np.uint64), self.dtype)
-        self.sequences: list[list[np.ndarray]] = [[] for _ in range(n)]
+        # Recurrent policies keep sequences: each lane's observations `[E, *obs]` at every
+        # step since its genome came in, and how many steps of each episode are kept (an
+        # episode's rows are the first of its lane's: all of a lane's episodes start together).
+        self.rows: list[list[np.ndarray]] = [[] for _ in range(lanes)]
+        self.kept = np.zeros(n, dtype=np.int64)
         self.results: list[tuple[int, EvalResult]] = []
 
     def _seeds(self, claimed: Sequence[int]) -> list[int]:
@@ -386,13 +390,14 @@ class _Lanes:
         """The current observations `[lanes, E, *obs]`, kept as experiences where active."""
         active = ~self.done
         raw = np.asarray(self.obs, dtype=self.dtype)
+        by_lane = raw.reshape(-1, self.episodes, *self.obs_shape)
         if self.recurrent:
-            for i in np.flatnonzero(active):
-                self.sequences[i].append(raw[i])
+            for lane in np.flatnonzero(active.reshape(-1, self.episodes).any(axis=1)):
+                self.rows[lane].append(by_lane[lane])
+            self.kept += active
         else:
-            self.reservoir.add(raw.reshape(-1, self.episodes, *self.obs_shape),
-                               active.reshape(-1, self.episodes))
-        return raw.reshape(-1, self.episodes, *self.obs_shape)
+            self.reservoir.add(by_lane, active.reshape(-1, self.episodes))
+        return by_lane
 
     def step(self, actions: np.ndarray, broken: np.ndarray) -> None:
         """End the `broken` sub-envs' episodes, step the others' envs."""
@@ -427,8 +432,14 @@ class _Lanes:
     def _experiences(self, lane: int) -> Any:
         if not self.recurrent:
             return self.reservoir.states(lane)
-        sequences = self.sequences[lane * self.episodes:(lane + 1) * self.episodes]
-        return [np.stack(seq) for seq in sequences[: self.spec.archive_size] if seq]
+        if not self.rows[lane]:
+            return []
+        steps = np.stack(self.rows[lane])  # [T, E, *obs]
+        self.rows[lane] = []
+        kept = self.kept[lane * self.episodes:(lane + 1) * self.episodes]
+        return [steps[:length, episode].copy()
+                for episode, length in enumerate(kept[: self.spec.archive_size].tolist())
+                if length]
 
     def admit(self, lanes: np.ndarray, claimed: list[int]) -> None:
         """Start the `claimed` genomes' episodes in the freed `lanes`."""
@@ -443,8 +454,8 @@ class _Lanes:
         for lane, position in zip(lanes, claimed, strict=True):
             self.occupant[lane] = position
             if self.recurrent:
-                for i in range(lane * episodes, (lane + 1) * episodes):
-                    self.sequences[i] = []
+                self.rows[lane] = []
+                self.kept[lane * episodes:(lane + 1) * episodes] = 0
             else:
                 self.reservoir.restart(lane, self.tasks[position].sample_seed)
 
