@@ -42,6 +42,7 @@ def test_anything_else_is_refused_saying_what_is_accepted(env_id, seed):
     assert ACCEPTED in str(error.value)
 
 
+@pytest.mark.bitexact  # a late generator draws exactly what one made at reset would
 def test_sub_env_generators_are_made_when_first_used_and_draw_as_made_at_reset(monkeypatch):
     made = []
     real = _validation.seeding.np_random
