@@ -292,7 +292,7 @@ def test_records_alone_rebuild_the_report_and_carry_what_it_needs(run, tmp_path)
     assert "logging" not in record["config"]  # paths of this machine: not the run's settings
     assert record["curve"]["evaluations"] == [8, 16] and len(record["curve"]["champion"]) == 2
     assert record["code"]["commit"] == git("log", "-1", "--format=%H", "--", ".",
-                                       ":(exclude)docs/results/data")
+                                       ":(exclude)docs/results")
     assert record["code"]["smevo"] and record["machine"]["cpu"]
     assert record["core_seconds"] > 0 and record["seconds"] > 0
     assert re.search(r"\| depth 7 \| control \| 1 \|.*\| [0-9a-f]{10}(\+dirty)? \|$", report,

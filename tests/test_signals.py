@@ -160,8 +160,10 @@ def test_two_signals_to_driver_and_workers_end_with_a_checkpoint(tmp_path, signu
     assert not [pid for pid in workers if alive(pid)]
 
 
-def test_sigterm_while_the_workers_start_says_so_and_leaves_nothing_running(tmp_path):
-    process, run_dir = train_forever(tmp_path, *PROCESS)
+def test_sigterm_before_the_first_generation_ends_says_so_and_leaves_nothing_running(tmp_path):
+    # A population big enough that its first generation outlasts the workers' start (seconds,
+    # not CartPole's usual milliseconds): the signal lands before any generation is finished.
+    process, run_dir = train_forever(tmp_path, *PROCESS, "algorithm.population=4000")
     wait_for(lambda: (run_dir / "config.yaml").exists())
     workers = children(process.pid)
     process.send_signal(signal.SIGTERM)
