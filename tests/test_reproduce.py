@@ -39,7 +39,7 @@ from smevo.experiments.staleness import (
     current_arithmetic,
 )
 from smevo.experiments.stats import median_iqr, rank_test, solve_rate, wilson_interval
-from smevo.experiments.status import FALLBACK_RATE
+from smevo.experiments.status import FALLBACK_RATE, measured_rates
 from smevo.experiments.verdicts import ON_FITNESS_ONLY, claim_washout, claims
 from smevo.functional import get_flat
 
@@ -327,6 +327,17 @@ def test_status_counts_runs_and_costs_the_rest_at_the_recorded_rates(run, tmp_pa
     assert lines[("maze", "maze-d32")] == ["2", "7", "0", expected]
     assert lines[("all", "4")] == ["14", "0", f"{2 * (4 + fallback):.2f}"]
     assert "measured for 4 of 6" in status
+
+
+def test_rates_pool_measured_runs_only():
+    def record(seconds: float, evaluations: int, **more) -> dict:
+        return {"domain": "maze", "network": "d32", "operator": "control", "core_seconds": seconds,
+                "evaluations": evaluations, "config": {"budget": {"evaluations": 100}}} | more
+
+    fast, slow = record(10.0, 100), record(90.0, 100)
+    copy = fast | {"same_run_as": "maze/maze-d32-control seed0"}
+    resumed = record(1.0, 100, resumed=True)  # its seconds cover only the part after the resume
+    assert measured_rates([fast, slow, copy, resumed]) == {("maze", "d32", "control"): 0.5}
 
 
 def test_a_record_at_other_settings_leaves_its_cell_pending(run, tmp_path):

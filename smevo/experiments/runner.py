@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
+from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -264,11 +265,7 @@ def _in_processes(jobs: int, work: list[_Job]) -> Iterator[_Outcome]:
                 while waiting or running:
                     while waiting and len(running) < jobs:
                         job = waiting.popleft()
-                        receiver, sender = context.Pipe(duplex=False)
-                        process = context.Process(target=_send_outcome,
-                                                  args=(job, sender, handlers))
-                        process.start()
-                        sender.close()  # the child holds the only other end: its exit is EOF
+                        receiver, process = _started(context, job, handlers)
                         running[receiver] = (process, job)
                     for receiver in wait(list(running)):
                         yield _received(receiver, *running.pop(receiver))
@@ -277,6 +274,17 @@ def _in_processes(jobs: int, work: list[_Job]) -> Iterator[_Outcome]:
                 process.terminate()
             for process, _ in running.values():
                 process.join()
+
+
+def _started(context: BaseContext, job: _Job,
+             handlers: dict[int, Any]) -> tuple[Connection, BaseProcess]:
+    """A process running `job` (with the signal handlers `handlers` restored), and the end of
+    the pipe its outcome arrives on."""
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_send_outcome, args=(job, sender, handlers))
+    process.start()
+    sender.close()  # the child holds the only other end: its exit is EOF
+    return receiver, process
 
 
 def _received(receiver: Connection, process: BaseProcess, job: _Job) -> _Outcome:

@@ -90,12 +90,13 @@ def measured_rates(records: Iterable[dict[str, Any]]) -> dict[Triple, float]:
     """Core-seconds per unit of work (`work_unit`) per (domain, network, operator), pooled over
     its records (whatever their settings: the cost of an evaluation does not depend on the
     budget) but those of resumed runs, whose core-seconds cover only the part after the
-    resume."""
+    resume, and copies of another experiment's record (`same_run_as`), which measured nothing
+    again."""
     seconds: dict[Triple, float] = defaultdict(float)
     work: dict[Triple, int] = defaultdict(int)
     for record in records:
         done = record[work_unit(record["config"])]
-        if not record.get("resumed") and done > 0:
+        if not record.get("resumed") and "same_run_as" not in record and done > 0:
             seconds[triple(record)] += record["core_seconds"]
             work[triple(record)] += done
     return {key: seconds[key] / work[key] for key in seconds}
