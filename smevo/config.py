@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import functools
 import numbers
 import re
 import types
@@ -92,8 +93,10 @@ class _BadType(Exception):
         self.expected = expected
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
-    """Field name -> resolved type annotation of a config dataclass."""
+    """Field name -> resolved type annotation of a config dataclass (resolved once per class:
+    resolving costs more than the rest of checking a config)."""
     return typing.get_type_hints(cls)
 
 
@@ -282,13 +285,9 @@ def save_config(config: Config, path: str | Path) -> None:
     Path(path).write_text(config_to_yaml(config), encoding="utf-8")
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads ``1e-3`` as a float and rejects duplicate keys.
-
-    PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-3``); users write ``1e-3``
-    and would get the string '1e-3'. A duplicate key silently keeps the last value in
-    PyYAML; here it is an error naming its line.
-    """
+class _StrictMappings:
+    """A loader part that rejects duplicate keys: PyYAML silently keeps the last value; here
+    it is an error naming its line."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -305,11 +304,32 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
+class _Loader(_StrictMappings, yaml.SafeLoader):
+    """SafeLoader that reads ``1e-3`` as a float and rejects duplicate keys. PyYAML follows
+    YAML 1.1, where a float needs a dot (``1.0e-3``); users write ``1e-3`` and would get the
+    string '1e-3'."""
+
+
+class _FastLoader(_StrictMappings, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """`_Loader` on libyaml's parser where PyYAML has it (grids build hundreds of configs);
+    its error positions differ from PyYAML's, so errors are reported by `_Loader`."""
+
+
+for _loader in (_Loader, _FastLoader):
+    _loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+        list("-+0123456789."),
+    )
+
+
+def _parse_yaml(text: str) -> Any:
+    """The YAML document in `text` (safe loading: plain data only); a `yaml.YAMLError` with
+    PyYAML's own positions if it is not valid."""
+    try:
+        return yaml.load(text, Loader=_FastLoader)  # a SafeLoader
+    except yaml.YAMLError:
+        return yaml.load(text, Loader=_Loader)  # raises it again, where PyYAML points
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -336,7 +356,7 @@ def load_config(path: str | Path, schema: type = Config) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read config file: {error}") from None
     try:
-        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+        data = _parse_yaml(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: invalid YAML at {_yaml_problem(error)}") from None
     if data is None:
@@ -361,7 +381,7 @@ def _parse_override(item: str) -> tuple[list[str], str, Any]:
     if not all(parts):
         raise ConfigError(f"--set {item}: malformed key {key!r}")
     try:
-        value = yaml.load(raw, Loader=_Loader)  # _Loader is a SafeLoader
+        value = _parse_yaml(raw)
     except yaml.YAMLError as error:
         raise ConfigError(f"--set {item}: invalid value: {_yaml_problem(error)}") from None
     return parts, raw, value

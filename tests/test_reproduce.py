@@ -27,9 +27,10 @@ from smevo.experiments import runner
 from smevo.experiments.cli import main as experiments_main
 from smevo.experiments.cli import parse_args
 from smevo.experiments.figures import fitness_curve_figures, recorded_curve
-from smevo.experiments.grid import EXPERIMENTS, PAPER_SM_G
+from smevo.experiments.grid import EXPERIMENTS, PAPER_SM_G, build_grid
 from smevo.experiments.provenance import git
 from smevo.experiments.records import RECORD_FORMAT, settled_budget
+from smevo.experiments.report import verdict_text
 from smevo.experiments.results import Results, score
 from smevo.experiments.runner import FRESH_EPISODES, FRESH_SEED, commit_record
 from smevo.experiments.staleness import (
@@ -40,7 +41,7 @@ from smevo.experiments.staleness import (
 )
 from smevo.experiments.stats import median_iqr, rank_test, solve_rate, wilson_interval
 from smevo.experiments.status import FALLBACK_RATE, measured_rates
-from smevo.experiments.verdicts import ON_FITNESS_ONLY, claim_washout, claims
+from smevo.experiments.verdicts import ON_FITNESS_ONLY, Claim, claim_washout, claims
 from smevo.functional import get_flat
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -608,6 +609,10 @@ def test_quick_gym_scores_champions_on_fresh_episodes_against_the_env_threshold(
     assert "| env | operator | runs | threshold | fresh reward: median [IQR] |" in report
     assert re.search(r"^\| LunarLander-v3 \| control \| 1 \| 200 \| .* \| 0/1 \[", report,
                      re.MULTILINE)
+    # 3 of the quick grid's gym runs: its section and the claim that rests on it say so.
+    planned = len(build_grid(["gym"], None, quick=True))
+    assert f"**In progress:** 3 of the grid's {planned} runs are recorded" in report
+    assert f"**not tested** (provisional: 3 of the {planned} runs it rests on)" in report
     # Made into a record from before solved runs confirmed their crossing (no
     # budget.confirm_solved) of a run that stopped solved on a validated elite, it is another
     # setting's: its cell is pending; as it is (the run hit its cap), it still counts.
@@ -619,6 +624,14 @@ def test_quick_gym_scores_champions_on_fresh_episodes_against_the_env_threshold(
     assert re.search(r"^gym\s+CartPole-v1-mlp\s+1\s+0\s+0\s", run("status", *argv), re.MULTILINE)
     path.write_text(json.dumps(record | {"stopped_by": "solved", "solved": True}))
     assert re.search(r"^gym\s+CartPole-v1-mlp\s+0\s+1\s+1\s", run("status", *argv), re.MULTILINE)
+
+
+def test_a_verdict_is_provisional_until_every_run_it_rests_on_is_recorded():
+    claim = Claim("SM-G beats control on the deep maze.", "partly", "", ("maze", "depth"))
+    assert verdict_text(claim, {"maze": (90, 90), "depth": (75, 75), "parity": (0, 120)}) == (
+        "**partly**")
+    assert verdict_text(claim, {"maze": (90, 90), "depth": (60, 75)}) == (
+        "**partly** (provisional: 150 of the 165 runs it rests on)")
 
 
 def test_records_from_before_confirmation_count_where_it_could_not_have_changed_them():

@@ -16,6 +16,7 @@ from smevo.experiments.minatar import minatar_tables
 from smevo.experiments.records import load_records
 from smevo.experiments.results import Results
 from smevo.experiments.staleness import current
+from smevo.experiments.status import grid_progress
 from smevo.experiments.tables import (
     commands,
     magnitude_table,
@@ -23,7 +24,7 @@ from smevo.experiments.tables import (
     settings_text,
     table,
 )
-from smevo.experiments.verdicts import CLAIM_RULES, claims
+from smevo.experiments.verdicts import CLAIM_RULES, Claim, claims
 
 RESULT_TABLES = {"gridmaze": fresh_table, "gym": solved_table,
                  "minatar": minatar_tables}
@@ -50,6 +51,7 @@ def write_report(data_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
         by_experiment[record["experiment"]].append(record)
     found = {name: Results(EXPERIMENTS[name], by_experiment[name])
              for name in EXPERIMENTS if by_experiment[name]}
+    progress = grid_progress(data_dir, quick=bool(records) and all(r["quick"] for r in records))
     figures: list[str] = []
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
@@ -67,7 +69,7 @@ def write_report(data_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
               "paper's own numbers could not be retrieved, so results are compared with the "
               "claims, not with its figures.",
               table(["claim", "verdict", "numbers"],
-                    [[c.text, f"**{c.status}**", c.evidence] for c in claims(found)]),
+                    [[c.text, verdict_text(c, progress), c.evidence] for c in claims(found)]),
               CLAIM_RULES,
               "## Mutation magnitudes",
               MAGNITUDE_CHOICE,
@@ -78,7 +80,8 @@ def write_report(data_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
               "scores better than a control run (0.5: no difference)."]
     sections: dict[str, list[str]] = {}
     for name, experiment in EXPERIMENTS.items():
-        sections[name] = section(name, found.get(name), out, figures, left_out[name])
+        sections[name] = section(name, found.get(name), out, figures, left_out[name],
+                                 progress.get(name, (0, 0)))
         parts += [f"## {experiment.title} (`{name}`)", *sections[name]]
         if name == "gridmaze":
             parts.append("This section is also written alone, as [GRIDMAZE.md](GRIDMAZE.md).")
@@ -90,18 +93,34 @@ def write_report(data_dir: Path, out: Path) -> tuple[list[Path], list[str]]:
     return [report, gridmaze], figures
 
 
+def verdict_text(claim: Claim, progress: dict[str, tuple[int, int]]) -> str:
+    """The claim's verdict, marked provisional (with the count) while the grids of the
+    experiments it rests on are not complete."""
+    done, planned = (sum(progress.get(name, (0, 0))[i] for name in claim.sources)
+                     for i in (0, 1))
+    if done >= planned:
+        return f"**{claim.status}**"
+    return f"**{claim.status}** (provisional: {done} of the {planned} runs it rests on)"
+
+
 def section(name: str, results: Results | None, out: Path, figures: list[str],
-            left_out: int = 0) -> list[str]:
+            left_out: int = 0, progress: tuple[int, int] = (0, 0)) -> list[str]:
     """The parts of experiment `name`'s section: its setup, settings, tables and figures (the
     figures drawn into `out`, their files added to `figures`), or how to run it; first, how
-    many of its records were `left_out` as stale."""
-    stale = [f"{left_out} earlier record(s) of this experiment are left out: made by code that "
+    many of its records were `left_out` as stale, and how many of its grid's runs
+    (`progress`: recorded, planned) are still to come."""
+    notes = [f"{left_out} earlier record(s) of this experiment are left out: made by code that "
              "bred or selected otherwise, or at a magnitude the grid no longer uses "
              "(`smevo/experiments/staleness.py`, `MAGNITUDES`); their cells run again."
              ] if left_out else []
     if results is None:
-        return [*stale, f"Not run. Run it with `python scripts/reproduce.py {name}`."]
-    parts = [*stale, results.experiment.setup, settings_text(results), outcome_table(results)]
+        return [*notes, f"Not run. Run it with `python scripts/reproduce.py {name}`."]
+    done, planned = progress
+    if done < planned:
+        notes.append(f"**In progress:** {done} of the grid's {planned} runs are recorded; the "
+                     "tables show those. `python scripts/reproduce.py status` costs the rest and "
+                     f"`python scripts/reproduce.py {name}` runs them.")
+    parts = [*notes, results.experiment.setup, settings_text(results), outcome_table(results)]
     if name in RESULT_TABLES:
         parts.append(RESULT_TABLES[name](results))
     for draw in FIGURES[name]:

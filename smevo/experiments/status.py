@@ -7,12 +7,20 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from smevo.config import Config
-from smevo.experiments.grid import MINATAR_GAMES, Cell, Settings, cell_config
+from smevo.experiments.grid import (
+    EXPERIMENTS,
+    MINATAR_GAMES,
+    Cell,
+    Settings,
+    build_grid,
+    cell_config,
+)
 from smevo.experiments.records import (
     load_records,
     read_record,
@@ -171,6 +179,20 @@ def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str,
         work = expected_work(config, peers[(cell.experiment.name, key)])
         group.core_seconds += work * rates.get(key, PILOT_RATES.get(key, FALLBACK_RATE))
     return tallies, unmeasured
+
+
+def grid_progress(data_dir: Path, quick: bool = False) -> dict[str, tuple[int, int]]:
+    """Per experiment: the runs of its whole grid (`--quick`'s with `quick`) recorded under
+    `data_dir` at the grid's settings, and the runs in it (`status`'s done, and done plus
+    remaining)."""
+    cells = build_grid(EXPERIMENTS, None, quick)
+    settings = Settings(runs_dir=Path("runs/reproduce"), quick=quick, backend=None, sets=(),
+                        command="", data_dir=data_dir)
+    progress: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for (experiment, _), counted in tally_status(cells, settings)[0].items():
+        done, planned = progress[experiment]
+        progress[experiment] = (done + counted.done, planned + counted.done + counted.remaining)
+    return dict(progress)
 
 
 def status_text(cells: list[Cell], settings: Settings) -> str:

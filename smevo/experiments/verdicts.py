@@ -21,6 +21,8 @@ class Claim:
     text: str
     status: str
     evidence: str
+    sources: tuple[str, ...]
+    """The experiments whose runs the verdict rests on."""
 
 
 Comparison = tuple[RankTest | None, str]
@@ -89,9 +91,10 @@ def claim_washout(found: dict[str, Results]) -> Claim:
     results = found.get("illustrative")
     domain = ("washout", "toy2w")
     if results is None or not all(results.runs(domain, op) for op in PAPER_SM_G):
-        return Claim(text, "not tested", "the illustrative washout runs of all three are missing")
+        return Claim(text, "not tested", "the illustrative washout runs of all three are missing",
+                     ("illustrative",))
     found = versus(results, domain, ("SM-G-ABS", "SM-G-SO"), "SM-G-SUM")
-    return Claim(text, verdict(*tally(found), len(found)), evidence_of(found))
+    return Claim(text, verdict(*tally(found), len(found)), evidence_of(found), ("illustrative",))
 
 
 def claim_versus_control(found: dict[str, Results], experiment: str,
@@ -102,13 +105,14 @@ def claim_versus_control(found: dict[str, Results], experiment: str,
     chosen = domains(results) if results is not None else []
     compared = [c for domain in chosen for c in versus(results, domain, PAPER_SM_G, "control")]
     if not compared:
-        return Claim(text, "not tested", f"no {experiment} runs of control and SM-G")
+        return Claim(text, "not tested", f"no {experiment} runs of control and SM-G",
+                     (experiment,))
     status = verdict(*tally(compared), len(compared))
     rates = [rate for domain in chosen for op in (*PAPER_SM_G, "control")
              if (rate := results.solve_rate(domain, op)) is not None]
     if unsolved_ranking(results, *rates):
         status += ON_FITNESS_ONLY
-    return Claim(text, status, evidence_of(compared))
+    return Claim(text, status, evidence_of(compared), (experiment,))
 
 
 def gap_widens(results: Results | None) -> tuple[bool | None, list[str]]:
@@ -170,7 +174,7 @@ def claim_depth(found: dict[str, Results]) -> Claim:
         holds.append(float(widens))
         evidence.append(f"depth sweep (gap {'widens' if widens else 'does not widen'}): "
                         + "; ".join(gaps))
-    return Claim(text, combined(holds, 2), "; ".join(evidence))
+    return Claim(text, combined(holds, 2), "; ".join(evidence), ("maze", "depth"))
 
 
 def mean_effect(results: Results, network: str) -> float | None:
@@ -199,24 +203,25 @@ def claim_pixels(found: dict[str, Results]) -> Claim:
         holds.append(float(deep > shallow))
         evidence.append(f"mean A vs control: shallow {shallow:.2f}, deep {deep:.2f} "
                         f"({'larger' if deep > shallow else 'not larger'} for deep)")
-    return Claim(text, combined(holds, 2), "; ".join(evidence))
+    return Claim(text, combined(holds, 2), "; ".join(evidence), helps.sources)
 
 
 def claim_sm_r(found: dict[str, Results]) -> Claim:
     """SM-G-SUM/ABS/SO against SM-R on every domain that has both."""
     text = "SM-R helps less than SM-G."
-    compared = [c for name in ("illustrative", "parity", "maze") if name in found
+    sources = ("illustrative", "parity", "maze")
+    compared = [c for name in sources if name in found
                 for domain in found[name].domains
                 for c in versus(found[name], domain, PAPER_SM_G, "SM-R", f"{name} ")]
     if not compared:
-        return Claim(text, "not tested", "no experiment with both SM-R and SM-G runs")
+        return Claim(text, "not tested", "no experiment with both SM-R and SM-G runs", sources)
     wins, losses = tally(compared)
     status = ("reproduced" if 2 * wins >= len(compared) and not losses
               else "not reproduced" if losses >= wins else "partly")
     shown = [c for c in compared if significant(c)]
     return Claim(text, status, f"SM-G significantly better in {wins} and worse in {losses} of "
                                f"{len(compared)} comparisons (domain × SM-G operator)"
-                               + (f": {evidence_of(shown)}" if shown else ""))
+                               + (f": {evidence_of(shown)}" if shown else ""), sources)
 
 
 def claims(found: dict[str, Results]) -> list[Claim]:
@@ -247,5 +252,6 @@ CLAIM_RULES = (
     " least as many as it wins. *Pixels*: SM-G-SUM and SM-G-ABS each compared with control on "
     "the champions' reward on 100 fresh episodes per MinAtar game and network; *more so for "
     "deeper nets* holds when their mean A against control is larger on the deep nets than on "
-    "the shallow; reproduced only when both parts hold."
+    "the shallow; reproduced only when both parts hold. A verdict marked *provisional* rests "
+    "on experiments whose grid is not complete yet: it may change as their other runs come in."
 )
