@@ -12,7 +12,7 @@ count.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -92,12 +92,19 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return _settled(json.loads(path.read_text(encoding="utf-8")))
 
 
+def records_by_path(data_dir: Path) -> dict[Path, dict[str, Any]]:
+    """Every record of the grid (`RECORD_FORMAT`) under `data_dir` by its path (a cell's
+    `record_path`), their settings settled; records of another format there (the A2C runs'
+    `backpropamine` ones) are left out."""
+    records = {path: json.loads(path.read_text(encoding="utf-8"))
+               for path in sorted(data_dir.glob("*/*/seed*.json"))}
+    return {path: _settled(r) for path, r in records.items()
+            if r.get("format") == RECORD_FORMAT[0]}
+
+
 def load_records(data_dir: Path) -> list[dict[str, Any]]:
-    """Every record of the grid (`RECORD_FORMAT`) under `data_dir`, their settings settled;
-    records of another format there (the A2C runs' `backpropamine` ones) are left out."""
-    records = (json.loads(path.read_text(encoding="utf-8"))
-               for path in sorted(data_dir.glob("*/*/seed*.json")))
-    return [_settled(r) for r in records if r.get("format") == RECORD_FORMAT[0]]
+    """`records_by_path`'s records, in the order of their paths."""
+    return list(records_by_path(data_dir).values())
 
 
 def recorded(record: dict[str, Any] | None, config: Config) -> bool:
@@ -132,17 +139,20 @@ def median_divergence(metrics: list[dict[str, Any]]) -> float | None:
     return float(np.median(values)) if values else None
 
 
-def twin_record(cell: Cell, settings: Settings, config: Config) -> dict[str, Any] | None:
+def twin_record(cell: Cell, settings: Settings, config: Config,
+                read: Callable[[Path], dict[str, Any] | None] = read_record,
+                ) -> dict[str, Any] | None:
     """The record of the same run made for another experiment, as this cell's record: the
     maze experiment's depth-32 cells and the depth sweep's share domain, GA and budget, so
     where their operator's magnitude is the same too a cell's run is the other's, and
     running it again would only repeat it. Only an experiment that records the same extras
-    serves; the copy names its origin (`same_run_as`)."""
+    serves; the copy names its origin (`same_run_as`). `read` reads a record by its path
+    (from disk, or from those already read)."""
     for other in EXPERIMENTS.values():
         if other.name == cell.experiment.name or other.extra != cell.experiment.extra:
             continue
         origin = replace(cell, experiment=other)
-        record = read_record(origin.record_path(settings.data_dir))
+        record = read(origin.record_path(settings.data_dir))
         if recorded(record, config):
             return record | {"experiment": cell.experiment.name, "same_run_as":
                              record.get("same_run_as", f"{other.name}/{origin.name} "

@@ -22,9 +22,8 @@ from smevo.experiments.grid import (
     cell_config,
 )
 from smevo.experiments.records import (
-    load_records,
-    read_record,
     recorded,
+    records_by_path,
     result_settings,
     twin_record,
 )
@@ -157,7 +156,8 @@ def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str,
     network, operator) triples that had no record to measure a rate from (`PILOT_RATES`,
     else `FALLBACK_RATE`).
     """
-    records = load_records(settings.data_dir)
+    by_path = records_by_path(settings.data_dir)
+    records = list(by_path.values())
     rates = measured_rates(records)
     peers: dict[tuple[str, Triple], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
@@ -166,9 +166,10 @@ def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str,
     unmeasured: set[Triple] = set()
     for cell in cells:
         config = cell_config(cell, settings)
-        record = read_record(cell.record_path(settings.data_dir))
+        record = by_path.get(cell.record_path(settings.data_dir))
         group = tallies[(cell.experiment.name, f"{cell.domain.name}-{cell.domain.network}")]
-        if recorded(record, config) or twin_record(cell, settings, config) is not None:
+        if recorded(record, config) or twin_record(cell, settings, config,
+                                                   by_path.get) is not None:
             group.done += 1  # a twin's record is copied when the grid next runs
             continue
         key = (cell.domain.name, cell.domain.network, cell.operator)
