@@ -40,7 +40,7 @@ from smevo.experiments.staleness import (
     current_arithmetic,
 )
 from smevo.experiments.stats import median_iqr, rank_test, solve_rate, wilson_interval
-from smevo.experiments.status import FALLBACK_RATE, measured_rates
+from smevo.experiments.status import FALLBACK_RATE, frame_rates, measured_rates
 from smevo.experiments.verdicts import ON_FITNESS_ONLY, Claim, claim_washout, claims
 from smevo.functional import get_flat
 
@@ -339,6 +339,18 @@ def test_rates_pool_measured_runs_only():
     copy = fast | {"same_run_as": "maze/maze-d32-control seed0"}
     resumed = record(1.0, 100, resumed=True)  # its seconds cover only the part after the resume
     assert measured_rates([fast, slow, copy, resumed]) == {("maze", "d32", "control"): 0.5}
+
+
+def test_a_game_without_records_is_costed_per_frame_from_the_other_games():
+    def record(domain: str, seconds: float, budget: dict, **work) -> dict:
+        return {"domain": domain, "network": "shallow", "operator": "control",
+                "core_seconds": seconds, "config": {"budget": budget}} | work
+
+    frames = {"env_steps": 1000, "evaluations": None}
+    records = [record("Breakout-v1", 2.0, frames, env_steps=1000, evaluations=50),
+               record("Asterix-v1", 4.0, frames, env_steps=1000, evaluations=20),
+               record("maze", 90.0, {"evaluations": 100}, evaluations=100)]  # not per frame
+    assert frame_rates(records) == {("shallow", "control"): 0.003}
 
 
 def test_a_record_at_other_settings_leaves_its_cell_pending(run, tmp_path):

@@ -5,7 +5,7 @@ budget is in env steps) measured in the records."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,20 +93,31 @@ def work_unit(settings: dict[str, Any]) -> str:
     return "env_steps" if settings["budget"].get("env_steps") is not None else "evaluations"
 
 
-def measured_rates(records: Iterable[dict[str, Any]]) -> dict[Triple, float]:
-    """Core-seconds per unit of work (`work_unit`) per (domain, network, operator), pooled over
-    its records (whatever their settings: the cost of an evaluation does not depend on the
-    budget) but those of resumed runs, whose core-seconds cover only the part after the
-    resume, and copies of another experiment's record (`same_run_as`), which measured nothing
-    again."""
-    seconds: dict[Triple, float] = defaultdict(float)
-    work: dict[Triple, int] = defaultdict(int)
+def measured_rates(records: Iterable[dict[str, Any]],
+                   key: Callable[[dict[str, Any]], tuple[str, ...]] = triple,
+                   ) -> dict[tuple[str, ...], float]:
+    """Core-seconds per unit of work (`work_unit`) per `key` (domain, network, operator),
+    pooled over its records (whatever their settings: the cost of an evaluation does not
+    depend on the budget) but those of resumed runs, whose core-seconds cover only the part
+    after the resume, and copies of another experiment's record (`same_run_as`), which
+    measured nothing again."""
+    seconds: dict[tuple[str, ...], float] = defaultdict(float)
+    work: dict[tuple[str, ...], int] = defaultdict(int)
     for record in records:
         done = record[work_unit(record["config"])]
         if not record.get("resumed") and "same_run_as" not in record and done > 0:
-            seconds[triple(record)] += record["core_seconds"]
-            work[triple(record)] += done
-    return {key: seconds[key] / work[key] for key in seconds}
+            seconds[key(record)] += record["core_seconds"]
+            work[key(record)] += done
+    return {k: seconds[k] / work[k] for k in seconds}
+
+
+def frame_rates(records: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], float]:
+    """Core-seconds per env step per (network, operator), pooled over the records of every
+    domain whose budget is in env steps: a frame's cost is its network's and operator's, not
+    its game's (MinAtar's frames are all 10x10), so a game without records of its own is
+    costed from the other games' rather than from pilot runs."""
+    return measured_rates((r for r in records if work_unit(r["config"]) == "env_steps"),
+                          key=lambda r: (r["network"], r["operator"]))
 
 
 def planned_work(config: Config) -> int:
@@ -153,12 +164,13 @@ def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str,
 
     A cell is done when its record was made at its settings; a record at other settings
     counts as `elsewhere` and its cell as remaining. Returns the tallies and the (domain,
-    network, operator) triples that had no record to measure a rate from (`PILOT_RATES`,
-    else `FALLBACK_RATE`).
+    network, operator) triples that had no record to measure a rate from (nor, costed per
+    env step, another domain's record of the same network and operator: `frame_rates`), so
+    were costed at `PILOT_RATES`, else `FALLBACK_RATE`.
     """
     by_path = records_by_path(settings.data_dir)
     records = list(by_path.values())
-    rates = measured_rates(records)
+    rates, per_frame = measured_rates(records), frame_rates(records)
     peers: dict[tuple[str, Triple], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         peers[(record["experiment"], triple(record))].append(record)
@@ -173,12 +185,16 @@ def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str,
             group.done += 1  # a twin's record is copied when the grid next runs
             continue
         key = (cell.domain.name, cell.domain.network, cell.operator)
-        if key not in rates:
+        rate = rates.get(key)
+        if rate is None and config.budget.env_steps is not None:
+            rate = per_frame.get(key[1:])
+        if rate is None:
             unmeasured.add(key)
+            rate = PILOT_RATES.get(key, FALLBACK_RATE)
         group.remaining += 1
         group.elsewhere += record is not None
         work = expected_work(config, peers[(cell.experiment.name, key)])
-        group.core_seconds += work * rates.get(key, PILOT_RATES.get(key, FALLBACK_RATE))
+        group.core_seconds += work * rate
     return tallies, unmeasured
 
 
@@ -215,7 +231,8 @@ def status_text(cells: list[Cell], settings: Settings) -> str:
     lines += ["", f"Records in {settings.data_dir}. Rates (core-seconds per evaluation, per "
                   "env step where the budget is in env steps) "
                   f"measured for {len(triples - unmeasured)} of {len(triples)} domain/network/"
-                  f"operator combinations by their records{pilot}{fallback}. A pending run "
+                  f"operator combinations by their records (per env step: by any domain's "
+                  f"of the same network and operator){pilot}{fallback}. A pending run "
                   "is costed at the mean evaluations (env steps) of its finished peers at the "
                   "same settings (solved runs stop early), else at its full budget. 'other "
                   "settings': records made at settings that are not the grid's now, or by "
