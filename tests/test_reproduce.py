@@ -599,6 +599,13 @@ def test_a_claim_no_run_solved_is_ranked_on_fitness_and_says_so():
     solved = [fake("SM-G-SUM", "parity", "rnn", solved=True, evals=500 + s) for s in range(5)]
     claim = claims({"parity": Results(experiment, chance + solved)})[1]
     assert claim.status == "reproduced" and "ranked on final fitness" not in claim.evidence
+    assert "divergence" not in claim.evidence  # none measured
+    # How far each side's children moved, where the runs measured it.
+    timid = [r | {"divergence": 0.004 + 0.001 * (r["evaluations"] - 500)} for r in solved]
+    noisy = [r | {"divergence": 0.3} for r in chance]
+    claim = claims({"parity": Results(experiment, noisy + timid)})[1]
+    assert "rnn SM-G-SUM 5/5 vs control 0/5 solved, p=0.00794, A=1.00, divergence 0.006 vs 0.3" \
+        in claim.evidence
 
 
 def test_quick_gym_scores_champions_on_fresh_episodes_against_the_env_threshold(run, tmp_path):

@@ -94,6 +94,13 @@ class Results:
         return f"{name} {network}" if len(networks) > 1 else name
 
 
+def typical_divergence(runs: Iterable[dict[str, Any]]) -> float | None:
+    """The median over `runs` of each run's median divergence per mutation (None: no run
+    measured one): how far the operator's children moved from their parents."""
+    values = [r["divergence"] for r in runs if r.get("divergence") is not None]
+    return float(np.median(values)) if values else None
+
+
 def fresh(record: dict[str, Any]) -> float:
     """The mean reward of the record's champion on its fresh episodes (`fresh_episodes`)."""
     return float(record["fresh_episodes"]["mean"])

@@ -7,9 +7,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-
-from smevo.experiments.results import Results, dotted, ordered
+from smevo.experiments.results import Results, dotted, ordered, typical_divergence
 from smevo.experiments.stats import RankTest, median_iqr
 from smevo.mutations import MUTATIONS
 
@@ -147,8 +145,7 @@ def magnitude_table(all_results: list[Results]) -> str:
             runs = [r for d in results.domains for r in results.runs(d, operator)]
             magnitudes = sorted({r["magnitude"] for r in runs})
             options = sorted({json.dumps(r["options"], sort_keys=True) for r in runs})
-            divergences = [r["divergence"] for r in runs if r["divergence"] is not None]
-            divergence = float(np.median(divergences)) if divergences else None
+            divergence = typical_divergence(runs)
             rows.append([results.experiment.name, operator,
                          ", ".join(number(m) for m in magnitudes),
                          MUTATIONS.get(operator).magnitude_means,

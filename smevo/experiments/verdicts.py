@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smevo.experiments.grid import PAPER_SM_G
-from smevo.experiments.results import Results, depth_of
+from smevo.experiments.results import Results, depth_of, typical_divergence
 from smevo.experiments.stats import Proportion, RankTest
 from smevo.experiments.tables import number, rank_text
 
@@ -66,7 +66,11 @@ def versus(results: Results, domain: tuple[str, str], operators: Sequence[str],
             medians = [number(float(np.median([r["best_fitness"] for r in results.runs(
                 domain, op)]))) for op in (operator, baseline)]
             line += f", so ranked on final fitness: median {medians[0]} vs {medians[1]}"
-        found.append((test, f"{line}, {rank_text(test)}"))
+        line += f", {rank_text(test)}"
+        moved = [typical_divergence(results.runs(domain, op)) for op in (operator, baseline)]
+        if None not in moved:
+            line += f", divergence {moved[0]:.2g} vs {moved[1]:.2g}"
+        found.append((test, line))
     return found
 
 
@@ -252,6 +256,9 @@ CLAIM_RULES = (
     " least as many as it wins. *Pixels*: SM-G-SUM and SM-G-ABS each compared with control on "
     "the champions' reward on 100 fresh episodes per MinAtar game and network; *more so for "
     "deeper nets* holds when their mean A against control is larger on the deep nets than on "
-    "the shallow; reproduced only when both parts hold. A verdict marked *provisional* rests "
+    "the shallow; reproduced only when both parts hold. Each comparison ends with the two "
+    "operators' median divergence per mutation (as in the magnitude table), where measured: "
+    "an operator whose children barely move may lose for its step size, not its direction. "
+    "A verdict marked *provisional* rests "
     "on experiments whose grid is not complete yet: it may change as their other runs come in."
 )
