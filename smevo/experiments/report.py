@@ -117,8 +117,8 @@ def section(name: str, results: Results | None, out: Path, figures: list[str],
         return [*notes, f"Not run. Run it with `python scripts/reproduce.py {name}`."]
     done, planned = progress
     if done < planned:
-        notes.append(f"**In progress:** {done} of the grid's {planned} runs are recorded; the "
-                     "tables show those. `python scripts/reproduce.py status` costs the rest and "
+        notes.append(f"**In progress:** {done} of the grid's {planned} runs are recorded at "
+                     "its settings. `python scripts/reproduce.py status` costs the rest and "
                      f"`python scripts/reproduce.py {name}` runs them.")
     parts = [*notes, results.experiment.setup, settings_text(results), outcome_table(results)]
     if name in RESULT_TABLES:
