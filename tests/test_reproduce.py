@@ -43,6 +43,7 @@ from smevo.experiments.stats import median_iqr, rank_test, solve_rate, wilson_in
 from smevo.experiments.status import FALLBACK_RATE, frame_rates, measured_rates
 from smevo.experiments.verdicts import ON_FITNESS_ONLY, Claim, claim_washout, claims
 from smevo.functional import get_flat
+from smevo.run_lock import RunLock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -212,6 +213,33 @@ def test_quick_maze_resumes_a_cut_run_and_draws_the_maze_figures(run, tmp_path):
     assert resumed["resumed"] and resumed["wall_seconds"] == record["wall_seconds"] > 0
     report = (out / "RESULTS.md").read_text()
     assert "| depth 32 | SM-G-ABS | 1 |" in report
+
+
+def test_a_run_another_process_is_training_is_left_alone(run, tmp_path):
+    # Two grids over the same runs folder (another terminal, another worktree): a cell whose
+    # run the other process holds is skipped, checkpoint or not, and its folder kept.
+    argv, runs, data, _ = tiny_maze(tmp_path)
+    assert "ran 4, resumed 0, skipped 0" in run(*argv)
+    cut = runs / "maze" / "maze-d7-control" / "seed0"  # no checkpoint: would start again
+    for checkpoint in (cut / "checkpoints").iterdir():
+        checkpoint.unlink()
+    resumable = runs / "maze" / "maze-d32-SM-G-ABS" / "seed0"
+    for run_dir in (cut, resumable):
+        (data / "maze" / run_dir.parent.name / "seed0.json").unlink()
+    held = [RunLock(cut), RunLock(resumable)]
+    for lock in held:
+        lock.acquire()
+    try:
+        for jobs in ("1", "2"):  # in this process, and in a job's process
+            printed = run(*argv, "--jobs", jobs)
+            assert "ran 0, resumed 0, skipped 2 (finished before), 2 left to the other" in printed
+            assert printed.count("is in use by another smevo process") == 2
+            assert (cut / "config.yaml").is_file() and (cut / "metrics.jsonl").is_file()
+            assert not (data / "maze" / "maze-d7-control" / "seed0.json").exists()
+    finally:
+        for lock in held:
+            lock.release()
+    assert "ran 1, resumed 1, skipped 2" in run(*argv)
 
 
 def test_a_cell_whose_run_another_experiment_recorded_copies_its_record(run, tmp_path):

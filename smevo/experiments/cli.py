@@ -225,8 +225,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "reproduce.py",
             say("interrupted; each run in progress saved a checkpoint: the same command "
                 "resumes the grid")
             return 130
+        busy = (f", {counts['busy']} left to the other process(es) training them"
+                if counts["busy"] else "")
         say(f"ran {counts['ran']}, resumed {counts['resumed']}, skipped {counts['skipped']} "
-            f"(finished before) in {time.perf_counter() - start:.0f} s")
+            f"(finished before){busy} in {time.perf_counter() - start:.0f} s")
     documents, figures = [], []
     if args.experiments or not args.backpropamine:
         documents, figures = write_report(args.data_dir, args.out)

@@ -53,6 +53,7 @@ from smevo.experiments.records import (
 from smevo.functional import get_flat
 from smevo.interrupts import StopSignals
 from smevo.plotting import read_metrics
+from smevo.run_lock import RunLock, RunLockedError
 from smevo.trainer import Trainer
 
 
@@ -197,7 +198,8 @@ def commit_record(path: Path, message: str, root: Path = ROOT) -> None:
 def run_cell(cell: Cell, settings: Settings,
              provenance: Provenance) -> tuple[str, dict[str, Any]]:
     """Run or resume one cell that has no record at its settings: ("ran" | "resumed", the
-    record it wrote)."""
+    record it wrote). A `RunLockedError` if another process is training its run (another
+    grid's, say): that run is left alone."""
     config = cell_config(cell, settings)
     run_dir = cell.run_dir(settings.runs_dir)
     start, cores = time.perf_counter(), core_seconds()
@@ -205,7 +207,8 @@ def run_cell(cell: Cell, settings: Settings,
         how, result = "resumed", smevo.resume(run_dir)
     else:
         if run_dir.exists():
-            shutil.rmtree(run_dir)  # cut short before a checkpoint, or at other settings
+            with RunLock(run_dir):  # not while another process writes it, checkpoint or not
+                shutil.rmtree(run_dir)  # cut short before a checkpoint, or at other settings
         how, result = "ran", smevo.train(config)
     record = make_record(cell, settings, run_dir, result, provenance)
     record |= {"resumed": how == "resumed", "seconds": time.perf_counter() - start,
@@ -221,13 +224,17 @@ def save_record(path: Path, record: dict[str, Any]) -> None:
 
 
 _Job = tuple[int, Cell, Settings, Provenance]
-_Outcome = tuple[int, Cell, str, dict[str, Any]]
+_Outcome = tuple[int, Cell, str, dict[str, Any] | None]
 
 
 def _run_job(job: _Job) -> _Outcome:
-    """`run_cell` for a numbered cell, in whichever process runs it."""
+    """`run_cell` for a numbered cell, in whichever process runs it; a cell whose run
+    another process is training is skipped (no record: why instead of how)."""
     number, cell, settings, provenance = job
-    return (number, cell, *run_cell(cell, settings, provenance))
+    try:
+        return (number, cell, *run_cell(cell, settings, provenance))
+    except RunLockedError as busy:
+        return (number, cell, f"skipped, {busy}", None)
 
 
 def _send_outcome(job: _Job, connection: Connection, handlers: dict[int, Any]) -> None:
@@ -307,8 +314,9 @@ def run_grid(cells: list[Cell], settings: Settings, jobs: int = 1) -> dict[str, 
     """Run every cell without a record at its settings, `jobs` at a time, one line each as it
     finishes (the others are skipped first); each record is committed by this process when
     `settings.commit_records` (so concurrent jobs never race for git's index). Returns how
-    many ran, resumed and were skipped."""
-    counts = {"ran": 0, "resumed": 0, "skipped": 0}
+    many ran, resumed, were skipped (finished before) and were left to another process
+    training their runs ("busy")."""
+    counts = {"ran": 0, "resumed": 0, "skipped": 0, "busy": 0}
     provenance = Provenance.here()
     pending: list[_Job] = []
     for number, cell in enumerate(cells, start=1):
@@ -329,6 +337,10 @@ def run_grid(cells: list[Cell], settings: Settings, jobs: int = 1) -> dict[str, 
         say(f"{_numbered(number, len(cells), cell)}: finished before, {how}")
     outcomes = map(_run_job, pending) if jobs == 1 else _in_processes(jobs, pending)
     for number, cell, how, record in outcomes:
+        if record is None:
+            counts["busy"] += 1
+            say(f"{_numbered(number, len(cells), cell)}: {how}")
+            continue
         counts[how] += 1
         if settings.commit_records:
             commit_record(cell.record_path(settings.data_dir),
