@@ -358,6 +358,29 @@ def test_status_counts_runs_and_costs_the_rest_at_the_recorded_rates(run, tmp_pa
     assert "measured for 4 of 6" in status
 
 
+def test_status_costs_a_cut_run_for_the_work_after_its_checkpoint(run, tmp_path):
+    argv, runs, data, _ = tiny_maze(tmp_path)
+    run(*argv, "--seeds", "2")
+    set_core_seconds(data, 3600.0)  # 225 core-seconds per evaluation: 16 evaluations = 1 h
+    (data / "maze" / "maze-d7-control" / "seed1.json").unlink()
+
+    def d7_hours(runs_dir: Path) -> str:
+        status = run("status", *argv[:-6], "--seeds", "2", "--data-dir", data,
+                     "--runs-dir", runs_dir)
+        return next(line.split()[2:] for line in status.splitlines()
+                    if line.split()[:2] == ["maze", "maze-d7"])
+
+    # Its run folder here holds the whole run up to its last checkpoint: nothing left to do.
+    assert d7_hours(runs) == ["3", "1", "0", "0.00"]
+    # Its last checkpoint half way (generation 1 of 2, 8 of its 16 evaluations): half is left.
+    checkpoint = latest_checkpoint(runs / "maze" / "maze-d7-control" / "seed1")
+    assert checkpoint.name == "gen_000002.pt"
+    checkpoint.rename(checkpoint.with_name("gen_000001.pt"))
+    assert d7_hours(runs) == ["3", "1", "0", "0.50"]
+    # Without its folder (another machine): all of it.
+    assert d7_hours(tmp_path / "elsewhere") == ["3", "1", "0", "1.00"]
+
+
 def test_rates_pool_measured_runs_only():
     def record(seconds: float, evaluations: int, **more) -> dict:
         return {"domain": "maze", "network": "d32", "operator": "control", "core_seconds": seconds,

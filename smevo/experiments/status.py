@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from smevo.checkpoint import list_checkpoints
 from smevo.config import Config
 from smevo.experiments.grid import (
     EXPERIMENTS,
@@ -27,6 +28,8 @@ from smevo.experiments.records import (
     result_settings,
     twin_record,
 )
+from smevo.experiments.runner import resumable
+from smevo.plotting import read_metrics
 
 FALLBACK_RATE = 0.005
 """Core-seconds per evaluation that `status` assumes for a domain, network and operator with
@@ -148,6 +151,19 @@ def expected_work(config: Config, peers: list[dict[str, Any]]) -> float:
     return float(np.mean(same)) if same else float(planned_work(config))
 
 
+def checkpointed_work(run_dir: Path, config: Config) -> float:
+    """The work (`work_unit`) behind a cut run of `config` in `run_dir`, which a resume does not
+    do again: its progress at its latest checkpoint; 0 where it has none at `config`'s
+    settings (on another machine, say)."""
+    if not resumable(run_dir, config):
+        return 0.0
+    generation = list_checkpoints(run_dir)[-1][0]
+    key = f"progress/{work_unit(result_settings(config))}"
+    reached = [row[key] for row in read_metrics(run_dir)
+               if row.get("generation", generation + 1) <= generation and key in row]
+    return float(reached[-1]) if reached else 0.0
+
+
 @dataclass
 class Tally:
     """Runs done and pending in a group of cells, and the core-seconds the pending ones need."""
@@ -194,7 +210,8 @@ def tally_status(cells: list[Cell], settings: Settings) -> tuple[dict[tuple[str,
         group.remaining += 1
         group.elsewhere += record is not None
         work = expected_work(config, peers[(cell.experiment.name, key)])
-        group.core_seconds += work * rate
+        work -= checkpointed_work(cell.run_dir(settings.runs_dir), config)
+        group.core_seconds += max(work, 0.0) * rate
     return tallies, unmeasured
 
 
@@ -234,7 +251,9 @@ def status_text(cells: list[Cell], settings: Settings) -> str:
                   f"operator combinations by their records (per env step: by any domain's "
                   f"of the same network and operator){pilot}{fallback}. A pending run "
                   "is costed at the mean evaluations (env steps) of its finished peers at the "
-                  "same settings (solved runs stop early), else at its full budget. 'other "
+                  "same settings (solved runs stop early), else at its full budget, less what "
+                  f"its checkpoint in {settings.runs_dir} has done (a resume starts there). "
+                  "'other "
                   "settings': records made at settings that are not the grid's now, or by "
                   "code that computed their operator's children otherwise "
                   "(ARITHMETIC_SINCE); their cells are pending."]
