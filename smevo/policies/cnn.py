@@ -77,23 +77,23 @@ class CNN(Policy):
                 f"policy 'cnn' needs an image Box observation (H, W, C), got {observation_space}"
             )
         self.channels_last = shape[-1] <= shape[0]
-        in_channels = channels = shape[-1] if self.channels_last else shape[0]
+        channels = shape[-1] if self.channels_last else shape[0]
         self.scale = 1.0 / 255.0 if observation_space.dtype == np.uint8 else 1.0
         act = pick(ACTIVATIONS, "activation", activation)
         layers: list[nn.Module] = []
+        size = shape[:2] if self.channels_last else shape[1:]
+        height, width = size
         for out, kernel, stride, padding in check_convs(convs):
             layers += [nn.Conv2d(channels, out, kernel, stride, padding), act()]
             channels = out
-        self.features = nn.Sequential(*layers, nn.Flatten())
-        size = shape[:2] if self.channels_last else shape[1:]
-        with torch.no_grad():
-            try:
-                flat = self.features(torch.zeros(1, in_channels, *size)).shape[-1]
-            except RuntimeError:
+            height, width = ((side + 2 * padding - kernel) // stride + 1
+                             for side in (height, width))
+            if min(height, width) < 1:
                 raise ValueError(f"policy 'cnn': convs {convs} shrink the {size[0]}x{size[1]} "
                                  f"frame to nothing; use smaller kernels or strides, or "
-                                 f"padding (e.g. convs=[[16, 3, 1], [16, 3, 1]] for 10x10)"
-                                 ) from None
+                                 f"padding (e.g. convs=[[16, 3, 1], [16, 3, 1]] for 10x10)")
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        flat = channels * height * width  # what the convolutions leave of a frame
         self.head = nn.Sequential(
             nn.Linear(flat, hidden), act(), nn.Linear(hidden, self.output_size)
         )
