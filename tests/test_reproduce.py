@@ -377,8 +377,12 @@ def test_status_costs_a_cut_run_for_the_work_after_its_checkpoint(run, tmp_path)
     assert checkpoint.name == "gen_000002.pt"
     checkpoint.rename(checkpoint.with_name("gen_000001.pt"))
     assert d7_hours(runs) == ["3", "1", "0", "0.50"]
-    # Without its folder (another machine): all of it.
+    # Without its folder (another machine): all of it; with a damaged one, too.
     assert d7_hours(tmp_path / "elsewhere") == ["3", "1", "0", "1.00"]
+    damaged = tmp_path / "damaged" / "maze" / "maze-d7-control" / "seed1"
+    shutil.copytree(checkpoint.parents[1], damaged)
+    (damaged / "config.yaml").write_text("algorithm: [unclosed\n")
+    assert d7_hours(tmp_path / "damaged") == ["3", "1", "0", "1.00"]
 
 
 def test_rates_pool_measured_runs_only():

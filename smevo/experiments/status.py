@@ -154,12 +154,17 @@ def expected_work(config: Config, peers: list[dict[str, Any]]) -> float:
 def checkpointed_work(run_dir: Path, config: Config) -> float:
     """The work (`work_unit`) behind a cut run of `config` in `run_dir`, which a resume does not
     do again: its progress at its latest checkpoint; 0 where it has none at `config`'s
-    settings (on another machine, say)."""
-    if not resumable(run_dir, config):
+    settings (on another machine, say), or whose folder cannot be read (an estimate does not
+    fail on a damaged run: running the grid says what is wrong with it)."""
+    try:
+        if not resumable(run_dir, config):
+            return 0.0
+        generation = list_checkpoints(run_dir)[-1][0]
+        rows = read_metrics(run_dir)
+    except (ValueError, OSError):
         return 0.0
-    generation = list_checkpoints(run_dir)[-1][0]
     key = f"progress/{work_unit(result_settings(config))}"
-    reached = [row[key] for row in read_metrics(run_dir)
+    reached = [row[key] for row in rows
                if row.get("generation", generation + 1) <= generation and key in row]
     return float(reached[-1]) if reached else 0.0
 
