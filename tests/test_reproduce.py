@@ -342,10 +342,10 @@ def set_core_seconds(data: Path, seconds: float) -> None:
 
 
 def test_status_counts_runs_and_costs_the_rest_at_the_recorded_rates(run, tmp_path):
-    argv, _, data, _ = tiny_maze(tmp_path)
+    argv, runs, data, _ = tiny_maze(tmp_path)
     run(*argv)
     set_core_seconds(data, 3600.0)  # 225 core-seconds per evaluation: 16 evaluations = 1 h
-    status = run("status", *argv[:-6], "--data-dir", data, "--seeds", "3",
+    status = run("status", *argv[:-6], "--data-dir", data, "--runs-dir", runs, "--seeds", "3",
                  "--operators", "control,SM-G-ABS,SM-G-SUM")
     lines = {tuple(line.split()[:2]): line.split()[2:] for line in status.splitlines()}
     # 2 of 9 done per depth; 4 pending at the measured 1 h, 3 SM-G-SUM at a few ms each
@@ -559,7 +559,7 @@ def test_status_costs_minatar_runs_per_frame_at_the_pilot_rates(run, tmp_path):
     from smevo.experiments.status import MINATAR_FRAME_RATES
 
     status = run("status", "minatar", "--networks", "deep", "--operators", "control",
-                 "--data-dir", tmp_path)
+                 "--data-dir", tmp_path, "--runs-dir", tmp_path / "runs")
     hours = 5 * 1_000_000 * MINATAR_FRAME_RATES[("deep", "control")] / 3600
     assert re.search(rf"^minatar\s+Breakout-v1-deep\s+0\s+5\s+0\s+{hours:.2f}$", status,
                      re.MULTILINE)
