@@ -183,10 +183,9 @@ def _population_linear(
     rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor:
     """`rows [G, B, in]` through G genomes' own Linear layer (`weight [G, out, in]`, `bias
-    [G, out]`): one batched matrix product. The one arithmetic of both population forwards."""
-    if bias is None:
-        return torch.bmm(rows, weight.transpose(1, 2))
-    return torch.baddbmm(bias.unsqueeze(1), rows, weight.transpose(1, 2))
+    [G, out]`): one batched matrix product (`_bound_linear`, the one arithmetic of both
+    population forwards)."""
+    return _bound_linear(weight, bias)(rows)
 
 
 class _PopulationLinear(torch.overrides.TorchFunctionMode):
@@ -213,21 +212,22 @@ class _PopulationLinear(torch.overrides.TorchFunctionMode):
 class _StackedMLP:
     """An `MLP` for G genomes without module calls: its layers in order, each Linear one
     batched matrix product with the genomes' stacked weights (sliced once per population, not
-    per step), each activation applied as the MLP applies it. The same arithmetic as the
-    `_PopulationLinear` path at a fraction of its per-call cost, which for small nets (a
-    lockstep rollout step) is larger than the products themselves."""
+    per step), each activation the torch function its module would call. The same arithmetic
+    as the `_PopulationLinear` path at a fraction of its per-call cost, which for small nets
+    (a lockstep rollout step) is larger than the products themselves."""
 
     def __init__(self, policy: MLP, population: torch.Tensor) -> None:
         batched = _stacked_parameters(policy, population)
         self.dtype = policy.body[0].weight.dtype
         self.input_size = policy.input_size
-        self.layers: list[Callable[[torch.Tensor], torch.Tensor]] = [
-            functools.partial(_population_linear, weight=batched[id(layer.weight)],
-                              bias=None if layer.bias is None else batched[id(layer.bias)])
-            if isinstance(layer, torch.nn.Linear) else layer
-            for layer in policy.body
+        layers = [
+            _bound_linear(batched[id(layer.weight)],
+                          None if layer.bias is None else batched[id(layer.bias)])
+            if isinstance(layer, torch.nn.Linear) else _ACTIVATION_FUNCTIONS.get(type(layer), layer)
+            for layer in [*policy.body, policy.output_activation]
         ]
-        self.layers.append(policy.output_activation)
+        self.layers: list[Callable[[torch.Tensor], torch.Tensor]] = [
+            layer for layer in layers if layer is not _IDENTITY]
 
     def __call__(self, obs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         groups, batch = obs.shape[:2]
@@ -235,6 +235,31 @@ class _StackedMLP:
         for layer in self.layers:
             x = layer(x)
         return x, None
+
+
+_IDENTITY = object()
+"""Marks an `nn.Identity` layer, which the stacked forward skips."""
+
+_ACTIVATION_FUNCTIONS: dict[type[torch.nn.Module], Any] = {
+    torch.nn.Tanh: torch.tanh,
+    torch.nn.ReLU: torch.relu,
+    torch.nn.Sigmoid: torch.sigmoid,
+    torch.nn.Identity: _IDENTITY,
+}
+"""The torch function each parameterless activation module's forward calls (the same
+kernel, without the module call); other modules are called as they are."""
+
+
+def _bound_linear(
+    weight: torch.Tensor, bias: torch.Tensor | None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`_population_linear` with these genomes' `weight [G, out, in]` and `bias [G, out]`
+    bound: the same product on the same views, made once instead of at every call."""
+    weight_t = weight.transpose(1, 2)
+    if bias is None:
+        return lambda rows: torch.bmm(rows, weight_t)
+    bias_rows = bias.unsqueeze(1)
+    return lambda rows: torch.baddbmm(bias_rows, rows, weight_t)
 
 
 class _StackedCNN:
@@ -258,8 +283,7 @@ class _StackedCNN:
             for layer in policy.features if not isinstance(layer, torch.nn.Flatten)
         ]
         self.head: list[Callable[[torch.Tensor], torch.Tensor]] = [
-            functools.partial(_population_linear, weight=batched[id(layer.weight)],
-                              bias=batched[id(layer.bias)])
+            _bound_linear(batched[id(layer.weight)], batched[id(layer.bias)])
             if isinstance(layer, torch.nn.Linear) else layer
             for layer in policy.head
         ]

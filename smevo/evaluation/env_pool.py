@@ -76,7 +76,7 @@ class SingleEnvPool:
         ignores it) and its reward, flags and `solved` are 0/False."""
         obs = self._blank.copy()
         rewards = np.zeros(self.n)
-        terminated, truncated, solved = (np.zeros(self.n, dtype=bool) for _ in range(3))
+        terminated, truncated, solved = np.zeros((3, self.n), dtype=bool)
         for i in np.flatnonzero(active).tolist():
             obs[i], rewards[i], terminated[i], truncated[i], info = self.envs[i].step(actions[i])
             if info:

@@ -320,12 +320,12 @@ class RolloutWorker:
         with torch.no_grad():
             while lanes.running():
                 outputs = acting(lanes.record(), lanes.active(), normalizer)
-                finite = np.isfinite(outputs).all(axis=1)
-                broken = lanes.active() & ~finite
-                if not finite.all():
+                broken = None
+                if not np.isfinite(outputs).all():
+                    broken = lanes.active() & ~np.isfinite(outputs).all(axis=1)
                     outputs = np.nan_to_num(outputs, nan=0.0, posinf=0.0, neginf=0.0)
-                actions = self.decoder(torch.from_numpy(outputs))
-                if broken.any():
+                actions = self.decoder.decode(outputs)
+                if broken is not None and broken.any():
                     actions[broken] = self._placeholder_action
                 lanes.step(actions, broken)
                 freed = lanes.finish()
@@ -335,6 +335,9 @@ class RolloutWorker:
                         lanes.admit(freed[:len(taken)], taken)
                         acting.admit(freed[:len(taken)], lanes.genomes(taken))
         return lanes.results
+
+
+_NO_LANES = np.zeros(0, dtype=np.int64)
 
 
 class _Lanes:
@@ -366,6 +369,8 @@ class _Lanes:
         # episode's rows are the first of its lane's: all of a lane's episodes start together).
         self.rows: list[list[np.ndarray]] = [[] for _ in range(lanes)]
         self.kept = np.zeros(n, dtype=np.int64)
+        self.ended = False
+        """Whether an episode ended since the last `finish`."""
         self.results: list[tuple[int, EvalResult]] = []
 
     def _seeds(self, claimed: Sequence[int]) -> list[int]:
@@ -399,10 +404,12 @@ class _Lanes:
             self.reservoir.add(by_lane, active.reshape(-1, self.episodes))
         return by_lane
 
-    def step(self, actions: np.ndarray, broken: np.ndarray) -> None:
-        """End the `broken` sub-envs' episodes, step the others' envs."""
-        self.broken |= broken
-        self.done |= broken
+    def step(self, actions: np.ndarray, broken: np.ndarray | None) -> None:
+        """End the `broken` sub-envs' episodes (None: none broke), step the others' envs."""
+        if broken is not None:
+            self.broken |= broken
+            self.done |= broken
+            self.ended = bool(broken.any())
         if self.done.all():
             return
         active = ~self.done
@@ -413,11 +420,16 @@ class _Lanes:
         ended = terminated | truncated
         if self.spec.max_steps is not None:
             ended |= self.steps >= self.spec.max_steps
-        self.done |= ended & active
+        ended &= active
+        self.done |= ended
+        self.ended |= bool(ended.any())
 
     def finish(self) -> np.ndarray:
         """Hand in the result of every genome whose episodes have all ended; its lane is
-        freed (the lanes returned)."""
+        freed (the lanes returned). Only a step that ended an episode can free one."""
+        if not self.ended:
+            return _NO_LANES
+        self.ended = False
         over = self.done.reshape(-1, self.episodes).all(axis=1) & (self.occupant >= 0)
         freed = np.flatnonzero(over)
         for lane in freed:

@@ -35,7 +35,10 @@ class ActionDecoder:
             self._high = np.broadcast_to(action_space.high, action_space.shape).reshape(-1)
 
     def __call__(self, outputs: torch.Tensor) -> np.ndarray:
-        raw = outputs.detach().cpu().numpy()
+        return self.decode(outputs.detach().cpu().numpy())
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        """The actions for raw outputs `[B, K]` already in a NumPy array."""
         space = self.action_space
         if isinstance(space, gym.spaces.Discrete):
             return raw.argmax(axis=-1).astype(space.dtype) + space.start
