@@ -220,14 +220,13 @@ class _StackedMLP:
         batched = _stacked_parameters(policy, population)
         self.dtype = policy.body[0].weight.dtype
         self.input_size = policy.input_size
-        layers = [
+        self.layers: list[Callable[[torch.Tensor], torch.Tensor]] = [
             _bound_linear(batched[id(layer.weight)],
                           None if layer.bias is None else batched[id(layer.bias)])
             if isinstance(layer, torch.nn.Linear) else _ACTIVATION_FUNCTIONS.get(type(layer), layer)
             for layer in [*policy.body, policy.output_activation]
+            if not isinstance(layer, torch.nn.Identity)
         ]
-        self.layers: list[Callable[[torch.Tensor], torch.Tensor]] = [
-            layer for layer in layers if layer is not _IDENTITY]
 
     def __call__(self, obs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         groups, batch = obs.shape[:2]
@@ -237,17 +236,13 @@ class _StackedMLP:
         return x, None
 
 
-_IDENTITY = object()
-"""Marks an `nn.Identity` layer, which the stacked forward skips."""
-
-_ACTIVATION_FUNCTIONS: dict[type[torch.nn.Module], Any] = {
+_ACTIVATION_FUNCTIONS: dict[type[torch.nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
     torch.nn.Tanh: torch.tanh,
     torch.nn.ReLU: torch.relu,
     torch.nn.Sigmoid: torch.sigmoid,
-    torch.nn.Identity: _IDENTITY,
 }
-"""The torch function each parameterless activation module's forward calls (the same
-kernel, without the module call); other modules are called as they are."""
+"""The torch function each of these activation modules' forward calls (the same kernel,
+without the module call); other modules are called as they are, `nn.Identity` skipped."""
 
 
 def _bound_linear(

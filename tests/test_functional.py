@@ -114,7 +114,8 @@ def test_population_forward_fast_path_equals_vmap():
 
 @pytest.mark.bitexact  # the same batched products, without the module calls
 @pytest.mark.parametrize("activation,output_activation",
-                         [("tanh", "linear"), ("relu", "softmax"), ("selu", "log_softmax")])
+                         [("tanh", "linear"), ("relu", "softmax"), ("selu", "log_softmax"),
+                          ("sigmoid", "sigmoid"), ("linear", "tanh")])
 def test_stacked_mlp_forward_equals_the_module_path(activation, output_activation):
     net = make_policy("mlp", OBS, ACT, hidden=8, depth=2, activation=activation,
                       output_activation=output_activation).double()
