@@ -125,3 +125,22 @@ def test_stacked_mlp_forward_equals_the_module_path(activation, output_activatio
     with F._PopulationLinear(net, population):
         modules, _ = net(obs.reshape(20, 3), None)
     assert torch.equal(stacked.reshape(20, -1), modules)
+
+
+@pytest.mark.bitexact  # the same batched products as vmap's, without its dispatch
+@pytest.mark.parametrize("name,options", [("rnn", {"hidden": 26, "layers": 1}),
+                                          ("gru", {"hidden": 15, "layers": 2}),
+                                          ("lstm", {"hidden": 15, "layers": 2})])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_stacked_recurrent_forward_equals_the_vmapped_step(name, options, dtype):
+    net = make_policy(name, OBS, ACT, output_activation="tanh", **options).to(dtype)
+    population = torch.randn(7, F.num_params(net), dtype=dtype)
+    forward = F.population_forward(net, population)
+    assert type(forward).__name__ == "_StackedRecurrent"
+    stacked = reference = F.population_initial_state(net, 7, 4)
+    for _ in range(4):  # a few steps, so the states feed back
+        obs = torch.randn(7, 4, 3, dtype=dtype)
+        out, stacked = forward(obs, stacked)
+        expected, reference = F.population_step(net, population, obs, reference)
+        assert torch.equal(out, expected)
+        assert all(torch.equal(a, b) for a, b in zip(stacked, reference, strict=True))

@@ -51,9 +51,18 @@ class RecurrentCell(nn.Module):
         return 2 * self.hidden if self.kind == "lstm" else self.hidden
 
     def forward(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        return self.step(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
+    def step(
+        self, x: torch.Tensor, state: torch.Tensor, weight_ih: torch.Tensor,
+        weight_hh: torch.Tensor, bias_ih: torch.Tensor, bias_hh: torch.Tensor,
+    ) -> torch.Tensor:
+        """The cell's arithmetic with these parameters: its own (`forward`), or G genomes'
+        stacked ones (weights `[G, out, in]`, biases `[G, 1, out]`, inputs and state `[G, B,
+        ...]`), which a population's rollout steps at once without `vmap`."""
         h = state[..., : self.hidden]
-        gi = x @ self.weight_ih.T + self.bias_ih
-        gh = h @ self.weight_hh.T + self.bias_hh
+        gi = x @ weight_ih.mT + bias_ih
+        gh = h @ weight_hh.mT + bias_hh
         if self.kind == "rnn":
             return torch.tanh(gi + gh)
         if self.kind == "gru":
