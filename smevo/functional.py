@@ -7,9 +7,10 @@ row-major. Everything here is a pure function of (policy structure, genome, inpu
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -17,6 +18,7 @@ from torch.func import vmap
 
 from smevo.policies.cnn import CNN
 from smevo.policies.mlp import MLP
+from smevo.policies.plastic import NeuromodPolicy, PlasticLayer, PlasticPolicy
 from smevo.policies.recurrent import RecurrentPolicy
 
 if TYPE_CHECKING:
@@ -104,12 +106,25 @@ def step_pieces(
     policy: Policy, pieces: tuple[torch.Tensor, ...], obs: torch.Tensor, state: State
 ) -> tuple[Any, Any]:
     """`step` with the genome given as its `split_genome` pieces."""
+    shapes = _slots(policy).shapes
+    with _parameters_replaced(policy, [piece.view(shape)
+                                       for piece, shape in zip(pieces, shapes, strict=True)]):
+        return policy(obs, state)
+
+
+@contextlib.contextmanager
+def _parameters_replaced(
+    policy: Policy, tensors: list[torch.Tensor | None]
+) -> Iterator[None]:
+    """Within the block the policy's parameters, in genome order, are these tensors (None:
+    the parameter stays); afterwards its own again."""
     slots = _slots(policy)
     saved = [module._parameters[attr] for module, attr in slots.owners]
     try:
-        for (module, attr), piece, shape in zip(slots.owners, pieces, slots.shapes, strict=True):
-            module._parameters[attr] = piece.view(shape)
-        return policy(obs, state)
+        for (module, attr), tensor in zip(slots.owners, tensors, strict=True):
+            if tensor is not None:
+                module._parameters[attr] = tensor
+        yield
     finally:
         for (module, attr), original in zip(slots.owners, saved, strict=True):
             module._parameters[attr] = original
@@ -260,7 +275,7 @@ def _bound_linear(
 
 class _StackedRecurrent:
     """A `RecurrentPolicy` for G genomes without `vmap`: each cell's own arithmetic
-    (`RecurrentCell.step`) on the genomes' stacked parameters, the head as in `_StackedMLP`.
+    (`RecurrentCell.step`) on the genomes' stacked parameters, the head `_linear_as_vmapped`.
     Bit for bit what `population_step` computes (the same batched products), at a fraction of
     vmap's per-step dispatch, which dominates a small net's lockstep step."""
 
@@ -273,7 +288,8 @@ class _StackedRecurrent:
              batched[id(cell.bias_ih)].unsqueeze(1), batched[id(cell.bias_hh)].unsqueeze(1))
             for cell in policy.cells
         ]
-        self.head = _bound_linear(batched[id(policy.head.weight)], batched[id(policy.head.bias)])
+        self.head = functools.partial(_linear_as_vmapped, weight=batched[id(policy.head.weight)],
+                                      bias=batched[id(policy.head.bias)])
         self.output_activation = policy.output_activation
 
     def __call__(self, obs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
@@ -285,6 +301,53 @@ class _StackedRecurrent:
             new_state.append(layer_state)
             x = layer_state[..., : cell.hidden]
         return self.output_activation(self.head(x)), tuple(new_state)
+
+
+class _StackedPlastic:
+    """A plastic or neuromodulated net for G genomes without `vmap`: the policy's own forward
+    on `[G, B, ...]` inputs and states with every parameter stacked: its `nn.Linear` layers'
+    and the recurrent weights `w` as `[G, *shape]` (batched products, `_StackedLinear`),
+    those that scale traces elementwise (alpha, eta) as `[G, 1, ..., *shape]`, broadcasting
+    against `[G, B, H, H]`. Bit for bit
+    what `population_step` computes, at a fraction of vmap's per-step dispatch."""
+
+    def __init__(self, policy: PlasticLayer, population: torch.Tensor) -> None:
+        self.policy = policy
+        groups = population.shape[0]
+        slots = _slots(policy)
+        pieces = torch.split(population, slots.sizes, dim=1)
+        self.stacked = [
+            piece.reshape(groups, *shape)
+            if isinstance(module, torch.nn.Linear) or (module is policy and attr == "w")
+            else piece.reshape(groups, 1, *[1] * (2 - len(shape)), *shape)
+            for (module, attr), shape, piece in zip(slots.owners, slots.shapes, pieces, strict=True)
+        ]
+
+    def __call__(self, obs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        with _parameters_replaced(self.policy, self.stacked), _StackedLinear():
+            return self.policy(obs, state)
+
+
+class _StackedLinear(torch.overrides.TorchFunctionMode):
+    """Within this mode an `F.linear` whose weight is stacked (`[G, out, in]`) applies each
+    genome's layer to its own rows (`_linear_as_vmapped`)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.nn.functional.linear and args[1].dim() == 3:
+            x, weight, *rest = args
+            return _linear_as_vmapped(x, weight, rest[0] if rest else kwargs.get("bias"))
+        return func(*args, **kwargs)
+
+
+def _linear_as_vmapped(
+    rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """`F.linear` of G genomes' `weight [G, out, in]` and `bias [G, out]` on their `rows [G,
+    B, in]` as `vmap` computes it: a batched product, then the bias added (a fused `baddbmm`
+    rounds otherwise in float64), so that a net stepped this way matches `population_step`."""
+    out = rows @ weight.mT
+    return out if bias is None else out + bias.unsqueeze(-2)
 
 
 class _StackedCNN:
@@ -340,6 +403,8 @@ def population_forward(
         return _StackedCNN(policy, population)
     if type(policy) is RecurrentPolicy:
         return _StackedRecurrent(policy, population)
+    if type(policy) in (PlasticPolicy, NeuromodPolicy):
+        return _StackedPlastic(policy, population)
     if not linear_layers_only(policy):
         return lambda obs, state: population_step(policy, population, obs, state)
     mode = _PopulationLinear(policy, population)

@@ -144,3 +144,29 @@ def test_stacked_recurrent_forward_equals_the_vmapped_step(name, options, dtype)
         expected, reference = F.population_step(net, population, obs, reference)
         assert torch.equal(out, expected)
         assert all(torch.equal(a, b) for a, b in zip(stacked, reference, strict=True))
+
+
+@pytest.mark.bitexact  # the same batched products as vmap's, without its dispatch
+@pytest.mark.parametrize("name,options", [
+    ("plastic", {"hidden": 12}),
+    ("plastic", {"hidden": 12, "alpha": "per_neuron", "rule": "oja"}),
+    ("plastic", {"hidden": 3, "alpha": "scalar", "learn_eta": False, "io": "direct"}),
+    ("neuromod", {"hidden": 12}),
+    ("neuromod", {"hidden": 12, "modulation": "retroactive", "fanout": False}),
+])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_stacked_plastic_forward_equals_the_vmapped_step(name, options, dtype):
+    action = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    net = make_policy(name, OBS, action, **options).to(dtype)
+    own = F.get_flat(net)
+    population = 0.5 * torch.randn(7, F.num_params(net), dtype=dtype)
+    forward = F.population_forward(net, population)
+    assert type(forward).__name__ == "_StackedPlastic"
+    stacked = reference = F.population_initial_state(net, 7, 4)
+    for _ in range(4):  # a few steps, so the traces feed back
+        obs = torch.randn(7, 4, 3, dtype=dtype)
+        out, stacked = forward(obs, stacked)
+        expected, reference = F.population_step(net, population, obs, reference)
+        assert torch.equal(out, expected)
+        assert all(torch.equal(a, b) for a, b in zip(stacked, reference, strict=True))
+    assert torch.equal(F.get_flat(net), own)  # its own parameters are back

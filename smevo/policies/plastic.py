@@ -52,8 +52,8 @@ INIT_SCALE = 0.01
 
 
 def outer(pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
-    """Batched outer product `[B, H] x [B, H] -> [B, H, H]`, indexed [b, pre, post]."""
-    return pre[:, :, None] * post[:, None, :]
+    """Batched outer product `[..., H] x [..., H] -> [..., H, H]`, indexed [..., pre, post]."""
+    return pre[..., :, None] * post[..., None, :]
 
 
 def checked_eta(eta: float, name: str) -> None:
@@ -97,6 +97,7 @@ class PlasticLayer(Policy):
         pick(dict.fromkeys(ALPHAS), "alpha", alpha)
         pick(dict.fromkeys(IOS), "io", io)
         self.input_size = flat_box_size(observation_space, name)
+        self.observation_rank = len(observation_space.shape)
         self.hidden = hidden
         self.direct = io == "direct"
         if self.direct and not self.input_size == hidden == self.output_size:
@@ -120,14 +121,17 @@ class PlasticLayer(Policy):
         return self.w.new_zeros(shape)
 
     def inputs(self, obs: torch.Tensor) -> torch.Tensor:
-        """The input drive `[B, H]`: i2h(x), or x itself with `io="direct"`."""
-        x = obs.reshape(obs.shape[0], self.input_size).to(self.w.dtype)
+        """The input drive `[..., H]` for observations `[..., *obs]`: i2h(x), or x itself
+        with `io="direct"`."""
+        x = obs.reshape(*obs.shape[: obs.dim() - self.observation_rank], self.input_size)
+        x = x.to(self.w.dtype)
         return x if self.i2h is None else self.i2h(x)
 
     def drive(self, obs: torch.Tensor, h: torch.Tensor, trace: torch.Tensor) -> torch.Tensor:
-        """The new hidden state tanh(i2h(x) + h @ (w + alpha * trace)) for a batch."""
+        """The new hidden state tanh(i2h(x) + h @ (w + alpha * trace)) for a batch (`[B,
+        ...]`, or `[G, B, ...]` for G genomes' stacked parameters)."""
         inputs = self.inputs(obs)
-        plastic = torch.einsum("bi,bij->bj", h, self.alpha * trace)
+        plastic = torch.einsum("...i,...ij->...j", h, self.alpha * trace)
         return torch.tanh(inputs + h @ self.w + plastic)
 
     def readout(self, h: torch.Tensor) -> torch.Tensor:
@@ -202,7 +206,7 @@ class PlasticPolicy(PlasticLayer):
         if self.rule == "hebb":
             hebb = (1 - eta) * hebb + eta * outer(h, new_h)
         else:
-            hebb = hebb + eta * new_h[:, None, :] * (h[:, :, None] - new_h[:, None, :] * hebb)
+            hebb = hebb + eta * new_h[..., None, :] * (h[..., :, None] - new_h[..., None, :] * hebb)
         return self.readout(new_h), (new_h, hebb)
 
     def bptt_forward(self, obs: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
@@ -301,7 +305,7 @@ class NeuromodPolicy(PlasticLayer):
         new_h = self.drive(obs, h, plastic)
         modulator = self.modulator(new_h)
         change = modulator if self.fanout is None else self.fanout(modulator)  # [B, 1] or [B, H]
-        change = change[:, None, :]  # broadcast over the pre-synaptic axis
+        change = change[..., None, :]  # broadcast over the pre-synaptic axis
         if self.retroactive:
             eligibility = traces[0]
             plastic = self.clipped(plastic + change * eligibility)
