@@ -401,9 +401,11 @@ def population_forward(
         return _StackedMLP(policy, population)
     if type(policy) is CNN:
         return _StackedCNN(policy, population)
-    if type(policy) is RecurrentPolicy:
+    # A population of one steps as `population_step` steps it (the policy's own 2-D
+    # products, not batched ones, which may round otherwise).
+    if type(policy) is RecurrentPolicy and population.shape[0] > 1:
         return _StackedRecurrent(policy, population)
-    if type(policy) in (PlasticPolicy, NeuromodPolicy):
+    if type(policy) in (PlasticPolicy, NeuromodPolicy) and population.shape[0] > 1:
         return _StackedPlastic(policy, population)
     if not linear_layers_only(policy):
         return lambda obs, state: population_step(policy, population, obs, state)

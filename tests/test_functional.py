@@ -137,6 +137,7 @@ def test_stacked_recurrent_forward_equals_the_vmapped_step(name, options, dtype)
     population = torch.randn(7, F.num_params(net), dtype=dtype)
     forward = F.population_forward(net, population)
     assert type(forward).__name__ == "_StackedRecurrent"
+    assert type(F.population_forward(net, population[:1])).__name__ != "_StackedRecurrent"
     stacked = reference = F.population_initial_state(net, 7, 4)
     for _ in range(4):  # a few steps, so the states feed back
         obs = torch.randn(7, 4, 3, dtype=dtype)
@@ -162,6 +163,7 @@ def test_stacked_plastic_forward_equals_the_vmapped_step(name, options, dtype):
     population = 0.5 * torch.randn(7, F.num_params(net), dtype=dtype)
     forward = F.population_forward(net, population)
     assert type(forward).__name__ == "_StackedPlastic"
+    assert type(F.population_forward(net, population[:1])).__name__ != "_StackedPlastic"
     stacked = reference = F.population_initial_state(net, 7, 4)
     for _ in range(4):  # a few steps, so the traces feed back
         obs = torch.randn(7, 4, 3, dtype=dtype)
