@@ -128,44 +128,29 @@ def test_stacked_mlp_forward_equals_the_module_path(activation, output_activatio
 
 
 @pytest.mark.bitexact  # the same batched products as vmap's, without its dispatch
-@pytest.mark.parametrize("name,options", [("rnn", {"hidden": 26, "layers": 1}),
-                                          ("gru", {"hidden": 15, "layers": 2}),
-                                          ("lstm", {"hidden": 15, "layers": 2})])
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_stacked_recurrent_forward_equals_the_vmapped_step(name, options, dtype):
-    net = make_policy(name, OBS, ACT, output_activation="tanh", **options).to(dtype)
-    population = torch.randn(7, F.num_params(net), dtype=dtype)
-    forward = F.population_forward(net, population)
-    assert type(forward).__name__ == "_StackedRecurrent"
-    assert type(F.population_forward(net, population[:1])).__name__ != "_StackedRecurrent"
-    stacked = reference = F.population_initial_state(net, 7, 4)
-    for _ in range(4):  # a few steps, so the states feed back
-        obs = torch.randn(7, 4, 3, dtype=dtype)
-        out, stacked = forward(obs, stacked)
-        expected, reference = F.population_step(net, population, obs, reference)
-        assert torch.equal(out, expected)
-        assert all(torch.equal(a, b) for a, b in zip(stacked, reference, strict=True))
-
-
-@pytest.mark.bitexact  # the same batched products as vmap's, without its dispatch
-@pytest.mark.parametrize("name,options", [
-    ("plastic", {"hidden": 12}),
-    ("plastic", {"hidden": 12, "alpha": "per_neuron", "rule": "oja"}),
-    ("plastic", {"hidden": 3, "alpha": "scalar", "learn_eta": False, "io": "direct"}),
-    ("neuromod", {"hidden": 12}),
-    ("neuromod", {"hidden": 12, "modulation": "retroactive", "fanout": False}),
+@pytest.mark.parametrize("name,options,stacked_class", [
+    ("rnn", {"hidden": 26, "layers": 1}, "_StackedRecurrent"),
+    ("gru", {"hidden": 15, "layers": 2}, "_StackedRecurrent"),
+    ("lstm", {"hidden": 15, "layers": 2, "output_activation": "tanh"}, "_StackedRecurrent"),
+    ("plastic", {"hidden": 12}, "_StackedPlastic"),
+    ("plastic", {"hidden": 12, "alpha": "per_neuron", "rule": "oja"}, "_StackedPlastic"),
+    ("plastic", {"hidden": 3, "alpha": "scalar", "learn_eta": False, "io": "direct"},
+     "_StackedPlastic"),
+    ("neuromod", {"hidden": 12}, "_StackedPlastic"),
+    ("neuromod", {"hidden": 12, "modulation": "retroactive", "fanout": False},
+     "_StackedPlastic"),
 ])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_stacked_plastic_forward_equals_the_vmapped_step(name, options, dtype):
+def test_stacked_recurrent_forwards_equal_the_vmapped_step(name, options, stacked_class, dtype):
     action = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
     net = make_policy(name, OBS, action, **options).to(dtype)
     own = F.get_flat(net)
     population = 0.5 * torch.randn(7, F.num_params(net), dtype=dtype)
     forward = F.population_forward(net, population)
-    assert type(forward).__name__ == "_StackedPlastic"
-    assert type(F.population_forward(net, population[:1])).__name__ != "_StackedPlastic"
+    assert type(forward).__name__ == stacked_class
+    assert type(F.population_forward(net, population[:1])).__name__ != stacked_class
     stacked = reference = F.population_initial_state(net, 7, 4)
-    for _ in range(4):  # a few steps, so the traces feed back
+    for _ in range(4):  # a few steps, so the states (and traces) feed back
         obs = torch.randn(7, 4, 3, dtype=dtype)
         out, stacked = forward(obs, stacked)
         expected, reference = F.population_step(net, population, obs, reference)
