@@ -409,7 +409,7 @@ class _Lanes:
         if broken is not None:
             self.broken |= broken
             self.done |= broken
-            self.ended = bool(broken.any())
+            self.ended |= bool(broken.any())
         if self.done.all():
             return
         active = ~self.done
