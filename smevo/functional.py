@@ -195,15 +195,6 @@ def _stacked_parameters(policy: Policy, population: torch.Tensor) -> dict[int, t
     }
 
 
-def _population_linear(
-    rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
-) -> torch.Tensor:
-    """`rows [G, B, in]` through G genomes' own Linear layer (`weight [G, out, in]`, `bias
-    [G, out]`): one batched matrix product (`_bound_linear`, the one arithmetic of both
-    population forwards)."""
-    return _bound_linear(weight, bias)(rows)
-
-
 class _PopulationLinear(torch.overrides.TorchFunctionMode):
     """Within this mode, each `F.linear` of the policy applies G genomes' weights to their own
     rows of the input (rows are genome-major): one batched matrix product per layer."""
@@ -221,7 +212,7 @@ class _PopulationLinear(torch.overrides.TorchFunctionMode):
         bias = rest[0] if rest else kwargs.get("bias")
         w = self.batched[id(weight)]
         rows = x.reshape(self.groups, -1, x.shape[-1])
-        out = _population_linear(rows, w, None if bias is None else self.batched[id(bias)])
+        out = _bound_linear(w, None if bias is None else self.batched[id(bias)])(rows)
         return out.reshape(*x.shape[:-1], w.shape[1])
 
 
@@ -264,8 +255,9 @@ without the module call); other modules are called as they are, `nn.Identity` sk
 def _bound_linear(
     weight: torch.Tensor, bias: torch.Tensor | None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`_population_linear` with these genomes' `weight [G, out, in]` and `bias [G, out]`
-    bound: the same product on the same views, made once instead of at every call."""
+    """`rows [G, B, in]` -> `[G, B, out]` through G genomes' own Linear layer (`weight [G, out,
+    in]`, `bias [G, out]`), bound once: one batched matrix product on views made here, not at
+    every call. The one arithmetic of the MLP and cnn population forwards."""
     weight_t = weight.transpose(1, 2)
     if bias is None:
         return lambda rows: torch.bmm(rows, weight_t)
