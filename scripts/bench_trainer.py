@@ -23,13 +23,18 @@ for as many steps as the smevo run took. Each row shows the median and the range
 population) joins when it is importable. Target: smevo >= 0.8 of the env alone on
 LunarLander, >= 0.7 on Pendulum and Acrobot. With `--workers N` (N > 1) the smevo row runs
 `--backend process --workers N` and is compared with N times the env alone (target: >= 0.8 of
-it, on a machine with N free cores).
+it, on a machine with N free cores); a further row runs N env-alone copies at once in N
+forked processes, what this machine's cores give when nothing but the env runs on them (on a
+machine whose cores share caches, memory bandwidth or a clock budget, less than N times one).
+`--envs` picks envs of the table, `--population` sets its population (e.g. to keep every
+worker's share of it the same as N grows).
 
 EvoTorch lives only in the benchmark's venv (`.venv-bench`, which also sees `.venv`):
 
     make bench                                          # all benchmarks, this one included
     .venv-bench/bin/python scripts/bench_trainer.py [--generations 10] [--repeats 3]
     .venv/bin/python scripts/bench_trainer.py --generic [--repeats 3] [--workers N]
+        [--envs LunarLander-v3,Pendulum-v1] [--population 64]
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -62,6 +68,9 @@ GENERIC_ENVS = {"LunarLander-v3": 0.8, "Pendulum-v1": 0.7, "Acrobot-v1": 0.7}
 GENERIC_POPULATION, GENERIC_GENERATIONS, GENERIC_HIDDEN = 64, 15, 32
 SCALING_TARGET = 0.8
 """With N process workers: smevo's share of N times the env alone's rate."""
+ENV_ALONE_STEPS = 300_000
+"""The env alone runs as many steps as smevo's run took, at most this many (a rate, and a
+large population's run would otherwise time the env alone for minutes)."""
 
 
 @dataclass
@@ -185,7 +194,8 @@ def generic_sizes(env_id: str) -> tuple[int, ...]:
 
 
 def generic_smevo_run(
-    env_id: str, seed: int, generations: int = GENERIC_GENERATIONS, workers: int = 1
+    env_id: str, seed: int, generations: int = GENERIC_GENERATIONS, workers: int = 1,
+    population: int = GENERIC_POPULATION,
 ) -> Timing:
     """smevo's `vectorized` backend (the Python lockstep path) with the generic table's
     settings; with several `workers`, the `process` backend (the same path in each)."""
@@ -196,7 +206,7 @@ def generic_smevo_run(
         "policy.name=mlp",
         f"policy.options={{hidden: {GENERIC_HIDDEN}, depth: 2, activation: tanh}}",
         "mutation.name=control",
-        f"algorithm.population={GENERIC_POPULATION}",
+        f"algorithm.population={population}",
         f"budget.generations={generations}",
         "budget.stop_when_solved=false",
         f"evaluation.backend={backend}",
@@ -233,45 +243,75 @@ def env_alone_run(env_id: str, steps: int, seed: int) -> Timing:
     return Timing(episode, steps, seconds)
 
 
-def generic_table(repeats: int, seed: int, with_evotorch: bool, workers: int = 1) -> None:
+def _env_alone_copy(args: tuple[str, int, int]) -> Timing:
+    return env_alone_run(*args)
+
+
+def env_alone_copies(env_id: str, steps: int, seed: int, copies: int) -> Timing:
+    """`copies` env-alone runs of `steps` each at once, in as many forked processes: their
+    summed steps over the wall time of all of them (started together, after the fork)."""
+    with multiprocessing.get_context("fork").Pool(copies) as pool:
+        pool.map(_env_alone_copy, [(env_id, 100, seed)] * copies)  # imports, first calls
+        start = time.perf_counter()
+        pool.map(_env_alone_copy, [(env_id, steps, seed + 1000 * c) for c in range(copies)])
+        seconds = time.perf_counter() - start
+    return Timing(copies, copies * steps, seconds)
+
+
+def generic_table(
+    repeats: int, seed: int, with_evotorch: bool, workers: int = 1,
+    envs: list[str] | None = None, population: int = GENERIC_POPULATION,
+) -> None:
     """The generic-env table: per env, the env alone, smevo and (if importable) EvoTorch,
     `repeats` runs each taken in turn after an untimed one-generation warm-up (first imports,
     first calls); median rate, range and ratio to the env alone (times `workers`, which
-    smevo's row uses)."""
+    smevo's row uses; with several workers, also to `workers` env-alone copies at once)."""
     print()
     print(f"Generic envs (Python lockstep path): mlp obs-{GENERIC_HIDDEN}-{GENERIC_HIDDEN} "
-          f"tanh-K, control, population {GENERIC_POPULATION}, {GENERIC_GENERATIONS} generations, "
+          f"tanh-K, control, population {population}, {GENERIC_GENERATIONS} generations, "
           f"one episode per evaluation, set-up included; median of {repeats} runs [range]")
     print(f"{'env':15s} {'row':22s} {'env steps':>10s} {'steps/s':>22s} {'of env alone':>14s}")
-    for env_id, target in GENERIC_ENVS.items():
+    for env_id in envs or list(GENERIC_ENVS):
         row = "smevo vectorized" if workers == 1 else f"smevo process x{workers}"
+        copies = f"env alone x{workers} at once"
         rates: dict[str, list[float]] = {"env alone (numpy)": [], row: []}
+        if workers > 1:
+            rates[copies] = []
         if with_evotorch:
             rates["EvoTorch GymNE + GA"] = []
-        generic_smevo_run(env_id, seed, generations=1, workers=workers)
+        generic_smevo_run(env_id, seed, generations=1, workers=workers, population=population)
         steps = 0
         for r in range(repeats):
-            smevo = generic_smevo_run(env_id, seed + r, workers=workers)
+            smevo = generic_smevo_run(env_id, seed + r, workers=workers, population=population)
             steps = smevo.env_steps
             rates[row].append(smevo.rate)
-            rates["env alone (numpy)"].append(env_alone_run(env_id, steps, seed + r).rate)
+            alone_steps = min(steps, ENV_ALONE_STEPS)
+            rates["env alone (numpy)"].append(env_alone_run(env_id, alone_steps, seed + r).rate)
+            if workers > 1:
+                rates[copies].append(env_alone_copies(env_id, alone_steps, seed + r,
+                                                      workers).rate)
             if with_evotorch:
                 rates["EvoTorch GymNE + GA"].append(evotorch_run(
                     GENERIC_GENERATIONS, seed + r, env_id, generic_sizes(env_id),
-                    GENERIC_POPULATION).rate)
+                    population).rate)
         alone = float(np.median(rates["env alone (numpy)"]))
         for name, values in rates.items():
             median = float(np.median(values))
             spread = f"[{min(values):,.0f}-{max(values):,.0f}]"
             print(f"{env_id:15s} {name:22s} {steps:10,d} {median:9,.0f} {spread:>12s} "
                   f"{median / alone:14.2f}")
-        target = target if workers == 1 else SCALING_TARGET
+        target = GENERIC_ENVS[env_id] if workers == 1 else SCALING_TARGET
         ratio = float(np.median(rates[row])) / (workers * alone)
         each = ", ".join(f"{s / (workers * a):.2f}" for s, a in
                          zip(rates[row], rates["env alone (numpy)"], strict=True))
         times = "" if workers == 1 else f"{workers} x "
         print(f"{'':15s} target smevo >= {target} of {times}the env alone: {ratio:.2f} "
               f"({'met' if ratio >= target else 'NOT met'}; run by run {each})")
+        if workers > 1:
+            ceiling = float(np.median(rates[copies]))
+            print(f"{'':15s} smevo of {workers} env-alone copies at once (this machine's "
+                  f"ceiling, {ceiling / (workers * alone):.2f} of {times}one): "
+                  f"{float(np.median(rates[row])) / ceiling:.2f}")
 
 
 def median_timings(
@@ -301,11 +341,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="generic table: smevo with --backend process --workers N, against "
                              "N times the env alone")
+    parser.add_argument("--envs", type=lambda text: text.split(","),
+                        help=f"generic table: some of {','.join(GENERIC_ENVS)}")
+    parser.add_argument("--population", type=int, default=GENERIC_POPULATION,
+                        help="generic table: the population of smevo's (and EvoTorch's) runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.generic:
+        unknown = sorted(set(args.envs or []) - set(GENERIC_ENVS))
+        if unknown:
+            parser.error(f"--envs: {', '.join(unknown)} not in the table "
+                         f"({', '.join(GENERIC_ENVS)})")
         generic_table(args.repeats, args.seed, with_evotorch=has_evotorch() and args.workers == 1,
-                      workers=args.workers)
+                      workers=args.workers, envs=args.envs, population=args.population)
         return
     require_evotorch()
     import evotorch

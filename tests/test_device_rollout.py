@@ -1,5 +1,6 @@
 """The population forward on a device (`--device cuda`) while envs step on the CPU: tested
-through the very transfers a device takes, with `device="cpu"`."""
+through the very transfers a device takes, with `device="cpu"`, and on a GPU where there is one
+(its float kernels round otherwise than the CPU's: close, not equal)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,22 @@ CASES = {
 }
 
 
+def setting(spec: EvalSpec, policy: str) -> tuple[RolloutWorker, RolloutWorker, tuple]:
+    """A worker of the default path, one of the device path (`spec.device`) and what both
+    evaluate: ten genomes of `policy`, two episodes each, observations normalised."""
+    params = genomes(spec.env_id, spec.policy_options, 10, 1.5, policy)
+    default = RolloutWorker(dataclasses.replace(spec, device=None))
+    tasks = [EvalTask(i, (300 + 2 * i, 301 + 2 * i), 9 + i) for i in range(len(params))]
+    normalizer = ObsNormalizer(enabled=True)
+    normalizer.update(np.random.default_rng(1).normal(0, 1, size=(50, *default.observation_space
+                                                                   .shape)).astype(np.float32))
+    return default, RolloutWorker(spec), (params, tasks, normalizer)
+
+
 @pytest.mark.bitexact  # on the CPU the device path computes what the default path does
 @pytest.mark.parametrize("case", list(CASES))
 def test_device_path_gives_the_default_paths_results(case, monkeypatch):
     spec, policy = CASES[case]
-    params = genomes(spec.env_id, spec.policy_options, 10, 1.5, policy)
     moved = []
     original = torch.Tensor.to
 
@@ -33,15 +45,23 @@ def test_device_path_gives_the_default_paths_results(case, monkeypatch):
         moved.append(args[0] if args else kwargs.get("device"))
         return original(tensor, *args, **kwargs)
 
-    default = RolloutWorker(spec)
-    on_device = RolloutWorker(dataclasses.replace(spec, device="cpu"))
+    default, on_device, inputs = setting(dataclasses.replace(spec, device="cpu"), policy)
     assert on_device.native is None and on_device.device == torch.device("cpu")
-    tasks = [EvalTask(i, (300 + 2 * i, 301 + 2 * i), 9 + i) for i in range(len(params))]
-    normalizer = ObsNormalizer(enabled=True)
-    normalizer.update(np.random.default_rng(1).normal(0, 1, size=(50, *default.observation_space
-                                                                   .shape)).astype(np.float32))
-    expected = default.evaluate(params, tasks, normalizer)
+    expected = default.evaluate(*inputs)
     monkeypatch.setattr(torch.Tensor, "to", counting_to)
-    got = on_device.evaluate(params, tasks, normalizer)
+    got = on_device.evaluate(*inputs)
     assert_same(expected, got)
     assert moved.count(torch.device("cpu")) > max(r.steps for r in got) // 2  # each step
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_gpu_gives_the_cpus_results_within_rounding(case):
+    spec, policy = CASES[case]
+    default, on_device, inputs = setting(dataclasses.replace(spec, device="cuda"), policy)
+    expected, got = default.evaluate(*inputs), on_device.evaluate(*inputs)
+    for a, b in zip(expected, got, strict=True):
+        assert (a.index, a.steps, a.solved, a.broken) == (b.index, b.steps, b.solved, b.broken)
+        np.testing.assert_allclose(b.fitness, a.fitness, rtol=1e-5, atol=1e-8)
+        for x, y in zip(a.experiences, b.experiences, strict=True):
+            np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-6)

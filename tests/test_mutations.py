@@ -1,5 +1,6 @@
 """The six operators: exact sensitivities, the washout finding, targets met, safety, errors."""
 
+import copy
 import itertools
 import math
 from typing import ClassVar
@@ -617,3 +618,20 @@ def test_an_operator_is_one_class_and_one_registry_line(monkeypatch, tmp_path):
     noise = torch.randn(child.shape, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(child - params, 0.1 * noise)
     assert stats.delta_norm == pytest.approx(float((0.1 * noise).norm()), rel=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.parametrize("net", [deep_mlp, gru_stack, lambda: plastic_net("neuromod")],
+                         ids=["mlp", "gru", "neuromod"])
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_an_operator_on_a_gpu_makes_the_cpus_child_within_rounding(net, name):
+    policy, experiences = net()
+    params = F.get_flat(policy)
+    mutation = make_mutation(name, 0.1)
+    child, stats = mutation(params, policy, experiences, torch.Generator().manual_seed(3))
+    on_gpu = copy.deepcopy(policy).to("cuda")
+    gpu_child, gpu_stats = mutation(params.to("cuda"), on_gpu, experiences,
+                                    torch.Generator().manual_seed(3))
+    assert gpu_child.device.type == "cuda"
+    torch.testing.assert_close(gpu_child.cpu(), child, rtol=1e-4, atol=1e-6)
+    assert gpu_stats.divergence == pytest.approx(stats.divergence, rel=1e-3, abs=1e-9)
