@@ -339,6 +339,14 @@ def plastic_net(name):
     return policy, Experiences.from_sequences(sequences)
 
 
+def direct_plastic_net():
+    """A plastic net whose hidden units are its inputs and outputs (io=direct)."""
+    torch.manual_seed(4)
+    box = gym.spaces.Box(-1, 1, (3,))
+    policy = make_policy("plastic", box, box, hidden=3, io="direct")
+    return policy, Experiences.from_sequences([torch.randn(n, 3) for n in (9, 2, 17)])
+
+
 @pytest.mark.parametrize("build", [deep_mlp, gru_stack, lambda: plastic_net("plastic"),
                                    lambda: plastic_net("neuromod")])
 def test_forward_and_reverse_mode_give_the_same_absolute_jacobian_sums(build):
@@ -621,8 +629,9 @@ def test_an_operator_is_one_class_and_one_registry_line(monkeypatch, tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
-@pytest.mark.parametrize("net", [deep_mlp, gru_stack, lambda: plastic_net("neuromod")],
-                         ids=["mlp", "gru", "neuromod"])
+@pytest.mark.parametrize("net", [deep_mlp, gru_stack, lambda: plastic_net("plastic"),
+                                 lambda: plastic_net("neuromod"), direct_plastic_net],
+                         ids=["mlp", "gru", "plastic", "neuromod", "plastic-direct"])
 @pytest.mark.parametrize("name", list(MUTATIONS))
 def test_an_operator_on_a_gpu_makes_the_cpus_child_within_rounding(net, name):
     policy, experiences = net()

@@ -184,7 +184,8 @@ def sequence_gradients(
 
     # Backward: rows ordered by step, latest first, so that the rows alive at step t are a
     # prefix, and rows lead the adjoints' axes, so that prefix is contiguous.
-    readout = (torch.eye(outputs, dtype=inputs.dtype)[:, None].expand(-1, sequences, -1)
+    eye = torch.eye(outputs, dtype=inputs.dtype, device=inputs.device)
+    readout = (eye[:, None].expand(-1, sequences, -1)
                if policy.direct else values["head.weight"].transpose(0, 1))  # [K, S, H]
     h_adjoint = inputs.new_zeros(rows, sequences, policy.hidden)
     trace_adjoint = inputs.new_zeros(rows, sequences, policy.hidden, policy.hidden)

@@ -74,8 +74,8 @@ def sensitivity(
             f"direction has shape {tuple(direction.shape)}, expected {tuple(params.shape)}"
         )
     return directional_sensitivities(policy, params[None], padded, direction[None].to(params),
-                                     torch.zeros(1, dtype=torch.long), "SO", sum_reduction,
-                                     chunk_elements)[0]
+                                     torch.zeros(1, dtype=torch.long, device=params.device), "SO",
+                                     sum_reduction, chunk_elements)[0]
 
 
 def _second_order(

@@ -85,7 +85,7 @@ def _weighted_absolute(
     ∂y_tk/∂W[k] = x_t, ∂y_tk/∂b[k] = 1."""
     sequences, steps = weights.shape
     outputs = policy.output_size
-    eye = torch.eye(outputs, dtype=readout_input.dtype)
+    eye = torch.eye(outputs, dtype=readout_input.dtype, device=readout_input.device)
     latest_first = weights.flip(1)
     pieces = []
     for name, parameter in policy.named_parameters():
