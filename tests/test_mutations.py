@@ -637,10 +637,14 @@ def test_an_operator_on_a_gpu_makes_the_cpus_child_within_rounding(net, name):
     policy, experiences = net()
     params = F.get_flat(policy)
     mutation = make_mutation(name, 0.1)
-    child, stats = mutation(params, policy, experiences, torch.Generator().manual_seed(3))
+    child, _ = mutation(params, policy, experiences, torch.Generator().manual_seed(3))
     on_gpu = copy.deepcopy(policy).to("cuda")
     gpu_child, gpu_stats = mutation(params.to("cuda"), on_gpu, experiences,
                                     torch.Generator().manual_seed(3))
     assert gpu_child.device.type == "cuda"
     torch.testing.assert_close(gpu_child.cpu(), child, rtol=1e-4, atol=1e-6)
-    assert gpu_stats.divergence == pytest.approx(stats.divergence, rel=1e-3, abs=1e-9)
+    # The divergence measured on the GPU against the CPU's measure of the same child: the
+    # two children differ by rounding, which a chaotic net (a neuromodulated one after an SM-G
+    # step of |δ| ~ 20) amplifies past any tight tolerance on their divergences.
+    on_cpu = divergence(policy, params, gpu_child.cpu(), experiences)
+    assert gpu_stats.divergence == pytest.approx(on_cpu, rel=1e-3, abs=1e-9)
