@@ -286,6 +286,7 @@ class _BreedOnceContext(SearchContext):
         if self.bred is None or self.bred[0] != key:
             scratch = GenerationLog()
             children = super().breed(population, parents, generation, scratch)
+            scratch.run_pending()
             self.bred = (key, children, scratch.mutations)
         log.mutations.extend(self.bred[2])
         return self.bred[1].clone()

@@ -470,6 +470,10 @@ class _InterruptibleBackend(Backend):
         with self.signals.interruptible():
             return self.backend.evaluate(params, tasks, normalizer)
 
+    def evaluate_meanwhile(self, params, tasks, normalizer, meanwhile):
+        with self.signals.interruptible():
+            return self.backend.evaluate_meanwhile(params, tasks, normalizer, meanwhile)
+
     def events(self) -> list[str]:
         return self.backend.events()
 

@@ -550,6 +550,36 @@ def test_offspring_of_several_parents_match_their_children_alone(name, net):
         assert child_stats.divergence == pytest.approx(alone_stats.divergence, rel=1e-3)
 
 
+@pytest.mark.parametrize("name", ["control", "SM-R", "SM-G-SUM"])
+def test_a_generations_measurement_left_for_later_gives_the_same_divergences(name, monkeypatch):
+    """`breed(later=...)` makes the same children and leaves their measurement in `later`:
+    run, it fills in the divergences that measuring at once gives. A generation of several
+    broods is measured at once (and leaves nothing)."""
+    from smevo.mutations import breeding
+
+    policy, _, parents, batches = maze_parents((40, 9, 100), seed=2, net="mlp")
+    parent_of = [0, 1, 0, 2, 2, 2]
+
+    def bred(**later):
+        generators = [torch.Generator().manual_seed(s) for s in range(6)]
+        return breed(make_mutation(name, 0.01), policy, parents, batches, parent_of,
+                     generators, **later)
+
+    at_once, measured = bred()
+    later = []
+    children, stats = bred(later=later)
+    assert torch.equal(children, at_once) and len(later) == 1
+    assert all(math.isnan(s.divergence) for s in stats)
+    later.pop()()
+    assert [s.divergence for s in stats] == [s.divergence for s in measured]
+    monkeypatch.setattr(breeding, "OFFSPRING_CHUNK_ELEMENTS", 2 * parents.shape[1])
+    children, stats = bred(later=later)  # broods of their own sum in other orders
+    assert not later
+    torch.testing.assert_close(children, at_once, rtol=1e-4, atol=1e-6)
+    assert [s.divergence for s in stats] == pytest.approx([s.divergence for s in measured],
+                                                          rel=1e-4)
+
+
 @pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("kind", ["SO", "FO"])
 def test_directional_sensitivities_of_many_children_equal_one_child_at_a_time(kind, net):

@@ -70,6 +70,23 @@ def test_forked_and_spawned_workers_give_the_serial_results(monkeypatch, method,
         backend.close()
 
 
+@pytest.mark.processes
+def test_work_meanwhile_runs_once_while_the_workers_hold_the_tasks():
+    """`evaluate_meanwhile` runs the driver's own work once the workers have the tasks (their
+    calls are in the pool, or claims have begun), once, and the results are `evaluate`'s."""
+    params, normalizer = population(40), ObsNormalizer()
+    backend = ProcessBackend(SPEC, workers=2)
+    seen = []
+    try:
+        expected = backend.evaluate(params, tasks(40, 0), normalizer)
+        got = backend.evaluate_meanwhile(params, tasks(40, 0), normalizer, lambda: seen.append(
+            bool(backend._pool._pending_work_items) or backend._counter.value > 0))
+    finally:
+        backend.close()
+    assert seen == [True]
+    assert same(got, expected)
+
+
 @pytest.mark.bitexact
 @pytest.mark.processes
 @pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -136,6 +136,14 @@ class GenerationLog:
     asked to confirm a validation that meets the solve threshold (NaN otherwise)."""
     evaluations: int = 0
     steps: int = 0
+    pending: list[Callable[[], None]] = field(default_factory=list)
+    """Measurements of this generation's children left for later (`mutations.breed`'s
+    `later`): the backend runs them while it evaluates, `Algorithm.step` any left after."""
+
+    def run_pending(self) -> None:
+        """Run the measurements left for later, in the order they were left."""
+        while self.pending:
+            self.pending.pop(0)()
 
 
 class SearchContext:
@@ -230,7 +238,8 @@ class SearchContext:
     ) -> list[EvalResult]:
         """The backend's results of `tasks`, counted in `log` as `evaluations` (default: one
         per task) and their steps."""
-        results = self.backend.evaluate(params.detach().cpu(), tasks, self.normalizer)
+        results = self.backend.evaluate_meanwhile(params.detach().cpu(), tasks, self.normalizer,
+                                                  log.run_pending)
         log.evaluations += len(results) if evaluations is None else evaluations
         log.steps += sum(r.steps for r in results)
         return results
@@ -250,6 +259,7 @@ class SearchContext:
             [self.experiences(population.experiences[m]) for m in members],
             parent_of.tolist(),
             [torch_generator(self.seed, MUTATION, generation, i) for i in range(len(parents))],
+            later=log.pending,
         )
         log.mutations.extend(stats)
         return children.cpu()
@@ -335,6 +345,7 @@ class Algorithm(abc.ABC):
         context = self.context
         log = GenerationLog()
         population = self.next_population(log)
+        log.run_pending()  # an algorithm that bred without evaluating after
         candidates = self.validation_candidates(population)
         if context.config.algorithm.elite_episodes > 0:
             scores = context.validate(population.params[torch.as_tensor(candidates)],

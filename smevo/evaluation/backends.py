@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -57,6 +57,17 @@ class Backend(abc.ABC):
         self, params: torch.Tensor, tasks: list[EvalTask], normalizer: ObsNormalizer
     ) -> list[EvalResult]:
         """The results of `tasks` (task i evaluates genome `params[i]`), in task order."""
+
+    def evaluate_meanwhile(
+        self, params: torch.Tensor, tasks: list[EvalTask], normalizer: ObsNormalizer,
+        meanwhile: Callable[[], None],
+    ) -> list[EvalResult]:
+        """`evaluate`, and `meanwhile` (work of this process that the results do not depend
+        on) run once: a backend whose workers are other processes runs it once they have the
+        tasks, so that it takes no wall time where a core is free; one that evaluates in
+        this process runs it first."""
+        meanwhile()
+        return self.evaluate(params, tasks, normalizer)
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -104,6 +115,22 @@ class VectorizedBackend(Backend):
 
     def close(self) -> None:
         self.worker.close()
+
+
+def nothing() -> None:
+    """Nothing to do meanwhile."""
+
+
+def once(work: Callable[[], None]) -> Callable[[], None]:
+    """`work`, run by the first call only (a round that a crash repeats runs it once)."""
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            work()
+    return run
 
 
 _process_worker: RolloutWorker | None = None
@@ -356,16 +383,20 @@ class ProcessBackend(Backend):
             process.kill()
 
     def evaluate(self, params, tasks, normalizer):
+        return self.evaluate_meanwhile(params, tasks, normalizer, nothing)
+
+    def evaluate_meanwhile(self, params, tasks, normalizer, meanwhile):
         # A worker that died while idle, or after its last group, may not have broken the
         # pool yet (the pool only notices a death when no result is waiting): look first.
         if self._a_worker_died():
             self._restart_pool("re-ran nothing (it died between groups)")
         params = params.detach().cpu().numpy()
         results: dict[int, EvalResult] = {}
+        meanwhile = once(meanwhile)
         for attempt in range(MAX_POOL_RESTARTS + 1):
             pending = [p for p in range(len(tasks)) if p not in results]
             try:
-                self._evaluate_round(params, tasks, pending, normalizer, results)
+                self._evaluate_round(params, tasks, pending, normalizer, results, meanwhile)
                 break
             except BrokenProcessPool:
                 if attempt == MAX_POOL_RESTARTS:
@@ -376,15 +407,18 @@ class ProcessBackend(Backend):
                     ) from None
                 left = len(tasks) - len(results)
                 self._restart_pool(f"re-ran {left} individual(s) of this generation")
+        meanwhile()
         return [results[p] for p in range(len(tasks))]
 
     def _evaluate_round(
         self, params: np.ndarray, tasks: list[EvalTask], pending: list[int],
         normalizer: ObsNormalizer, results: dict[int, EvalResult],
+        meanwhile: Callable[[], None],
     ) -> None:
-        """Evaluate the tasks at positions `pending` on the pool, adding each result to
-        `results` as its worker's call returns (a worker's death raises `BrokenProcessPool`
-        after the results that did come back are in)."""
+        """Evaluate the tasks at positions `pending` on the pool, running `meanwhile` once
+        the workers have them and adding each result to `results` as its worker's call
+        returns (a worker's death raises `BrokenProcessPool` after the results that did
+        come back are in)."""
         with shared_genomes(params[pending]) as genomes:
             with self._counter.get_lock():
                 self._counter.value = 0
@@ -395,6 +429,7 @@ class ProcessBackend(Backend):
                 for _ in range(min(self.workers, len(part))):
                     futures.append(self._pool.submit(
                         _evaluate_claimed_in_process, genomes, part, normalizer, lanes))
+                meanwhile()
                 for future in futures:
                     for position, result in future.result():
                         results[pending[position]] = result

@@ -22,11 +22,12 @@ import os
 import socket
 import warnings
 from collections import Counter, deque
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from smevo.evaluation.backends import Backend, worker_groups
+from smevo.evaluation.backends import Backend, nothing, once, worker_groups
 from smevo.evaluation.obs_norm import ObsNormalizer
 from smevo.evaluation.rollout import EvalResult, EvalSpec, EvalTask, RolloutWorker
 
@@ -153,6 +154,13 @@ class RayBackend(Backend):
     def evaluate(
         self, params: torch.Tensor, tasks: list[EvalTask], normalizer: ObsNormalizer
     ) -> list[EvalResult]:
+        return self.evaluate_meanwhile(params, tasks, normalizer, nothing)
+
+    def evaluate_meanwhile(
+        self, params: torch.Tensor, tasks: list[EvalTask], normalizer: ObsNormalizer,
+        meanwhile: Callable[[], None],
+    ) -> list[EvalResult]:
+        meanwhile = once(meanwhile)
         params_ref = ray.put(params.detach().cpu().numpy())
         normalizer_ref = ray.put(normalizer)
         groups = worker_groups(len(tasks), len(self._actors))
@@ -167,6 +175,7 @@ class RayBackend(Backend):
                 group = groups[key]
                 ref = self._submit(slot, params_ref, group, tasks[group], normalizer_ref)
                 running[ref] = (key, slot)
+            meanwhile()  # the actors have work: this process's own, while they run
             [ref], _ = ray.wait(list(running), num_returns=1)
             key, slot = running.pop(ref)
             try:
@@ -184,6 +193,7 @@ class RayBackend(Backend):
                     f"re-submitted individuals {first}-{last} of this generation"
                 )
             idle.append(slot)
+        meanwhile()  # where there was nothing to evaluate
         return [result for key in sorted(results) for result in results[key]]
 
     def _submit(

@@ -8,7 +8,8 @@ An operator called on one parent (`Mutation.__call__`) is a breeding of one chil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -40,11 +41,18 @@ def breed(
     generators: Sequence[torch.Generator],
     *,
     measure: bool = True,
+    later: list[Callable[[], None]] | None = None,
 ) -> tuple[torch.Tensor, list[MutationStats]]:
     """Children `[C, D]` and their statistics: child c mutates `population[parents[c]]`
     (whose archive is `experiences[parents[c]]`, None where it recorded none) with noise
     from `generators[c]`. Children are computed on the population's device. `measure`: the
-    children's divergences on their parents' archives go into their stats."""
+    children's divergences on their parents' archives go into their stats.
+
+    With a list `later`, a generation bred in one brood leaves its measurement there, for the
+    caller to run before it reads the divergences: while other processes evaluate the
+    children, say, where it costs no wall time (nothing the children are depends on it). A
+    generation bred in several broods (a big net's) is measured brood by brood as now, since
+    keeping every brood for later would hold the generation twice."""
     members: dict[int, list[int]] = {}  # parent -> its children, parents in first-seen order
     for child, member in enumerate(parents):
         members.setdefault(int(member), []).append(child)
@@ -54,7 +62,9 @@ def breed(
     children = []
     order_of_children = []
     stats: list[MutationStats | None] = [None] * len(parents)
-    for part in _parent_chunks([len(members[m]) for m in order], population.shape[1]):
+    chunks = _parent_chunks([len(members[m]) for m in order], population.shape[1])
+    deferred = measure and later is not None and len(chunks) == 1
+    for part in chunks:
         chunk = order[part]
         rows = [c for m in chunk for c in members[m]]
         noises = torch.empty(len(rows), population.shape[1], dtype=torch.float32)
@@ -68,7 +78,9 @@ def breed(
             noises.to(population.device),
             [len(members[m]) for m in chunk],
         )
-        children.append(_make(mutation, brood, measure))
+        children.append(_make(mutation, brood, measure and not deferred))
+        if deferred:
+            later.append(functools.partial(_measure, brood, children[-1]))
         order_of_children += rows
         for c, child_stats in zip(rows, brood.stats, strict=True):
             stats[c] = child_stats
