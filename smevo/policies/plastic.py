@@ -51,6 +51,14 @@ MODULATIONS = ("simple", "retroactive")
 INIT_SCALE = 0.01
 
 
+def _small_normal(*shape: int) -> torch.Tensor:
+    """`INIT_SCALE * N(0, 1)` of `shape`. On the meta device (a parameter count before a run,
+    `smevo.resources`) the draw is left unscaled: any arithmetic on meta tensors imports
+    `torch._dynamo`, about a second of every plastic run's start, for values no one reads."""
+    normal = torch.randn(shape)
+    return normal if normal.is_meta else INIT_SCALE * normal
+
+
 def outer(pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
     """Batched outer product `[..., H] x [..., H] -> [..., H, H]`, indexed [..., pre, post]."""
     return pre[..., :, None] * post[..., None, :]
@@ -106,14 +114,14 @@ class PlasticLayer(Policy):
                 f"{self.input_size}, {hidden}, {self.output_size}"
             )
         self.i2h = None if self.direct else nn.Linear(self.input_size, hidden)
-        self.w = nn.Parameter(INIT_SCALE * torch.randn(hidden, hidden))
+        self.w = nn.Parameter(_small_normal(hidden, hidden))
         # alpha broadcasts against a [B, H, H] trace: per connection [H, H], per post-synaptic
         # neuron [H] (the plastic LSTM's "perneuron"), or one scalar [1].
         if alpha == "scalar":
             self.alpha = nn.Parameter(torch.full((1,), INIT_SCALE))
         else:
             shape = (hidden, hidden) if alpha == "per_connection" else (hidden,)
-            self.alpha = nn.Parameter(INIT_SCALE * torch.randn(shape))
+            self.alpha = nn.Parameter(_small_normal(*shape))
         self.head = None if self.direct else nn.Linear(hidden, self.output_size)
 
     def zeros(self, *shape: int) -> torch.Tensor:
