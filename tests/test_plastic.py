@@ -1,5 +1,7 @@
 """Plastic and neuromodulated policies: torch.func through the traces, resets, clips, options."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -197,3 +199,26 @@ def test_gridmaze_configs_have_matched_parameter_counts():
         counts[variant] = F.num_params(policy)
         assert config.mutation.name == "SM-G-ABS"
     assert max(counts.values()) <= 1.05 * min(counts.values()), counts
+
+
+@pytest.mark.parametrize("variant", ["plastic", "neuromod"])
+def test_counting_a_plastic_nets_parameters_imports_no_compiler(variant):
+    """The run's memory check counts parameters on the meta device; a plastic net's init
+    there must not import `torch._dynamo` (a second of every run's start) and counts what
+    the real net has."""
+    code = (
+        "import sys, gymnasium as gym\n"
+        "from smevo.config import load_config\n"
+        "from smevo.resources import parameter_count\n"
+        f"config = load_config('configs/gridmaze-{variant}.yaml')\n"
+        "space = gym.spaces.Box(-1, 1, (17,))\n"
+        "print(parameter_count(config, space, gym.spaces.Discrete(4)),"
+        " 'torch._dynamo' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=root, timeout=120, check=False)
+    config = load_config(CONFIGS / f"gridmaze-{variant}.yaml")
+    real = make_policy(config.policy.name, gym.spaces.Box(-1, 1, (17,)), gym.spaces.Discrete(4),
+                       **config.policy.options)
+    assert result.stdout.split() == [str(F.num_params(real)), "False"], result.stderr
