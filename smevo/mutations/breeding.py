@@ -51,8 +51,8 @@ def breed(
     With a list `later`, a generation bred in one brood leaves its measurement there, for the
     caller to run before it reads the divergences: while other processes evaluate the
     children, say, where it costs no wall time (nothing the children are depends on it). A
-    generation bred in several broods (a big net's) is measured brood by brood as now, since
-    keeping every brood for later would hold the generation twice."""
+    generation bred in several broods (a big net's) is measured at once, brood by brood,
+    since keeping every brood for later would hold the generation twice."""
     members: dict[int, list[int]] = {}  # parent -> its children, parents in first-seen order
     for child, member in enumerate(parents):
         members.setdefault(int(member), []).append(child)
