@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from test_hebbian_step import DEVICES
 
 from smevo import functional as F
 from smevo.experiences import Experiences
@@ -658,23 +659,25 @@ def test_an_operator_is_one_class_and_one_registry_line(monkeypatch, tmp_path):
     assert stats.delta_norm == pytest.approx(float((0.1 * noise).norm()), rel=1e-5)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("net", [deep_mlp, gru_stack, lambda: plastic_net("plastic"),
                                  lambda: plastic_net("neuromod"), direct_plastic_net],
                          ids=["mlp", "gru", "plastic", "neuromod", "plastic-direct"])
 @pytest.mark.parametrize("name", list(MUTATIONS))
-def test_an_operator_on_a_gpu_makes_the_cpus_child_within_rounding(net, name):
+def test_an_operator_on_a_device_makes_the_cpus_child_within_rounding(net, name, device):
+    """Every operator run where its net and parent lie (`--device`: the CPU, and the GPU
+    where there is one) makes the CPU's child, up to the device's rounding."""
     policy, experiences = net()
     params = F.get_flat(policy)
     mutation = make_mutation(name, 0.1)
     child, _ = mutation(params, policy, experiences, torch.Generator().manual_seed(3))
-    on_gpu = copy.deepcopy(policy).to("cuda")
-    gpu_child, gpu_stats = mutation(params.to("cuda"), on_gpu, experiences,
-                                    torch.Generator().manual_seed(3))
-    assert gpu_child.device.type == "cuda"
-    torch.testing.assert_close(gpu_child.cpu(), child, rtol=1e-4, atol=1e-6)
-    # The divergence measured on the GPU against the CPU's measure of the same child: the
+    on_device = copy.deepcopy(policy).to(device)
+    device_child, device_stats = mutation(params.to(device), on_device, experiences,
+                                          torch.Generator().manual_seed(3))
+    assert device_child.device.type == device
+    torch.testing.assert_close(device_child.cpu(), child, rtol=1e-4, atol=1e-6)
+    # The divergence measured on the device against the CPU's measure of the same child: the
     # two children differ by rounding, which a chaotic net (a neuromodulated one after an SM-G
     # step of |δ| ~ 20) amplifies past any tight tolerance on their divergences.
-    on_cpu = divergence(policy, params, gpu_child.cpu(), experiences)
-    assert gpu_stats.divergence == pytest.approx(on_cpu, rel=1e-3, abs=1e-9)
+    on_cpu = divergence(policy, params, device_child.cpu(), experiences)
+    assert device_stats.divergence == pytest.approx(on_cpu, rel=1e-3, abs=1e-9)
