@@ -348,6 +348,8 @@ class Trainer:
             "perf/wall_time": self.elapsed,
             "perf/evals_per_s": log.evaluations / seconds,
             "perf/steps_per_s": log.steps / seconds,
+            # What more workers can speed up: the rest is the driver's serial work.
+            "perf/evaluation_share": min(1.0, log.evaluation_seconds / seconds),
         }
         histograms: dict[str, np.ndarray] = {}
         every = self.config.logging.histogram_every

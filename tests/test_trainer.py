@@ -1,5 +1,6 @@
 """End-to-end training: solving CartPole, TensorBoard contents, backend equivalence, resume."""
 
+import json
 import os
 import signal
 import subprocess
@@ -296,3 +297,31 @@ def test_sigterm_and_ctrl_c_leave_a_checkpoint(tmp_path, signum):
     assert b"Traceback" not in stderr
     generation = load_checkpoint(latest_checkpoint(run_dir))["algorithm"]["generation"]
     assert generation == len(metrics(run_dir)) >= 1
+
+
+@pytest.mark.parametrize("slow", ["evaluation", "breeding"])
+def test_the_evaluation_share_says_what_more_workers_could_speed_up(tmp_path, monkeypatch, slow):
+    """`perf/evaluation_share` is the part of a generation's wall time spent in the backend's
+    evaluations: near 1 when evaluating is the cost, near 0 when the driver's own work is."""
+    from smevo.algorithms.base import SearchContext
+    from smevo.evaluation.backends import VectorizedBackend
+
+    cls, name = ((VectorizedBackend, "evaluate") if slow == "evaluation"
+                 else (SearchContext, "breed"))
+    original = getattr(cls, name)
+
+    def slowed(*args, **kwargs):
+        time.sleep(0.2)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cls, name, slowed)
+    result = train(config(tmp_path, "budget.generations=3", "budget.stop_when_solved=false",
+                          "evaluation.backend=vectorized", "algorithm.population=8",
+                          "algorithm.options.parents=2", "mutation.name=control"))
+    rows = (result.run_dir / "metrics.jsonl").read_text().splitlines()
+    shares = [json.loads(row)["perf/evaluation_share"] for row in rows][1:]
+    assert len(shares) == 2 and all(0.0 < s <= 1.0 for s in shares), shares
+    if slow == "evaluation":
+        assert all(s > 0.8 for s in shares), shares
+    else:
+        assert all(s < 0.5 for s in shares), shares

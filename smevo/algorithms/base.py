@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import math
 import numbers
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -136,6 +137,9 @@ class GenerationLog:
     asked to confirm a validation that meets the solve threshold (NaN otherwise)."""
     evaluations: int = 0
     steps: int = 0
+    evaluation_seconds: float = 0.0
+    """Wall time spent in the backend's evaluations (with what ran meanwhile): the rest of a
+    generation is this process's own serial work, which more workers do not shorten."""
     pending: list[Callable[[], None]] = field(default_factory=list)
     """Measurements of this generation's children left for later (`mutations.breed`'s
     `later`): the backend runs them while it evaluates, `Algorithm.step` any left after."""
@@ -238,8 +242,10 @@ class SearchContext:
     ) -> list[EvalResult]:
         """The backend's results of `tasks`, counted in `log` as `evaluations` (default: one
         per task) and their steps."""
+        start = time.perf_counter()
         results = self.backend.evaluate_meanwhile(params.detach().cpu(), tasks, self.normalizer,
                                                   log.run_pending)
+        log.evaluation_seconds += time.perf_counter() - start
         log.evaluations += len(results) if evaluations is None else evaluations
         log.steps += sum(r.steps for r in results)
         return results
