@@ -70,6 +70,7 @@ def test_forked_and_spawned_workers_give_the_serial_results(monkeypatch, method,
         backend.close()
 
 
+@pytest.mark.bitexact  # the same round, with the driver's work beside it
 @pytest.mark.processes
 def test_work_meanwhile_runs_once_while_the_workers_hold_the_tasks():
     """`evaluate_meanwhile` runs the driver's own work once the workers have the tasks (their
