@@ -784,3 +784,20 @@ def test_the_script_is_the_modules_command_line(capsys, monkeypatch):
         parse_args(["--help"])
     assert script == capsys.readouterr().out
     assert script.startswith("usage: reproduce.py [-h]")
+
+
+def test_the_report_quotes_commands_without_where_they_wrote():
+    """A record keeps its command as it ran; the report quotes what a reader runs to make the
+    same runs: no output, data or runs folders of the machine that ran it, no job count."""
+    from smevo.experiments.tables import commands
+
+    records = [
+        {"command": "python scripts/reproduce.py gridmaze --data-dir /work/main/docs/results/data"
+                    " --out runs/reproduce/report-q1"},
+        {"command": "python scripts/reproduce.py gridmaze --jobs=2 --commit-records"},
+        {"command": "python scripts/reproduce.py parity --runs-dir /tmp/r --seeds 10 --set "
+                    "'mutation.options={weight_clip: 0.2}'"},
+    ]
+    assert commands(records) == (
+        "`python scripts/reproduce.py gridmaze`; `python scripts/reproduce.py parity --seeds 10 "
+        "--set 'mutation.options={weight_clip: 0.2}'`")

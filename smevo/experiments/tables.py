@@ -4,6 +4,7 @@ and the number formats they share."""
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -42,9 +43,31 @@ def rank_text(test: RankTest | None) -> str:
     return f"p={test.p_value:.3g}, A={test.effect:.2f}"
 
 
+WHERE_OPTIONS = {"--out": 1, "--data-dir": 1, "--runs-dir": 1, "--jobs": 1,
+                 "--commit-records": 0}
+"""Options of the reproduce command that say where it writes and how many runs it takes at
+once, with how many values each takes: nothing a run computes depends on them."""
+
+
+def runs_command(command: str) -> str:
+    """`command` without its `WHERE_OPTIONS`: what a reader runs to make the same runs (a
+    record keeps the command as it ran, paths of the machine it ran on included)."""
+    words, kept = shlex.split(command), []
+    while words:
+        word = words.pop(0)
+        name = word.split("=", 1)[0]
+        if name in WHERE_OPTIONS:
+            if "=" not in word:
+                del words[:WHERE_OPTIONS[name]]
+            continue
+        kept.append(word)
+    return shlex.join(kept)
+
+
 def commands(records: Iterable[dict[str, Any]]) -> str:
-    """The distinct commands that made `records`, as inline code."""
-    return "; ".join(f"`{c}`" for c in sorted({r["command"] for r in records}))
+    """The distinct commands that made `records` (as `runs_command` gives them), as inline
+    code."""
+    return "; ".join(f"`{c}`" for c in sorted({runs_command(r["command"]) for r in records}))
 
 
 COMPARED_ON = {"fitness": "", "evaluations": "", "fresh": " (fresh episodes)"}
