@@ -32,8 +32,9 @@ from smevo.seeding import (
     MUTATION,
     VALIDATION,
     derive_seed,
-    episode_seeds,
-    torch_generator,
+    derive_seeds,
+    episode_seed_rows,
+    torch_generators,
 )
 
 
@@ -227,14 +228,11 @@ class SearchContext:
         self, stream: int, episodes: int, generation: int, indices: range
     ) -> list[EvalTask]:
         """One task per individual: episode seeds and sampling seed from its own stream."""
-        return [
-            EvalTask(
-                index=i,
-                seeds=tuple(episode_seeds(self.seed, episodes, stream, generation, i)),
-                sample_seed=derive_seed(self.seed, stream, generation, i, 1),
-            )
-            for i in indices
-        ]
+        keys = np.array([(stream, generation, i, 1) for i in indices]).reshape(-1, 4)
+        seeds = episode_seed_rows(self.seed, episodes, keys[:, :3])
+        samples = derive_seeds(self.seed, keys)
+        return [EvalTask(index=i, seeds=tuple(s), sample_seed=sample)
+                for i, s, sample in zip(indices, seeds, samples, strict=True)]
 
     def _run(
         self, params: torch.Tensor, tasks: list[EvalTask], log: GenerationLog,
@@ -264,7 +262,8 @@ class SearchContext:
             population.params[torch.as_tensor(members)].to(self.device),
             [self.experiences(population.experiences[m]) for m in members],
             parent_of.tolist(),
-            [torch_generator(self.seed, MUTATION, generation, i) for i in range(len(parents))],
+            torch_generators(self.seed, np.array([(MUTATION, generation, i) for i in
+                                                  range(len(parents))]).reshape(-1, 3)),
             later=log.pending,
         )
         log.mutations.extend(stats)
