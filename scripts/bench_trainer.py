@@ -26,6 +26,8 @@ LunarLander, >= 0.7 on Pendulum and Acrobot. With `--workers N` (N > 1) the smev
 it, on a machine with N free cores); a further row runs N env-alone copies at once in N
 forked processes, what this machine's cores give when nothing but the env runs on them (on a
 machine whose cores share caches, memory bandwidth or a clock budget, less than N times one).
+Each smevo run's `perf/evaluation_share` (its time in the backend's evaluations; the rest is
+the driver's serial work, which more workers do not shorten) is printed under its env.
 `--envs` picks envs of the table, `--population` sets its population (e.g. to keep every
 worker's share of it the same as N grows).
 
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import logging
 import multiprocessing
 import sys
@@ -80,6 +83,9 @@ class Timing:
     generations: int
     env_steps: int
     seconds: float
+    evaluation_share: float = float("nan")
+    """smevo's `perf/evaluation_share` over the run's generations (their summed time in the
+    backend's evaluations over their summed wall time); NaN for the other rows."""
 
     @property
     def rate(self) -> float:
@@ -135,7 +141,12 @@ def timed_train(overrides: list[str]) -> Timing:
         start = time.perf_counter()
         result = train(config)
         seconds = time.perf_counter() - start
-    return Timing(result.generations, result.env_steps, seconds)
+        rows = [json.loads(line) for line in
+                (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    walls = np.diff([0.0, *(row["perf/wall_time"] for row in rows)])  # each generation's
+    shares = np.array([row["perf/evaluation_share"] for row in rows])
+    return Timing(result.generations, result.env_steps, seconds,
+                  float((shares * walls).sum() / walls.sum()))
 
 
 def evotorch_run(
@@ -280,11 +291,12 @@ def generic_table(
         if with_evotorch:
             rates["EvoTorch GymNE + GA"] = []
         generic_smevo_run(env_id, seed, generations=1, workers=workers, population=population)
-        steps = 0
+        steps, shares = 0, []
         for r in range(repeats):
             smevo = generic_smevo_run(env_id, seed + r, workers=workers, population=population)
             steps = smevo.env_steps
             rates[row].append(smevo.rate)
+            shares.append(smevo.evaluation_share)
             alone_steps = min(steps, ENV_ALONE_STEPS)
             rates["env alone (numpy)"].append(env_alone_run(env_id, alone_steps, seed + r).rate)
             if workers > 1:
@@ -307,6 +319,9 @@ def generic_table(
         times = "" if workers == 1 else f"{workers} x "
         print(f"{'':15s} target smevo >= {target} of {times}the env alone: {ratio:.2f} "
               f"({'met' if ratio >= target else 'NOT met'}; run by run {each})")
+        print(f"{'':15s} smevo's time in the backend's evaluations (perf/evaluation_share; "
+              f"the rest is the driver's serial work): "
+              f"{', '.join(f'{share:.2f}' for share in shares)}")
         if workers > 1:
             ceiling = float(np.median(rates[copies]))
             print(f"{'':15s} smevo of {workers} env-alone copies at once (this machine's "
