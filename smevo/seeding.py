@@ -57,6 +57,14 @@ _ONE_WORD = 0xFFFFFFFF
 """Entropy values below this are one word each, as SeedSequence splits them."""
 
 
+def _hashed(value: np.ndarray, constant: int, multiplier: int) -> tuple[np.ndarray, int]:
+    """SeedSequence's hash of 32-bit words `value` under `constant`, and the next constant."""
+    value = value ^ np.uint32(constant)
+    constant = (constant * multiplier) & 0xFFFFFFFF
+    value = value * np.uint32(constant)
+    return value ^ (value >> _SHIFT), constant
+
+
 def _seed_sequence_states(run_seed: int, keys: np.ndarray, words: int) -> np.ndarray:
     """`SeedSequence([run_seed, *row]).generate_state(words, uint32)` `[N, words]` for every
     row of `keys`: the same hashing, one NumPy operation per step for all rows instead of a
@@ -69,14 +77,12 @@ def _seed_sequence_states(run_seed: int, keys: np.ndarray, words: int) -> np.nda
                          .generate_state(words, dtype=np.uint32) for row in keys],
                         dtype=np.uint32).reshape(len(keys), words)
     entropy = np.column_stack([np.full(len(keys), run_seed), keys]).astype(np.uint32)
-    hash_const = _INIT_A
+    constant = _INIT_A
 
     def hashmix(value: np.ndarray) -> np.ndarray:
-        nonlocal hash_const
-        value = value ^ np.uint32(hash_const)
-        hash_const = (hash_const * _MULT_A) & 0xFFFFFFFF
-        value = value * np.uint32(hash_const)
-        return value ^ (value >> _SHIFT)
+        nonlocal constant
+        hashed, constant = _hashed(value, constant, _MULT_A)
+        return hashed
 
     def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         result = _MIX_L * x - _MIX_R * y
@@ -92,11 +98,8 @@ def _seed_sequence_states(run_seed: int, keys: np.ndarray, words: int) -> np.nda
     for source in range(_POOL_SIZE, length):
         for target in range(_POOL_SIZE):
             pool[target] = mix(pool[target], hashmix(entropy[:, source]))
-    hash_const = _INIT_B
+    constant = _INIT_B
     state = np.empty((len(entropy), words), dtype=np.uint32)
     for i in range(words):
-        value = pool[i % _POOL_SIZE] ^ np.uint32(hash_const)
-        hash_const = (hash_const * _MULT_B) & 0xFFFFFFFF
-        value = value * np.uint32(hash_const)
-        state[:, i] = value ^ (value >> _SHIFT)
+        state[:, i], constant = _hashed(pool[i % _POOL_SIZE], constant, _MULT_B)
     return state
