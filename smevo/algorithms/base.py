@@ -31,7 +31,6 @@ from smevo.seeding import (
     INIT,
     MUTATION,
     VALIDATION,
-    derive_seed,
     derive_seeds,
     episode_seed_rows,
     torch_generators,
@@ -177,11 +176,12 @@ class SearchContext:
     def initial_params(self, count: int) -> torch.Tensor:
         """`count` freshly initialised genomes, individual i from its own seed stream."""
         genomes = []
-        for i in range(count):
+        seeds = derive_seeds(self.seed, np.array([(INIT, i) for i in range(count)]).reshape(-1, 2))
+        for seed in seeds:
             with torch.random.fork_rng(devices=[]):
                 # The CPU generator alone: torch.manual_seed also queues seeds for every
                 # accelerator backend, at a cost of about 1 ms per individual.
-                torch.default_generator.manual_seed(derive_seed(self.seed, INIT, i))
+                torch.default_generator.manual_seed(seed)
                 genomes.append(functional.get_flat(policy_from_spec(self.policy.spec)))
         return torch.stack(genomes)
 
