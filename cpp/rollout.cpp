@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace smevo::rollout {
 namespace {
@@ -45,45 +46,50 @@ double dot(const double* x, const double* y, int n) {
   return sum;
 }
 
+// The forward of an MlpSpec for one input: `params` one genome in double, `a` and `b` scratch
+// rows as wide as the widest layer. Outputs are rounded to float32; returns false if any is
+// not finite.
+bool mlp_apply(const MlpSpec& spec, const double* params, const double* input, double* a,
+               double* b, float* outputs) {
+  const std::vector<int>& sizes = spec.sizes;
+  std::copy(input, input + sizes[0], a);
+  const double* w = params;
+  const std::size_t layers = sizes.size() - 1;
+  for (std::size_t l = 0; l < layers; ++l) {
+    const int fan_in = sizes[l];
+    const int fan_out = sizes[l + 1];
+    const double* bias = w + static_cast<std::ptrdiff_t>(fan_in) * fan_out;
+    const Activation act = l + 1 < layers ? spec.hidden : spec.output;
+    for (int o = 0; o < fan_out; ++o) {
+      b[o] = activate(act, dot(w + static_cast<std::ptrdiff_t>(o) * fan_in, a, fan_in) + bias[o]);
+    }
+    w = bias + fan_out;
+    std::swap(a, b);
+  }
+  bool finite = true;
+  for (int k = 0; k < sizes.back(); ++k) {
+    outputs[k] = static_cast<float>(a[k]);
+    finite = finite && std::isfinite(outputs[k]);
+  }
+  return finite;
+}
+
+int widest_layer(const MlpSpec& spec) {
+  return *std::max_element(spec.sizes.begin(), spec.sizes.end());
+}
+
 // One genome of an MlpSpec, converted to double once, applied to one input at a time.
 class Mlp {
  public:
-  explicit Mlp(const MlpSpec& spec) : spec_(spec) {
-    int widest = 0;
-    for (int size : spec.sizes) widest = std::max(widest, size);
-    params_.resize(spec.num_params());
-    a_.resize(static_cast<std::size_t>(widest));
-    b_.resize(static_cast<std::size_t>(widest));
-  }
+  explicit Mlp(const MlpSpec& spec)
+      : spec_(spec), params_(spec.num_params()), a_(widest_layer(spec)), b_(a_.size()) {}
 
   void load(const float* genome) {
     std::copy(genome, genome + params_.size(), params_.begin());
   }
 
-  // outputs: the last layer's size, rounded to float32. Returns false if any is not finite.
   bool operator()(const double* input, float* outputs) {
-    const std::vector<int>& sizes = spec_.sizes;
-    std::copy(input, input + sizes[0], a_.begin());
-    const double* w = params_.data();
-    const std::size_t layers = sizes.size() - 1;
-    for (std::size_t l = 0; l < layers; ++l) {
-      const int fan_in = sizes[l];
-      const int fan_out = sizes[l + 1];
-      const double* bias = w + static_cast<std::ptrdiff_t>(fan_in) * fan_out;
-      const Activation act = l + 1 < layers ? spec_.hidden : spec_.output;
-      for (int o = 0; o < fan_out; ++o) {
-        b_[o] = activate(act, dot(w + static_cast<std::ptrdiff_t>(o) * fan_in, a_.data(),
-                                  fan_in) + bias[o]);
-      }
-      w = bias + fan_out;
-      std::swap(a_, b_);
-    }
-    bool finite = true;
-    for (int k = 0; k < sizes.back(); ++k) {
-      outputs[k] = static_cast<float>(a_[k]);
-      finite = finite && std::isfinite(outputs[k]);
-    }
-    return finite;
+    return mlp_apply(spec_, params_.data(), input, a_.data(), b_.data(), outputs);
   }
 
  private:
@@ -273,6 +279,25 @@ std::size_t MlpSpec::num_params() const {
     total += static_cast<std::size_t>(sizes[l] + 1) * static_cast<std::size_t>(sizes[l + 1]);
   }
   return total;
+}
+
+MlpForward::MlpForward(MlpSpec spec)
+    : spec_(std::move(spec)), a_(widest_layer(spec_)), b_(a_.size()) {}
+
+void MlpForward::operator()(const double* genomes, std::size_t episodes, std::size_t rows,
+                            const double* inputs, const std::uint8_t* active, float* outputs) {
+  const std::size_t genome_size = spec_.num_params();
+  const std::size_t in = static_cast<std::size_t>(spec_.sizes.front());
+  const std::size_t out = static_cast<std::size_t>(spec_.sizes.back());
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* row = outputs + r * out;
+    if (active[r]) {
+      mlp_apply(spec_, genomes + (r / episodes) * genome_size, inputs + r * in, a_.data(),
+                b_.data(), row);
+    } else {
+      std::fill(row, row + out, 0.0f);
+    }
+  }
 }
 
 void rollout_cartpole(const MlpSpec& mlp, const double* initial_states, const RolloutInput& in,

@@ -32,6 +32,26 @@ struct MlpSpec {
   std::size_t num_params() const;
 };
 
+// The fused rollouts' forward on its own, for smevo's lockstep loop (the `mlp` policy in any
+// other env): a group's observations in, float32-rounded outputs out, in one call. A Python
+// step of a few small genomes paid more for torch's per-call cost than for the products.
+class MlpForward {
+ public:
+  explicit MlpForward(MlpSpec spec);
+
+  const MlpSpec& spec() const { return spec_; }
+
+  // Row r of `inputs` [rows, in] is applied to genome r / episodes of `genomes` [G, params],
+  // in double; outputs [rows, out] are rounded to float32, zeros where `active[r]` is 0.
+  void operator()(const double* genomes, std::size_t episodes, std::size_t rows,
+                  const double* inputs, const std::uint8_t* active, float* outputs);
+
+ private:
+  MlpSpec spec_;
+  std::vector<double> a_;
+  std::vector<double> b_;
+};
+
 // Gymnasium's CartPole-v1 (Euler integrator, +1 per step, 500-step limit), in double.
 struct CartPoleState {
   double x = 0.0, x_dot = 0.0, theta = 0.0, theta_dot = 0.0;

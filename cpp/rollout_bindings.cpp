@@ -1,6 +1,6 @@
 // pybind11 binding of the fused rollouts: smevo.evaluation._rollout.
 //
-// smevo/evaluation/native.py is its only caller and prepares every argument; the checks here
+// smevo/evaluation/native.py builds every call (rollout.py steps MlpForward); the checks here
 // guard the memory the C++ code touches (shapes and sizes), then the rollout runs with the GIL
 // released. The maze argument is smevo_envs._maze.Maze: pybind11 shares registered types
 // between extension modules, so the maze and its breadcrumb map are built once, by smevo_envs.
@@ -20,6 +20,7 @@
 
 namespace py = pybind11;
 using smevo::rollout::Activation;
+using smevo::rollout::MlpForward;
 using smevo::rollout::MlpSpec;
 using smevo::rollout::RolloutInput;
 using smevo::rollout::RolloutOutput;
@@ -55,6 +56,30 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument(message);
 }
 
+MlpSpec checked_mlp(const std::vector<int>& sizes, const std::string& hidden,
+                    const std::string& output) {
+  require(sizes.size() >= 2, "sizes needs an input and an output size");
+  for (int size : sizes) require(size >= 1, "layer sizes must be positive");
+  return MlpSpec{sizes, activation(hidden), activation(output)};
+}
+
+// One lockstep step's forward (MlpForward), its arrays' shapes checked against each other.
+Array<float> forward_rows(MlpForward& forward, const Array<double>& genomes, std::size_t episodes,
+                          const Array<double>& inputs, const Array<bool>& active) {
+  const MlpSpec& mlp = forward.spec();
+  require(genomes.ndim() == 2 && genomes.shape(1) == static_cast<py::ssize_t>(mlp.num_params()),
+          "genomes must have shape (groups, " + std::to_string(mlp.num_params()) + ")");
+  require(episodes >= 1, "episodes must be >= 1");
+  const py::ssize_t rows = genomes.shape(0) * static_cast<py::ssize_t>(episodes);
+  require(inputs.ndim() == 2 && inputs.shape(0) == rows && inputs.shape(1) == mlp.sizes.front(),
+          "inputs must have shape (groups * episodes, " + std::to_string(mlp.sizes.front()) + ")");
+  require(active.ndim() == 1 && active.shape(0) == rows, "active must have one flag per row");
+  Array<float> outputs({rows, static_cast<py::ssize_t>(mlp.sizes.back())});
+  forward(genomes.data(), episodes, static_cast<std::size_t>(rows), inputs.data(),
+          reinterpret_cast<const std::uint8_t*>(active.data()), outputs.mutable_data());
+  return outputs;
+}
+
 // Checked inputs and fresh output arrays for one call.
 struct Call {
   MlpSpec mlp;
@@ -72,13 +97,11 @@ struct Call {
        Array<float> genomes_, std::size_t episodes, std::int64_t max_steps,
        std::optional<Array<double>> mean_, std::optional<Array<double>> std_, double obs_clip,
        std::size_t archive_size, Array<std::uint64_t> seeds)
-      : mlp{sizes, activation(hidden), activation(output)},
+      : mlp(checked_mlp(sizes, hidden, output)),
         genomes(std::move(genomes_)),
         sample_seeds(std::move(seeds)),
         mean(std::move(mean_)),
         std(std::move(std_)) {
-    require(sizes.size() >= 2, "sizes needs an input and an output size");
-    for (int size : sizes) require(size >= 1, "layer sizes must be positive");
     require(genomes.ndim() == 2 && genomes.shape(1) == static_cast<py::ssize_t>(mlp.num_params()),
             "genomes must have shape (groups, " + std::to_string(mlp.num_params()) + ")");
     const auto groups = genomes.shape(0);
@@ -124,8 +147,23 @@ struct Call {
 }  // namespace
 
 PYBIND11_MODULE(_rollout, m) {
-  m.doc() = "Fused MLP rollouts in CartPole-v1 and the hard maze. Use smevo.evaluation.native.";
+  m.doc() = "Fused MLP rollouts in CartPole-v1 and the hard maze, and the MLP forward of the "
+            "lockstep loop. Use smevo.evaluation.native.";
   m.attr("ACTIVATIONS") = activation_names();
+
+  py::class_<MlpForward>(m, "MlpForward",
+                         "An mlp's population forward for one lockstep step: rows of inputs, "
+                         "each by its genome, outputs rounded to float32.")
+      .def(py::init([](const std::vector<int>& sizes, const std::string& hidden,
+                       const std::string& output) {
+             return MlpForward(checked_mlp(sizes, hidden, output));
+           }),
+           py::arg("sizes"), py::arg("hidden"), py::arg("output"))
+      .def("__call__", &forward_rows, py::arg("genomes"), py::arg("episodes"),
+           py::arg("inputs"), py::arg("active"),
+           "Outputs [groups * episodes, out] of inputs [groups * episodes, in], row r by "
+           "genome r // episodes of genomes [groups, params] (float64); zeros where not "
+           "active.");
 
   m.def(
       "cartpole",

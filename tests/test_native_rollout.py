@@ -15,7 +15,7 @@ import torch
 from smevo.envs import make_env
 from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker, _rollout
 from smevo.evaluation.native import mlp_layout
-from smevo.functional import get_flat
+from smevo.functional import get_flat, population_forward
 from smevo.policies import make_policy
 
 MAZE = "smevo/BreadcrumbHardMaze-v0"
@@ -162,6 +162,81 @@ def test_the_config_can_turn_the_native_path_off():
     assert RolloutWorker(spec).native is None
 
 
+@pytest.mark.bitexact  # both forwards round their float64 outputs to float32
+@pytest.mark.parametrize(("hidden", "output", "scale"), [
+    ("tanh", "linear", 1.0), ("relu", "tanh", 3.0), ("sigmoid", "sigmoid", 1.0),
+    ("selu", "linear", 0.3),
+])
+def test_the_lockstep_loops_cpp_forward_gives_torchs_outputs(hidden, output, scale):
+    """The C++ forward of an `mlp` in the lockstep loop (`_rollout.MlpForward`) returns the
+    float32 outputs of the torch population forward for every active row, zeros for the
+    others: 16 genomes x 3 episodes x 200 steps of wide-ranging inputs."""
+    env = gym.make("BipedalWalker-v3")
+    policy = make_policy("mlp", env.observation_space, env.action_space, hidden=32, depth=2,
+                         activation=hidden, output_activation=output).double()
+    compiled = _rollout.MlpForward(*mlp_layout(policy))
+    rng = np.random.default_rng(3)
+    population = rng.normal(0.0, scale, (16, get_flat(policy).numel())).astype(np.float32)
+    torch_forward = population_forward(policy, torch.as_tensor(population, dtype=torch.float64))
+    differing = 0
+    for _ in range(200):
+        obs = rng.normal(0.0, 4.0, (16, 3, 24)).astype(np.float32).astype(np.float64)
+        active = rng.random(48) < 0.8
+        expected = torch_forward(torch.as_tensor(obs), None)[0].to(torch.float32).numpy()
+        got = compiled(population.astype(np.float64), 3, obs.reshape(48, 24), active)
+        differing += int((got[active] != expected.reshape(48, 4)[active]).sum())
+        assert not got[~active].any()
+    assert differing == 0
+
+
+@pytest.mark.bitexact  # the C++ forward computes what torch's does, rounded to float32
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "LunarLander-v3"])
+def test_the_lockstep_loop_gives_the_same_results_with_either_forward(env_id):
+    """An `mlp` outside the fused rollouts steps in the Python loop with the C++ forward,
+    unless native code is turned off: both give the same results, continuous actions
+    (Pendulum) and discrete ones (LunarLander) alike, with observation normalisation on."""
+    spec = EvalSpec(env_id, {}, "mlp", {"hidden": 32, "depth": 2}, max_steps=150)
+    fast = RolloutWorker(spec)
+    slow = RolloutWorker(dataclasses.replace(spec, native=False))
+    assert fast.native is None and fast.compiled_forward is not None
+    assert slow.compiled_forward is None
+    params = genomes(env_id, {"hidden": 32, "depth": 2}, 12, 2.0)
+    observations = np.random.default_rng(0).normal(
+        0.0, 2.0, (500, *fast.observation_space.shape))
+    normalizer = ObsNormalizer(enabled=True)
+    normalizer.update(observations)
+    tasks = [EvalTask(i, (i, i + 50), 9 + i) for i in range(len(params))]
+    assert_same(fast.evaluate(params, tasks, normalizer), slow.evaluate(params, tasks, normalizer))
+
+
+@pytest.mark.parametrize(("spec", "compiled"), [
+    (EvalSpec("Pendulum-v1", {}, "mlp", {}), True),
+    (EvalSpec("Pendulum-v1", {}, "mlp", {}, device="cpu"), False),  # the device path: torch
+    (EvalSpec("Pendulum-v1", {}, "mlp", {}, native=False), False),
+    (EvalSpec("Pendulum-v1", {}, "gru", {}), False),
+    (EvalSpec("CartPole-v1", {}, "mlp", {"output_activation": "softmax"}), False),
+])
+def test_which_forward_the_lockstep_loop_takes(spec, compiled):
+    assert (RolloutWorker(spec).compiled_forward is not None) == compiled
+
+
+def test_the_forward_binding_rejects_arrays_that_do_not_fit():
+    forward = _rollout.MlpForward([3, 4, 2], "tanh", "linear")
+    genomes = np.zeros((2, 4 * 4 + 5 * 2))
+    assert forward(genomes, 2, np.zeros((4, 3)), np.ones(4, bool)).shape == (4, 2)
+    for args, message in [
+        ((np.zeros((2, 7)), 2, np.zeros((4, 3)), np.ones(4, bool)), "genomes must have shape"),
+        ((genomes, 2, np.zeros((4, 2)), np.ones(4, bool)), "inputs must have shape"),
+        ((genomes, 1, np.zeros((4, 3)), np.ones(4, bool)), "inputs must have shape"),
+        ((genomes, 2, np.zeros((4, 3)), np.ones(3, bool)), "one flag per row"),
+        ((genomes, 0, np.zeros((0, 3)), np.ones(0, bool)), "episodes must be"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            forward(*args)
+    with pytest.raises(ValueError, match="sizes needs"):
+        _rollout.MlpForward([3], "tanh", "linear")
+
+
 def test_the_binding_rejects_a_genome_of_the_wrong_length():
     with pytest.raises(ValueError, match="genomes must have shape"):
         _rollout.cartpole(sizes=[4, 2], hidden="tanh", output="linear",
@@ -183,14 +258,21 @@ def test_the_binding_names_the_activations_it_applies():
 
 
 def test_the_stub_matches_the_binding():
-    """`_rollout.pyi` names every function and attribute of the module, each function with
-    the binding's parameters in the binding's order."""
+    """`_rollout.pyi` names every function, class and attribute of the module, each function
+    and method with the binding's parameters in the binding's order."""
     stub = ast.parse(resources.files("smevo.evaluation").joinpath("_rollout.pyi").read_text())
-    functions = {node.name: [arg.arg for arg in node.args.args]
+    functions = {node.name: (getattr(_rollout, node.name), node)
                  for node in stub.body if isinstance(node, ast.FunctionDef)}
+    classes = [node for node in stub.body if isinstance(node, ast.ClassDef)]
     attributes = {node.target.id for node in stub.body if isinstance(node, ast.AnnAssign)}
     public = {name for name in vars(_rollout) if not name.startswith("_")}
-    assert public == set(functions) | attributes
-    for name, parameters in functions.items():
-        signature = getattr(_rollout, name).__doc__.splitlines()[0]
-        assert re.findall(r"(\w+): ", signature.partition("(")[2]) == parameters, name
+    assert public == set(functions) | attributes | {node.name for node in classes}
+    for node in classes:
+        functions |= {f"{node.name}.{method.name}": (
+            getattr(getattr(_rollout, node.name), method.name), method)
+            for method in node.body if isinstance(method, ast.FunctionDef)}
+    for name, (bound, node) in functions.items():
+        parameters = [arg.arg for arg in node.args.args if arg.arg != "self"]
+        signature = bound.__doc__.splitlines()[0]
+        named = re.findall(r"(\w+): ", signature.partition("(")[2])
+        assert [arg for arg in named if arg != "self"] == parameters, name

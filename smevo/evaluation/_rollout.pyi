@@ -1,6 +1,6 @@
 """Types of the fused C++ rollouts (cpp/rollout_bindings.cpp). Use smevo.evaluation.native.
 
-Both functions roll out `groups` MLP genomes (`genomes[g]`: each layer's weight `[out, in]`
+Both rollout functions roll out `groups` MLP genomes (`genomes[g]`: each layer's weight `[out, in]`
 row-major, then its bias) on `episodes` episodes each, release the GIL while they run, and
 raise ValueError for arguments of the wrong shape or size before touching any memory. The
 result maps "returns", "steps", "solved" and "broken" to `[groups * episodes]` arrays
@@ -55,3 +55,14 @@ def maze(
     """The hard maze `maze` (built by `smevo_envs.maze.core_maze`), each action held for
     `frame_skip` simulator steps, rewarded by breadcrumb or (`euclidean`) straight-line
     distance; otherwise as `cartpole`."""
+
+class MlpForward:
+    """An `mlp`'s forward for the lockstep loop: one call per step for a group's rows."""
+
+    def __init__(self, sizes: Sequence[int], hidden: str, output: str) -> None: ...
+    def __call__(
+        self, genomes: ArrayLike, episodes: int, inputs: ArrayLike, active: ArrayLike
+    ) -> NDArray[np.float32]:
+        """Outputs `[groups * episodes, out]` of `inputs [groups * episodes, in]`, row r by
+        genome `r // episodes` of `genomes [groups, params]` (float64), rounded to float32;
+        zeros where `active[r]` is False. ValueError for arrays whose shapes do not fit."""

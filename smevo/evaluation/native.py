@@ -1,4 +1,5 @@
-"""The fused C++ rollout: an `mlp` policy in CartPole-v1 or the hard maze, in one native call.
+"""The fused C++ rollout: an `mlp` policy in CartPole-v1 or the hard maze, in one native call;
+and its forward alone, which the lockstep loop of `rollout.py` uses for an `mlp` in any other env.
 
 The lockstep loop of `rollout.py` pays a fixed Python cost per step however few individuals
 are still running; here the whole rollout of a group (forward, env step, observation sample)
@@ -47,6 +48,17 @@ def mlp_layout(policy: Policy) -> tuple[list[int], str, str] | None:
     if hidden not in _rollout.ACTIVATIONS or output not in _rollout.ACTIVATIONS:
         return None
     return sizes, hidden, output
+
+
+def compiled_mlp_forward(policy: Policy) -> Any | None:
+    """The C++ forward of an `mlp` policy that `mlp_layout` accepts (`_rollout.MlpForward`,
+    the fused rollouts' own arithmetic) for the lockstep loop of any other env, or None."""
+    layout = mlp_layout(policy)
+    if layout is None:
+        return None
+    from smevo.evaluation import _rollout
+
+    return _rollout.MlpForward(*layout)
 
 
 def _cartpole(env: gym.Env, kwargs: dict[str, Any]) -> NativeCall | None:

@@ -7,8 +7,10 @@ decoded, which makes actions independent of how the population was split into gr
 kernels round differently at different batch sizes), so every backend and worker count
 returns bit-identical fitnesses for the same seed. Where the policy and the env exist in C++
 (an `mlp` in CartPole-v1 or the hard maze), the group instead runs in one native call that
-computes the same thing (`smevo.evaluation.native`); which path a group takes depends on the
-spec alone, never on the backend.
+computes the same thing (`smevo.evaluation.native`); an `mlp` in any other env steps in the
+Python loop with that rollout's C++ forward (one call per step, where torch's per-call cost was
+most of a small group's step). Which path a group takes depends on the spec alone, never on the
+backend.
 
 A worker may also be handed its genomes one claim at a time (`RolloutWorker.evaluate_claimed`,
 how the process backend balances its workers): the lockstep group then keeps a fixed number of
@@ -36,7 +38,7 @@ import torch
 from smevo import functional
 from smevo.envs import make_env
 from smevo.evaluation.env_pool import make_env_pool
-from smevo.evaluation.native import NativeRollout
+from smevo.evaluation.native import NativeRollout, compiled_mlp_forward
 from smevo.evaluation.obs_norm import ObsNormalizer
 from smevo.policies import ActionDecoder, Policy, State, make_policy
 
@@ -254,6 +256,8 @@ class RolloutWorker:
         fused = spec.native and not spec.index_episodes and spec.device is None
         self.native = NativeRollout.build(spec.env_id, spec.env_kwargs, probe,
                                           self.policy) if fused else None
+        self.compiled_forward = (compiled_mlp_forward(self.policy)
+                                 if spec.native and spec.device is None else None)
         probe.close()
         self.decoder = ActionDecoder(self.action_space)
         self.pool = make_env_pool(spec.env_id, spec.env_kwargs, spec.index_episodes,
@@ -316,7 +320,7 @@ class RolloutWorker:
         the genomes still running, one pool step. A lane whose episodes have all ended hands
         in its genome's result and, with `refill`, takes the next claimed genome."""
         lanes = _Lanes(self, params, tasks, claimed)
-        acting = _RunningGenomes(self.policy, lanes.genomes(claimed), lanes.episodes)
+        acting = self._acting(lanes.genomes(claimed), lanes.episodes)
         with torch.no_grad():
             while lanes.running():
                 outputs = acting(lanes.record(), lanes.active(), normalizer)
@@ -335,6 +339,13 @@ class RolloutWorker:
                         lanes.admit(freed[:len(taken)], taken)
                         acting.admit(freed[:len(taken)], lanes.genomes(taken))
         return lanes.results
+
+    def _acting(self, genomes: np.ndarray, episodes: int) -> _RunningGenomes | _CompiledMlpGenomes:
+        """The forward of a lockstep group's genomes: the C++ one for an `mlp` on the CPU
+        (unless the spec turns native code off), torch's otherwise."""
+        if self.compiled_forward is not None:
+            return _CompiledMlpGenomes(self.compiled_forward, genomes, episodes)
+        return _RunningGenomes(self.policy, genomes, episodes, self.device)
 
 
 _NO_LANES = np.zeros(0, dtype=np.int64)
@@ -380,10 +391,9 @@ class _Lanes:
         return [{"index": e} if self.spec.index_episodes else None
                 for _ in range(lanes) for e in range(self.episodes)]
 
-    def genomes(self, claimed: Sequence[int]) -> torch.Tensor:
-        """The float64 parameters of the `claimed` genomes, on the worker's device."""
-        return torch.as_tensor(self.params[list(claimed)], dtype=torch.float64).to(
-            self.worker.device)
+    def genomes(self, claimed: Sequence[int]) -> np.ndarray:
+        """The parameters of the `claimed` genomes, as the driver sent them."""
+        return self.params[list(claimed)]
 
     def running(self) -> bool:
         return bool((self.occupant >= 0).any())
@@ -478,12 +488,13 @@ class _RunningGenomes:
     is rebuilt for the others, so that the group's last long episodes do not pay for the
     whole population's forward at every step; a freed lane may instead take a new genome
     (`admit`). Each genome's outputs do not depend on which others share its forward
-    (float64, rounded to float32: see the module docstring). The forward runs where
-    `population` lies; observations go there and outputs come back."""
+    (float64, rounded to float32: see the module docstring). The forward runs on `device`
+    (the policy's); observations go there and outputs come back."""
 
-    def __init__(self, policy: Policy, population: torch.Tensor, episodes: int) -> None:
-        self.policy, self.population, self.episodes = policy, population, episodes
-        self.device = population.device
+    def __init__(self, policy: Policy, genomes: np.ndarray, episodes: int,
+                 device: torch.device) -> None:
+        self.policy, self.episodes, self.device = policy, episodes, device
+        population = self.population = self._float64(genomes)
         self.running = np.arange(population.shape[0])
         self.active_count = population.shape[0] * episodes
         self.state = functional.population_initial_state(policy, len(self.running), episodes)
@@ -520,14 +531,43 @@ class _RunningGenomes:
         self.state = functional.map_state(lambda t: t[rows], self.state)
         self.forward = functional.population_forward(self.policy, self.population)
 
-    def admit(self, lanes: np.ndarray, genomes: torch.Tensor) -> None:
+    def _float64(self, genomes: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(genomes, dtype=torch.float64).to(self.device)
+
+    def admit(self, lanes: np.ndarray, genomes: np.ndarray) -> None:
         """Put new genomes into freed `lanes` (still among the running ones): their rows of
         the population, from the initial state."""
         rows = torch.as_tensor(np.searchsorted(self.running, lanes), device=self.device)
-        self.population[rows] = genomes
+        self.population[rows] = self._float64(genomes)
         fresh = functional.population_initial_state(self.policy, len(lanes), self.episodes)
         _assign_rows(self.state, rows, fresh)
         self.forward = functional.population_forward(self.policy, self.population)
+
+
+class _CompiledMlpGenomes:
+    """A lockstep group's `mlp` genomes acting through the C++ forward
+    (`native.compiled_mlp_forward`), one call per step: the float64 forward rounded to float32
+    that `_RunningGenomes` computes with torch, without torch's per-call cost, which a step of a
+    few small genomes paid several times over the products themselves. Each row's outputs
+    depend on its genome and observation alone, as there; its float64 sums are taken in
+    another order, so that the two paths' float32 outputs agree except where a float64 result
+    lies within rounding of a float32 boundary (`tests/test_native_rollout.py` compares them).
+    Rows of ended episodes are skipped (zeros) rather than the group narrowed."""
+
+    def __init__(self, forward: Any, genomes: np.ndarray, episodes: int) -> None:
+        self.forward, self.episodes = forward, episodes
+        self.population = np.array(genomes, dtype=np.float64)
+
+    def __call__(
+        self, obs: np.ndarray, active: np.ndarray, normalizer: ObsNormalizer
+    ) -> np.ndarray:
+        """Raw outputs `[G * E, K]` (float32) for raw observations `obs [G, E, *obs]`."""
+        inputs = np.asarray(normalizer(obs), dtype=np.float64).reshape(len(active), -1)
+        return self.forward(self.population, self.episodes, inputs, active)
+
+    def admit(self, lanes: np.ndarray, genomes: np.ndarray) -> None:
+        """Put new genomes into freed `lanes`."""
+        self.population[lanes] = genomes
 
 
 def _assign_rows(state: State, rows: torch.Tensor, values: State) -> None:
