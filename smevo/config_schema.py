@@ -168,8 +168,8 @@ class EvaluationConfig:
     )
     native: bool = field(
         default=True,
-        metadata=_help("fused C++ rollouts for mlp policies in CartPole-v1 and the hard maze "
-                       "(same results as the Python loop, faster)"),
+        metadata=_help("C++ for mlp policies: fused rollouts in CartPole-v1 and the hard maze, "
+                       "the forward in other envs (same results as torch's Python loop, faster)"),
     )
 
 
