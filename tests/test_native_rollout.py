@@ -162,7 +162,6 @@ def test_the_config_can_turn_the_native_path_off():
     assert RolloutWorker(spec).native is None
 
 
-@pytest.mark.bitexact  # both forwards round their float64 outputs to float32
 @pytest.mark.parametrize(("hidden", "output", "scale"), [
     ("tanh", "linear", 1.0), ("relu", "tanh", 3.0), ("sigmoid", "sigmoid", 1.0),
     ("selu", "linear", 0.3),
@@ -170,7 +169,11 @@ def test_the_config_can_turn_the_native_path_off():
 def test_the_lockstep_loops_cpp_forward_gives_torchs_outputs(hidden, output, scale):
     """The C++ forward of an `mlp` in the lockstep loop (`_rollout.MlpForward`) returns the
     float32 outputs of the torch population forward for every active row, zeros for the
-    others: 16 genomes x 3 episodes x 200 steps of wide-ranging inputs."""
+    others: 16 genomes x 3 episodes x 200 steps of wide-ranging inputs. Both sum in float64,
+    in different orders (torch's kernels depend on the CPU), so an output may round to the
+    neighbouring float32 where the float64 value lies within its last bits of a rounding
+    boundary: at most one float32 step apart, and all but a few in a million equal (none of
+    2.56 million differed here under ATen's default and avx2 kernels)."""
     env = gym.make("BipedalWalker-v3")
     policy = make_policy("mlp", env.observation_space, env.action_space, hidden=32, depth=2,
                          activation=hidden, output_activation=output).double()
@@ -178,15 +181,17 @@ def test_the_lockstep_loops_cpp_forward_gives_torchs_outputs(hidden, output, sca
     rng = np.random.default_rng(3)
     population = rng.normal(0.0, scale, (16, get_flat(policy).numel())).astype(np.float32)
     torch_forward = population_forward(policy, torch.as_tensor(population, dtype=torch.float64))
-    differing = 0
+    differing = compared = 0
     for _ in range(200):
         obs = rng.normal(0.0, 4.0, (16, 3, 24)).astype(np.float32).astype(np.float64)
         active = rng.random(48) < 0.8
         expected = torch_forward(torch.as_tensor(obs), None)[0].to(torch.float32).numpy()
         got = compiled(population.astype(np.float64), 3, obs.reshape(48, 24), active)
+        np.testing.assert_array_max_ulp(got[active], expected.reshape(48, 4)[active], maxulp=1)
         differing += int((got[active] != expected.reshape(48, 4)[active]).sum())
+        compared += got[active].size
         assert not got[~active].any()
-    assert differing == 0
+    assert compared > 20_000 and differing <= 2
 
 
 @pytest.mark.bitexact  # the C++ forward computes what torch's does, rounded to float32
