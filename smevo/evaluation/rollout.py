@@ -552,9 +552,9 @@ class _CompiledMlpGenomes:
     depend on its genome and observation alone, as there; its float64 sums are taken in
     another order, so that the two paths' float32 outputs agree except where a float64 result
     lies within rounding of a float32 boundary (`tests/test_native_rollout.py` compares them).
-    Its order is fixed (no fused multiply-add, no CPU dispatch), so it gives the same bits on
-    every CPU, where torch's float64 kernels are chosen per CPU. Rows of ended episodes are
-    skipped (zeros) rather than the group narrowed."""
+    Its summation order is fixed and compiled without fused multiply-add, where torch's
+    float64 kernels are chosen per CPU. Rows of ended episodes are skipped (zeros) rather than
+    the group narrowed."""
 
     def __init__(self, forward: Any, genomes: np.ndarray, episodes: int) -> None:
         self.forward, self.episodes = forward, episodes
