@@ -420,19 +420,20 @@ class _Lanes:
             self.broken |= broken
             self.done |= broken
             self.ended |= bool(broken.any())
-        if self.done.all():
-            return
         active = ~self.done
+        if not active.any():
+            return
         self.obs, rewards, terminated, truncated, solved = self.pool.step(actions, active)
-        self.returns[active] += rewards[active]
-        self.steps[active] += 1
+        np.add(self.returns, rewards, out=self.returns, where=active)
+        np.add(self.steps, 1, out=self.steps, where=active)
         self.solved |= solved & active
         ended = terminated | truncated
         if self.spec.max_steps is not None:
             ended |= self.steps >= self.spec.max_steps
         ended &= active
-        self.done |= ended
-        self.ended |= bool(ended.any())
+        if ended.any():
+            self.done |= ended
+            self.ended = True
 
     def finish(self) -> np.ndarray:
         """Hand in the result of every genome whose episodes have all ended; its lane is
