@@ -288,15 +288,15 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
             "with the evolved weights, SM-G-ABS's ~30 times as fast as control's (its floor "
             "steps, each the full clip, random-walk insensitive weights up). Pilots kept out "
             "of the tables (5 seeds each, `--set mutation.magnitude=M` with their own "
-            "`--runs-dir` and `--data-dir`, 2026-12-04; the control pilots' records in "
+            "`--runs-dir` and `--data-dir`, 2026-12-04; records but the first's in "
             "`docs/results/pilots/gridmaze-magnitudes/`), fresh medians: rnn SM-G-ABS σ 0.03 "
             "21.4 (25.0, 18.2, 21.4, 26.6, 21.0) against σ 0.1's 14.1; rnn control σ 0.02 "
             "21.6 (7.5, 24.5, 21.6, 20.0, 37.6) and σ 0.01 10.1 against σ 0.05's 14.7; "
             "plastic control σ 0.02 24.6 (18.9, 17.8, 24.6, 42.6, 28.1) against σ 0.05's "
             "23.1. With both operators at their better step the rnn's are level (SM-G-ABS σ "
             "0.03 against control σ 0.02: p = 1.0, A = 0.52): smaller steps than the configs' "
-            "help both, and neither operator is ahead at its best (plastic SM-G-ABS at σ 0.03 "
-            "is not yet run: ~16 core-minutes a seed)."
+            "help both, and neither operator is ahead at its best (plastic SM-G-ABS at σ 0.03: "
+            "one seed so far, 22.4)."
         ),
         domains=tuple(Domain("gridmaze", net, f"configs/gridmaze-{net}.yaml")
                       for net in ("rnn", "plastic", "neuromod")),
