@@ -253,11 +253,11 @@ class RolloutWorker:
         self.device = torch.device(spec.device or "cpu")
         self.policy = make_policy(spec.policy_name, self.observation_space, self.action_space,
                                   **spec.policy_options).double().to(self.device)
-        fused = spec.native and not spec.index_episodes and spec.device is None
+        native_code = spec.native and spec.device is None
+        fused = native_code and not spec.index_episodes
         self.native = NativeRollout.build(spec.env_id, spec.env_kwargs, probe,
                                           self.policy) if fused else None
-        self.compiled_forward = (compiled_mlp_forward(self.policy)
-                                 if spec.native and spec.device is None else None)
+        self.compiled_forward = compiled_mlp_forward(self.policy) if native_code else None
         probe.close()
         self.decoder = ActionDecoder(self.action_space)
         self.pool = make_env_pool(spec.env_id, spec.env_kwargs, spec.index_episodes,
