@@ -11,41 +11,6 @@
 namespace smevo::rollout {
 namespace {
 
-double activate(Activation a, double v) {
-  switch (a) {
-    case Activation::kLinear:
-      return v;
-    case Activation::kRelu:
-      return v > 0.0 ? v : (v == v ? 0.0 : v);  // NaN stays NaN, as in torch.relu
-    case Activation::kTanh:
-      return std::tanh(v);
-    case Activation::kSigmoid:
-      return 1.0 / (1.0 + std::exp(-v));
-    case Activation::kSelu: {
-      constexpr double kAlpha = 1.6732632423543772848170429916717;
-      constexpr double kScale = 1.0507009873554804934193349852946;
-      return v > 0.0 ? kScale * v : kScale * (kAlpha * std::expm1(v));
-    }
-  }
-  return v;
-}
-
-// Four interleaved partial sums, so that the compiler can use SIMD without reassociating
-// (the summation order differs from BLAS's anyway; outputs are rounded to float32).
-double dot(const double* x, const double* y, int n) {
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-  int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += x[i] * y[i];
-    s1 += x[i + 1] * y[i + 1];
-    s2 += x[i + 2] * y[i + 2];
-    s3 += x[i + 3] * y[i + 3];
-  }
-  double sum = (s0 + s1) + (s2 + s3);
-  for (; i < n; ++i) sum += x[i] * y[i];
-  return sum;
-}
-
 // The forward of an MlpSpec for one input: `params` one genome in double, `a` and `b` scratch
 // rows as wide as the widest layer. Outputs are rounded to float32; returns false if any is
 // not finite.

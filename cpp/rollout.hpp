@@ -10,6 +10,7 @@
 // depends on which others share its call.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -20,6 +21,42 @@
 namespace smevo::rollout {
 
 enum class Activation { kLinear, kRelu, kTanh, kSigmoid, kSelu };
+
+// `a` applied to `v`, as torch applies the activation of that name.
+inline double activate(Activation a, double v) {
+  switch (a) {
+    case Activation::kLinear:
+      return v;
+    case Activation::kRelu:
+      return v > 0.0 ? v : (v == v ? 0.0 : v);  // NaN stays NaN, as in torch.relu
+    case Activation::kTanh:
+      return std::tanh(v);
+    case Activation::kSigmoid:
+      return 1.0 / (1.0 + std::exp(-v));
+    case Activation::kSelu: {
+      constexpr double kAlpha = 1.6732632423543772848170429916717;
+      constexpr double kScale = 1.0507009873554804934193349852946;
+      return v > 0.0 ? kScale * v : kScale * (kAlpha * std::expm1(v));
+    }
+  }
+  return v;
+}
+
+// Four interleaved partial sums, so that the compiler can use SIMD without reassociating
+// (the summation order differs from BLAS's anyway; outputs are rounded to float32).
+inline double dot(const double* x, const double* y, int n) {
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += x[i] * y[i];
+    s1 += x[i + 1] * y[i + 1];
+    s2 += x[i + 2] * y[i + 2];
+    s3 += x[i + 3] * y[i + 3];
+  }
+  double sum = (s0 + s1) + (s2 + s3);
+  for (; i < n; ++i) sum += x[i] * y[i];
+  return sum;
+}
 
 // A multilayer perceptron as smevo's `mlp` policy builds it: Linear layers of `sizes`
 // (input, hidden..., output), `hidden` after every Linear but the last, `output` after it.

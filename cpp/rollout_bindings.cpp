@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -15,11 +16,15 @@
 #include <string>
 #include <vector>
 
+#include "cnn.hpp"
 #include "maze.hpp"
 #include "rollout.hpp"
 
 namespace py = pybind11;
 using smevo::rollout::Activation;
+using smevo::rollout::CnnForward;
+using smevo::rollout::CnnSpec;
+using smevo::rollout::ConvSpec;
 using smevo::rollout::MlpForward;
 using smevo::rollout::MlpSpec;
 using smevo::rollout::RolloutInput;
@@ -77,6 +82,60 @@ Array<float> forward_rows(MlpForward& forward, const Array<double>& genomes, std
   Array<float> outputs({rows, static_cast<py::ssize_t>(mlp.sizes.back())});
   forward(genomes.data(), episodes, static_cast<std::size_t>(rows), inputs.data(),
           reinterpret_cast<const std::uint8_t*>(active.data()), outputs.mutable_data());
+  return outputs;
+}
+
+// `genomes` [G, params] as a forward that runs many steps on them reads them: each row laid out
+// by `lay_out` (`prepared` values a row).
+template <class In, class Out, class LayOut>
+Array<Out> prepared_rows(const Array<In>& genomes, std::size_t params, std::size_t prepared,
+                         LayOut lay_out) {
+  require(genomes.ndim() == 2 && genomes.shape(1) == static_cast<py::ssize_t>(params),
+          "genomes must have shape (groups, " + std::to_string(params) + ")");
+  Array<Out> rows({genomes.shape(0), static_cast<py::ssize_t>(prepared)});
+  for (py::ssize_t g = 0; g < genomes.shape(0); ++g) {
+    lay_out(genomes.data() + g * params, rows.mutable_data() + g * prepared);
+  }
+  return rows;
+}
+
+CnnSpec checked_cnn(const std::vector<int>& frame, bool channels_last, double scale,
+                    const std::vector<std::vector<int>>& convs, int hidden, int outputs,
+                    const std::string& activation_name, const std::string& output) {
+  require(frame.size() == 3 && frame[0] >= 1 && frame[1] >= 1 && frame[2] >= 1,
+          "frame must be (height, width, channels), each >= 1");
+  require(!convs.empty(), "convs needs at least one convolution");
+  std::vector<ConvSpec> layers;
+  for (const std::vector<int>& conv : convs) {
+    require(conv.size() == 4 && conv[0] >= 1 && conv[1] >= 1 && conv[2] >= 1 && conv[3] >= 0,
+            "each conv must be (channels, kernel, stride, padding): three >= 1, padding >= 0");
+    layers.push_back(ConvSpec{conv[0], conv[1], conv[2], conv[3]});
+  }
+  require(hidden >= 1 && outputs >= 1, "hidden and outputs must be >= 1");
+  return CnnSpec{frame[0], frame[1], frame[2], channels_last, scale, layers, hidden, outputs,
+                 activation(activation_name), activation(output)};
+}
+
+// One lockstep step's forward (CnnForward) on prepared genomes, shapes checked.
+Array<float> cnn_rows(CnnForward& forward, const Array<float>& prepared, std::size_t episodes,
+                      const Array<double>& inputs, const Array<bool>& active) {
+  require(prepared.ndim() == 2 &&
+              prepared.shape(1) == static_cast<py::ssize_t>(forward.prepared_size()),
+          "prepared must have shape (groups, " + std::to_string(forward.prepared_size()) +
+              "), as prepare returns");
+  require(episodes >= 1, "episodes must be >= 1");
+  const py::ssize_t rows = prepared.shape(0) * static_cast<py::ssize_t>(episodes);
+  require(inputs.ndim() == 2 && inputs.shape(0) == rows &&
+              inputs.shape(1) == static_cast<py::ssize_t>(forward.input_size()),
+          "inputs must have shape (groups * episodes, " + std::to_string(forward.input_size()) +
+              ")");
+  require(active.ndim() == 1 && active.shape(0) == rows, "active must have one flag per row");
+  Array<float> outputs({rows, static_cast<py::ssize_t>(forward.spec().outputs)});
+  {
+    py::gil_scoped_release release;
+    forward(prepared.data(), episodes, static_cast<std::size_t>(rows), inputs.data(),
+            reinterpret_cast<const std::uint8_t*>(active.data()), outputs.mutable_data());
+  }
   return outputs;
 }
 
@@ -163,7 +222,46 @@ PYBIND11_MODULE(_rollout, m) {
            py::arg("inputs"), py::arg("active"),
            "Outputs [groups * episodes, out] of inputs [groups * episodes, in], row r by "
            "genome r // episodes of genomes [groups, params] (float64); zeros where not "
-           "active.");
+           "active.")
+      .def(
+          "prepare",
+          [](const MlpForward& forward, const Array<double>& genomes) {
+            const std::size_t params = forward.spec().num_params();
+            return prepared_rows<double, double>(genomes, params, params,
+                                                 [params](const double* g, double* row) {
+                                                   std::copy(g, g + params, row);
+                                                 });
+          },
+          py::arg("genomes"), "genomes [groups, params] as __call__ reads them (float64).");
+
+  py::class_<CnnForward>(m, "CnnForward",
+                         "A cnn's population forward for one lockstep step: rows of frames, "
+                         "each by its prepared genome, outputs rounded to float32.")
+      .def(py::init([](const std::vector<int>& frame, bool channels_last, double scale,
+                       const std::vector<std::vector<int>>& convs, int hidden, int outputs,
+                       const std::string& activation_name, const std::string& output) {
+             return CnnForward(checked_cnn(frame, channels_last, scale, convs, hidden, outputs,
+                                           activation_name, output));
+           }),
+           py::arg("frame"), py::arg("channels_last"), py::arg("scale"), py::arg("convs"),
+           py::arg("hidden"), py::arg("outputs"), py::arg("activation"), py::arg("output"))
+      .def_property_readonly("num_params", &CnnForward::num_params)
+      .def(
+          "prepare",
+          [](const CnnForward& forward, const Array<float>& genomes) {
+            return prepared_rows<float, float>(genomes, forward.num_params(),
+                                               forward.prepared_size(),
+                                               [&forward](const float* g, float* row) {
+                                                 forward.prepare(g, row);
+                                               });
+          },
+          py::arg("genomes"),
+          "genomes [groups, params] (float32, as smevo's genomes are) in torch's order, laid "
+          "out as __call__ reads them.")
+      .def("__call__", &cnn_rows, py::arg("prepared"), py::arg("episodes"), py::arg("inputs"),
+           py::arg("active"),
+           "Outputs [groups * episodes, outputs] of frames [groups * episodes, H * W * C], "
+           "row r by prepared genome r // episodes; zeros where not active.");
 
   m.def(
       "cartpole",

@@ -14,7 +14,7 @@ import torch
 
 from smevo.envs import make_env
 from smevo.evaluation import EvalSpec, EvalTask, ObsNormalizer, RolloutWorker, _rollout
-from smevo.evaluation.native import mlp_layout
+from smevo.evaluation.native import cnn_layout, compiled_forward, mlp_layout
 from smevo.functional import get_flat, population_forward
 from smevo.policies import make_policy
 
@@ -214,12 +214,124 @@ def test_the_lockstep_loop_gives_the_same_results_with_either_forward(env_id):
     assert_same(fast.evaluate(params, tasks, normalizer), slow.evaluate(params, tasks, normalizer))
 
 
+CNN_CASES = {  # frame space, policy options: MinAtar's nets and a strided, padded uint8 one
+    "minatar-shallow": (gym.spaces.Box(0, 1, (10, 10, 4), bool),
+                        {"convs": [[16, 3, 1], [16, 3, 1]], "hidden": 48}),
+    "minatar-deep": (gym.spaces.Box(0, 1, (10, 10, 6), bool),
+                     {"convs": [[8, 3, 1, 1]] * 6 + [[16, 3, 1], [16, 3, 1]], "hidden": 40}),
+    "uint8-channels-first-tanh": (gym.spaces.Box(0, 255, (3, 13, 11), np.uint8),
+                                  {"convs": [[5, 3, 2, 1], [7, 2, 1]], "hidden": 10,
+                                   "activation": "tanh", "output_activation": "sigmoid"}),
+}
+
+
+def cnn_frames(space: gym.spaces.Box, rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    """Frames of `space` (sparse for boolean ones, as MinAtar's are), as float64."""
+    if space.dtype == np.bool_:
+        return (rng.random((*shape, *space.shape)) < 0.1).astype(np.float64)
+    return rng.integers(0, 256, (*shape, *space.shape)).astype(np.float64)
+
+
+@pytest.mark.parametrize("case", list(CNN_CASES))
+def test_the_cnn_cpp_forward_gives_torchs_outputs(case):
+    """The C++ forward of a `cnn` (`_rollout.CnnForward`) returns the float32 outputs of the
+    torch population forward (grouped convolutions) for every active row, zeros for the
+    others: 12 genomes x 2 episodes x 60 steps. As for the mlp's, the float64 sums run in
+    another order, so an output may round to the neighbouring float32: at most one step
+    apart, and all but a few equal."""
+    space, options = CNN_CASES[case]
+    policy = make_policy("cnn", space, gym.spaces.Discrete(5), **options).double()
+    compiled = compiled_forward(policy)
+    assert isinstance(compiled, _rollout.CnnForward)
+    rng = np.random.default_rng(5)
+    population = (get_flat(policy).float().numpy()
+                  + rng.normal(0.0, 0.2, (12, compiled.num_params)).astype(np.float32))
+    prepared = compiled.prepare(population)
+    torch_forward = population_forward(policy, torch.as_tensor(population, dtype=torch.float64))
+    differing = compared = 0
+    for _ in range(60):
+        frames = cnn_frames(space, rng, (12, 2))
+        active = rng.random(24) < 0.8
+        expected = torch_forward(torch.as_tensor(frames), None)[0].to(torch.float32).numpy()
+        expected = expected.reshape(24, 5)[active]
+        got = compiled(prepared, 2, frames.reshape(24, -1), active)
+        np.testing.assert_array_max_ulp(got[active], expected, maxulp=1)
+        differing += int((got[active] != expected).sum())
+        compared += expected.size
+        assert not got[~active].any()
+    assert compared > 4_000 and differing <= 2
+
+
+def test_the_cnn_cpp_forward_propagates_non_finite_weights_as_torch():
+    """A zero input is skipped only where it changes nothing: with an infinite or NaN weight
+    (0 * inf is NaN), every output is non-finite exactly where torch's is."""
+    space, options = CNN_CASES["minatar-shallow"]
+    policy = make_policy("cnn", space, gym.spaces.Discrete(3), **options).double()
+    compiled = compiled_forward(policy)
+    population = np.repeat(get_flat(policy).float().numpy()[None], 4, axis=0)
+    population[0, 5] = np.inf  # a kernel weight: its zero inputs make NaNs
+    population[1, -60] = np.nan  # an output weight
+    population[2, 3000] = -np.inf  # a hidden-layer weight
+    frames = cnn_frames(space, np.random.default_rng(0), (4, 1))
+    got = compiled(compiled.prepare(population), 1, frames.reshape(4, -1), np.ones(4, bool))
+    expected = population_forward(policy, torch.as_tensor(population, dtype=torch.float64))(
+        torch.as_tensor(frames), None)[0].to(torch.float32).numpy().reshape(4, 3)
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
+    assert not np.isfinite(got[:3]).all() and np.isfinite(got[3]).all()
+    np.testing.assert_array_max_ulp(got[3], expected[3], maxulp=1)
+
+
+@pytest.mark.bitexact  # the C++ forward computes what torch's does, rounded to float32
+@pytest.mark.parametrize("convs", [[[16, 3, 1], [16, 3, 1]], [[8, 3, 1, 1]] * 4 + [[8, 3, 1]]])
+def test_a_minatar_rollout_gives_the_same_results_with_either_forward(convs):
+    """A `cnn` in MinAtar steps with the C++ forward unless native code is turned off: both
+    give the same returns, steps and archived frames, a claimed group with refills as well."""
+    spec = EvalSpec("MinAtar/SpaceInvaders-v1", {}, "cnn", {"convs": convs, "hidden": 32},
+                    max_steps=120, archive_size=20)
+    fast = RolloutWorker(spec)
+    slow = RolloutWorker(dataclasses.replace(spec, native=False))
+    assert isinstance(fast.compiled_forward, _rollout.CnnForward)
+    assert slow.compiled_forward is None
+    params = genomes("MinAtar/SpaceInvaders-v1", {"convs": convs, "hidden": 32}, 10, 1.5,
+                     "cnn")
+    tasks = [EvalTask(i, (i, i + 40), 3 + i) for i in range(len(params))]
+    normalizer = ObsNormalizer()
+    assert_same(fast.evaluate(params, tasks, normalizer), slow.evaluate(params, tasks, normalizer))
+    assert sum(r.steps for r in fast.evaluate(params, tasks, normalizer)) > 500
+
+
+def test_the_cnn_forward_binding_rejects_what_does_not_fit():
+    forward = _rollout.CnnForward([6, 6, 2], True, 1.0, [[3, 3, 1, 0]], 4, 2, "relu", "linear")
+    assert forward.num_params == 3 * 2 * 9 + 3 + 3 * 16 * 4 + 4 + 4 * 2 + 2
+    prepared = forward.prepare(np.zeros((2, forward.num_params), np.float32))
+    assert forward(prepared, 2, np.zeros((4, 72)), np.ones(4, bool)).shape == (4, 2)
+    for args, message in [
+        ((prepared[:, 1:], 2, np.zeros((4, 72)), np.ones(4, bool)), "prepared must have shape"),
+        ((prepared, 2, np.zeros((4, 71)), np.ones(4, bool)), "inputs must have shape"),
+        ((prepared, 2, np.zeros((4, 72)), np.ones(3, bool)), "one flag per row"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            forward(*args)
+    with pytest.raises(ValueError, match="genomes must have shape"):
+        forward.prepare(np.zeros((2, 5), np.float32))
+    for frame, convs, message in [
+        ([6, 6, 2], [[3, 7, 1, 0]], "shrink"), ([6, 6], [[3, 3, 1, 0]], "frame must be"),
+        ([6, 6, 2], [[3, 3, 0, 0]], "each conv must be"), ([6, 6, 2], [], "at least one"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            _rollout.CnnForward(frame, True, 1.0, convs, 4, 2, "relu", "linear")
+
+
 @pytest.mark.parametrize(("spec", "compiled"), [
     (EvalSpec("Pendulum-v1", {}, "mlp", {}), True),
     (EvalSpec("Pendulum-v1", {}, "mlp", {}, device="cpu"), False),  # the device path: torch
     (EvalSpec("Pendulum-v1", {}, "mlp", {}, native=False), False),
     (EvalSpec("Pendulum-v1", {}, "gru", {}), False),
     (EvalSpec("CartPole-v1", {}, "mlp", {"output_activation": "softmax"}), False),
+    (EvalSpec("MinAtar/Breakout-v1", {}, "cnn", {"convs": [[4, 3, 1]]}), True),
+    (EvalSpec("MinAtar/Breakout-v1", {}, "cnn", {"convs": [[4, 3, 1]]}, native=False), False),
+    (EvalSpec("MinAtar/Breakout-v1", {}, "cnn",
+              {"convs": [[4, 3, 1]], "output_activation": "log_softmax"}), False),
 ])
 def test_which_forward_the_lockstep_loop_takes(spec, compiled):
     assert (RolloutWorker(spec).compiled_forward is not None) == compiled
@@ -260,6 +372,11 @@ def test_the_binding_names_the_activations_it_applies():
     softmax = make_policy("mlp", env.observation_space, env.action_space,
                           output_activation="softmax")
     assert mlp_layout(tanh) is not None and mlp_layout(softmax) is None
+    frames = gym.spaces.Box(0, 1, (10, 10, 4), bool)
+    assert cnn_layout(make_policy("cnn", frames, env.action_space, convs=[[4, 3, 1]],
+                                  activation="selu")) is not None
+    assert cnn_layout(make_policy("cnn", frames, env.action_space, convs=[[4, 3, 1]],
+                                  output_activation="softmax")) is None
 
 
 def test_the_stub_matches_the_binding():
@@ -273,9 +390,12 @@ def test_the_stub_matches_the_binding():
     public = {name for name in vars(_rollout) if not name.startswith("_")}
     assert public == set(functions) | attributes | {node.name for node in classes}
     for node in classes:
-        functions |= {f"{node.name}.{method.name}": (
-            getattr(getattr(_rollout, node.name), method.name), method)
-            for method in node.body if isinstance(method, ast.FunctionDef)}
+        methods = [method for method in node.body if isinstance(method, ast.FunctionDef)]
+        cls = getattr(_rollout, node.name)
+        functions |= {f"{node.name}.{method.name}": (getattr(cls, method.name), method)
+                      for method in methods if not method.decorator_list}
+        assert all(isinstance(getattr(cls, method.name), property)
+                   for method in methods if method.decorator_list), node.name
     for name, (bound, node) in functions.items():
         parameters = [arg.arg for arg in node.args.args if arg.arg != "self"]
         signature = bound.__doc__.splitlines()[0]

@@ -66,3 +66,35 @@ class MlpForward:
         """Outputs `[groups * episodes, out]` of `inputs [groups * episodes, in]`, row r by
         genome `r // episodes` of `genomes [groups, params]` (float64), rounded to float32;
         zeros where `active[r]` is False. ValueError for arrays whose shapes do not fit."""
+    def prepare(self, genomes: ArrayLike) -> NDArray[np.float64]:
+        """`genomes [groups, params]` as `__call__` reads them (float64)."""
+
+class CnnForward:
+    """A `cnn`'s forward for the lockstep loop: one call per step for a group's frames."""
+
+    def __init__(
+        self,
+        frame: Sequence[int],
+        channels_last: bool,
+        scale: float,
+        convs: Sequence[Sequence[int]],
+        hidden: int,
+        outputs: int,
+        activation: str,
+        output: str,
+    ) -> None:
+        """`frame` is (height, width, channels), laid out [H, W, C] if `channels_last` else
+        [C, H, W], each value multiplied by `scale`; `convs` (channels, kernel, stride,
+        padding) each; then a hidden layer of `hidden` units and `outputs` outputs.
+        ValueError for sizes that do not make a network."""
+    @property
+    def num_params(self) -> int:
+        """The genome length (torch's parameter order)."""
+    def prepare(self, genomes: ArrayLike) -> NDArray[np.float32]:
+        """`genomes [groups, num_params]` (float32) laid out as `__call__` reads them."""
+    def __call__(
+        self, prepared: ArrayLike, episodes: int, inputs: ArrayLike, active: ArrayLike
+    ) -> NDArray[np.float32]:
+        """Outputs `[groups * episodes, outputs]` of frames `inputs [groups * episodes,
+        H * W * C]`, row r by prepared genome `r // episodes`, rounded to float32; zeros where
+        `active[r]` is False. ValueError for arrays whose shapes do not fit."""

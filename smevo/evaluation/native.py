@@ -24,41 +24,74 @@ from smevo._registry import unknown_name_message
 from smevo.evaluation.capabilities import env_capabilities
 from smevo.evaluation.env_pool import cartpole_start_states
 from smevo.evaluation.obs_norm import CLIP, ObsNormalizer
-from smevo.policies import MLP, Policy
+from smevo.policies import CNN, MLP, Policy
 from smevo.policies.base import ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 NativeCall = Callable[..., dict[str, np.ndarray]]
 
 
-def mlp_layout(policy: Policy) -> tuple[list[int], str, str] | None:
-    """(layer sizes, hidden activation, output activation) of an `mlp` policy the C++ forward
-    can apply (its activations are those `_rollout.ACTIVATIONS` names; others, such as a
-    softmax head, take the Python path), or None."""
+def _activation_names(hidden: nn.Module | None, output: nn.Module) -> tuple[str, str] | None:
+    """The names of a policy's hidden activation (module instance, None for none) and output
+    activation, if the C++ forward applies both (`_rollout.ACTIVATIONS`; a softmax head, say,
+    takes the Python path)."""
     from smevo.evaluation import _rollout
 
+    hidden_name = next((name for name, cls in ACTIVATIONS.items() if type(hidden) is cls),
+                       "linear")
+    output_name = next((name for name, module in OUTPUT_ACTIVATIONS.items()
+                        if module is output), None)
+    if hidden_name not in _rollout.ACTIVATIONS or output_name not in _rollout.ACTIVATIONS:
+        return None
+    return hidden_name, output_name
+
+
+def mlp_layout(policy: Policy) -> tuple[list[int], str, str] | None:
+    """(layer sizes, hidden activation, output activation) of an `mlp` policy the C++ forward
+    can apply, or None."""
     if type(policy) is not MLP:
         return None
     linears = [m for m in policy.body if isinstance(m, nn.Linear)]
     sizes = [linears[0].in_features] + [layer.out_features for layer in linears]
     activations = [m for m in policy.body if not isinstance(m, nn.Linear)]
-    hidden = next((name for name, cls in ACTIVATIONS.items()
-                   if activations and type(activations[0]) is cls), "linear")
-    output = next((name for name, module in OUTPUT_ACTIVATIONS.items()
-                   if module is policy.output_activation), None)
-    if hidden not in _rollout.ACTIVATIONS or output not in _rollout.ACTIVATIONS:
-        return None
-    return sizes, hidden, output
+    names = _activation_names(activations[0] if activations else None,
+                              policy.output_activation)
+    return None if names is None else (sizes, *names)
 
 
-def compiled_mlp_forward(policy: Policy) -> Any | None:
-    """The C++ forward of an `mlp` policy that `mlp_layout` accepts (`_rollout.MlpForward`,
-    the fused rollouts' own arithmetic) for the lockstep loop of any other env, or None."""
-    layout = mlp_layout(policy)
-    if layout is None:
+def cnn_layout(policy: Policy) -> dict[str, Any] | None:
+    """The `_rollout.CnnForward` arguments of a `cnn` policy the C++ forward can apply, or
+    None."""
+    if type(policy) is not CNN:
         return None
+    convs = [m for m in policy.features if isinstance(m, nn.Conv2d)]
+    hidden, output = (m for m in policy.head if isinstance(m, nn.Linear))
+    names = _activation_names(policy.head[1], policy.output_activation)
+    if names is None:
+        return None
+    return {
+        "frame": list(policy.frame_shape),
+        "channels_last": policy.channels_last,
+        "scale": policy.scale,
+        "convs": [[conv.out_channels, conv.kernel_size[0], conv.stride[0], conv.padding[0]]
+                  for conv in convs],
+        "hidden": hidden.out_features,
+        "outputs": output.out_features,
+        "activation": names[0],
+        "output": names[1],
+    }
+
+
+def compiled_forward(policy: Policy) -> Any | None:
+    """The C++ forward of an `mlp` or `cnn` policy whose layout `mlp_layout` or `cnn_layout`
+    accepts (`_rollout.MlpForward`, the fused rollouts' own arithmetic, or
+    `_rollout.CnnForward`), for the lockstep loop, or None."""
     from smevo.evaluation import _rollout
 
-    return _rollout.MlpForward(*layout)
+    if (layout := mlp_layout(policy)) is not None:
+        return _rollout.MlpForward(*layout)
+    if (cnn := cnn_layout(policy)) is not None:
+        return _rollout.CnnForward(**cnn)
+    return None
 
 
 def _cartpole(env: gym.Env, kwargs: dict[str, Any]) -> NativeCall | None:

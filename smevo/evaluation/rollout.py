@@ -9,8 +9,9 @@ returns bit-identical fitnesses for the same seed. Where the policy and the env 
 (an `mlp` in CartPole-v1 or the hard maze), the group instead runs in one native call that
 computes the same thing (`smevo.evaluation.native`); an `mlp` in any other env steps in the
 Python loop with that rollout's C++ forward (one call per step, where torch's per-call cost was
-most of a small group's step). Which path a group takes depends on the spec alone, never on the
-backend.
+most of a small group's step), a `cnn` with a C++ forward of its own (where torch's
+per-genome convolution calls were most of a MinAtar step). Which path a group takes depends on
+the spec alone, never on the backend.
 
 A worker may also be handed its genomes one claim at a time (`RolloutWorker.evaluate_claimed`,
 how the process backend balances its workers): the lockstep group then keeps a fixed number of
@@ -38,7 +39,7 @@ import torch
 from smevo import functional
 from smevo.envs import make_env
 from smevo.evaluation.env_pool import make_env_pool
-from smevo.evaluation.native import NativeRollout, compiled_mlp_forward
+from smevo.evaluation.native import NativeRollout, compiled_forward
 from smevo.evaluation.obs_norm import ObsNormalizer
 from smevo.policies import ActionDecoder, Policy, State, make_policy
 
@@ -242,7 +243,7 @@ class RolloutWorker:
 
     MLP policies in CartPole-v1 and the hard maze take the fused C++ rollout
     (`smevo.evaluation.native`) unless a device is set; everything else steps in lockstep
-    here.
+    here, an `mlp` or `cnn` through a C++ forward on the CPU.
     """
 
     def __init__(self, spec: EvalSpec) -> None:
@@ -257,7 +258,7 @@ class RolloutWorker:
         fused = native_code and not spec.index_episodes
         self.native = NativeRollout.build(spec.env_id, spec.env_kwargs, probe,
                                           self.policy) if fused else None
-        self.compiled_forward = compiled_mlp_forward(self.policy) if native_code else None
+        self.compiled_forward = compiled_forward(self.policy) if native_code else None
         probe.close()
         self.decoder = ActionDecoder(self.action_space)
         self.pool = make_env_pool(spec.env_id, spec.env_kwargs, spec.index_episodes,
@@ -340,11 +341,11 @@ class RolloutWorker:
                         acting.admit(freed[:len(taken)], lanes.genomes(taken))
         return lanes.results
 
-    def _acting(self, genomes: np.ndarray, episodes: int) -> _RunningGenomes | _CompiledMlpGenomes:
-        """The forward of a lockstep group's genomes: the C++ one for an `mlp` on the CPU
-        (unless the spec turns native code off), torch's otherwise."""
+    def _acting(self, genomes: np.ndarray, episodes: int) -> _RunningGenomes | _CompiledGenomes:
+        """The forward of a lockstep group's genomes: the C++ one for an `mlp` or a `cnn` on
+        the CPU (unless the spec turns native code off), torch's otherwise."""
         if self.compiled_forward is not None:
-            return _CompiledMlpGenomes(self.compiled_forward, genomes, episodes)
+            return _CompiledGenomes(self.compiled_forward, genomes, episodes)
         return _RunningGenomes(self.policy, genomes, episodes, self.device)
 
 
@@ -392,7 +393,12 @@ class _Lanes:
                 for _ in range(lanes) for e in range(self.episodes)]
 
     def genomes(self, claimed: Sequence[int]) -> np.ndarray:
-        """The parameters of the `claimed` genomes, as the driver sent them."""
+        """The parameters of the `claimed` genomes, as the driver sent them (read only: a
+        view where they are consecutive, as a whole group's are, rather than a copy of a
+        population of pixel nets)."""
+        first, count = claimed[0], len(claimed)
+        if list(claimed) == list(range(first, first + count)):
+            return self.params[first:first + count]
         return self.params[list(claimed)]
 
     def running(self) -> bool:
@@ -533,7 +539,8 @@ class _RunningGenomes:
         self.forward = functional.population_forward(self.policy, self.population)
 
     def _float64(self, genomes: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(genomes, dtype=torch.float64).to(self.device)
+        """A copy (rows are overwritten by `admit`; `genomes` may be the driver's own)."""
+        return torch.tensor(genomes, dtype=torch.float64).to(self.device)
 
     def admit(self, lanes: np.ndarray, genomes: np.ndarray) -> None:
         """Put new genomes into freed `lanes` (still among the running ones): their rows of
@@ -545,21 +552,22 @@ class _RunningGenomes:
         self.forward = functional.population_forward(self.policy, self.population)
 
 
-class _CompiledMlpGenomes:
-    """A lockstep group's `mlp` genomes acting through the C++ forward
-    (`native.compiled_mlp_forward`), one call per step: the float64 forward rounded to float32
-    that `_RunningGenomes` computes with torch, without torch's per-call cost, which a step of a
-    few small genomes paid several times over the products themselves. Each row's outputs
-    depend on its genome and observation alone, as there; its float64 sums are taken in
-    another order, so that the two paths' float32 outputs agree except where a float64 result
-    lies within rounding of a float32 boundary (`tests/test_native_rollout.py` compares them).
-    Its summation order is fixed and compiled without fused multiply-add, where torch's
-    float64 kernels are chosen per CPU. Rows of ended episodes are skipped (zeros) rather than
-    the group narrowed."""
+class _CompiledGenomes:
+    """A lockstep group's genomes acting through a C++ forward (`native.compiled_forward`:
+    an `mlp`'s, the fused rollouts' own, or a `cnn`'s), one call per step: the float64 forward
+    rounded to float32 that `_RunningGenomes` computes with torch, without torch's per-call
+    cost, which a step of a few small genomes (or of 64 small convolutional nets) paid several
+    times over the products themselves. Each row's outputs depend on its genome and
+    observation alone, as there; its float64 sums are taken in another order, so that the two
+    paths' float32 outputs agree except where a float64 result lies within rounding of a
+    float32 boundary (`tests/test_native_rollout.py` compares them). Its summation order is
+    fixed and compiled without fused multiply-add, where torch's float64 kernels are chosen
+    per CPU. The genomes are laid out once (`prepare`) for the steps; rows of ended episodes
+    are skipped (zeros) rather than the group narrowed."""
 
     def __init__(self, forward: Any, genomes: np.ndarray, episodes: int) -> None:
         self.forward, self.episodes = forward, episodes
-        self.population = np.array(genomes, dtype=np.float64)
+        self.population = forward.prepare(genomes)
 
     def __call__(
         self, obs: np.ndarray, active: np.ndarray, normalizer: ObsNormalizer
@@ -570,7 +578,7 @@ class _CompiledMlpGenomes:
 
     def admit(self, lanes: np.ndarray, genomes: np.ndarray) -> None:
         """Put new genomes into freed `lanes`."""
-        self.population[lanes] = genomes
+        self.population[lanes] = self.forward.prepare(genomes)
 
 
 def _assign_rows(state: State, rows: torch.Tensor, values: State) -> None:

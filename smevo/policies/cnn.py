@@ -83,6 +83,7 @@ class CNN(Policy):
         layers: list[nn.Module] = []
         size = shape[:2] if self.channels_last else shape[1:]
         height, width = size
+        self.frame_shape = (height, width, channels)  # one frame, whatever its layout
         for out, kernel, stride, padding in check_convs(convs):
             layers += [nn.Conv2d(channels, out, kernel, stride, padding), act()]
             channels = out
