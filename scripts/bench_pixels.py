@@ -1,8 +1,10 @@
 """Benchmark: smevo's evaluation of a cnn population on MinAtar against the env alone.
 
 smevo: one `RolloutWorker` (what the vectorized backend and each process worker run) evaluates
-a population of cnn genomes, one episode each, all stepped in lockstep with one batched
-forward per step (float64, as every rollout computes; a different genome per env). The env
+a population of cnn genomes, one episode each, all stepped in lockstep with one forward call
+per step (float64, as every rollout computes; a different genome per env): the C++ forward
+(`_rollout.CnnForward`, the default on the CPU), and, for comparison in the same run, torch's
+grouped convolutions (`evaluation.native=false`). The env
 alone: as many MinAtar envs (made the same way), stepped in lockstep by one NumPy net of the
 same shape (the same convolutions and layers, one set of weights for all envs, float32, one
 matrix product per layer over the live envs' frames). Both count env steps per second of wall
@@ -27,6 +29,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS on one thread, as torch
 
 import argparse
+import dataclasses
 import json
 import statistics
 import tempfile
@@ -186,22 +189,26 @@ def main() -> None:
                     dict(config.policy.options), max_steps=config.env.max_steps,
                     archive_size=config.mutation.archive_size)
     seeds = [args.seed + args.population * (1 + r) for r in range(args.rounds)]
-    worker = RolloutWorker(spec)
+    workers = {"smevo": RolloutWorker(spec),
+               "torch": RolloutWorker(dataclasses.replace(spec, native=False))}
     rates = alternating_rates({
-        "smevo": smevo_round(worker, population),
+        **{name: smevo_round(worker, population) for name, worker in workers.items()},
         "alone": env_alone(env_id, args.population, policy, config.env.max_steps),
     }, seeds)
-    worker.close()
-    ratios = [ours / alone for ours, alone in zip(rates["smevo"], rates["alone"], strict=True)]
+    for worker in workers.values():
+        worker.close()
     print(f"{env_id}, {config.policy.name} {config.policy.options}, "
           f"{functional.num_params(policy)} parameters, population {args.population}, "
           f"one torch thread; median of {args.rounds} alternating rounds [range]")
     for name, label in (("alone", "env alone (NumPy net, batched):"),
-                        ("smevo", "smevo RolloutWorker:")):
+                        ("smevo", "smevo RolloutWorker:"),
+                        ("torch", "same, torch's forward:")):
         print(f"  {label:32s}{statistics.median(rates[name]):10.0f} env steps/s "
               f"[{min(rates[name]):.0f}-{max(rates[name]):.0f}]")
-    print(f"  ratio: {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
-          f"(target >= 0.5)")
+    for name, label in (("smevo", "ratio"), ("torch", "ratio with torch's forward")):
+        ratios = [ours / alone for ours, alone in zip(rates[name], rates["alone"], strict=True)]
+        print(f"  {label}: {statistics.median(ratios):.2f} [{min(ratios):.2f}-"
+              f"{max(ratios):.2f}]" + (" (target >= 0.5)" if name == "smevo" else ""))
 
 
 if __name__ == "__main__":
