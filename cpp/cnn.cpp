@@ -45,7 +45,6 @@ CnnForward::CnnForward(CnnSpec spec) : spec_(std::move(spec)) {
     for (int y = 0; y < last.out_h; ++y)
       for (int x = 0; x < last.out_w; ++x)
         hidden_rows_.push_back((y * last.out_w + x) * last.out_c + c);
-  for (int j = 0; j < spec_.hidden; ++j) output_rows_.push_back(j);
   num_params_ = offset - 1;
   std::size_t widest = 0;
   for (std::size_t l = 0; l < layers_.size(); ++l) {
@@ -82,13 +81,13 @@ void CnnForward::prepare(const float* genome, float* prepared) const {
     } else {  // torch: [out][in] -> [in][out], inputs in [H, W, C] order (torch's [C, H, W])
       // In tiles, so that both sides' cache lines are used whole: the hidden layer's weights
       // are most of a genome, and every rollout lays out its genomes anew.
-      const std::vector<int>& row_of = l == convs ? hidden_rows_ : output_rows_;
+      const bool hidden = l == convs;
       constexpr int kTile = 16;
       for (int o0 = 0; o0 < out_c; o0 += kTile) {
         for (int j0 = 0; j0 < in_c; j0 += kTile) {
           for (int o = o0; o < std::min(o0 + kTile, out_c); ++o) {
             for (int j = j0; j < std::min(j0 + kTile, in_c); ++j) {
-              to[static_cast<std::size_t>(row_of[j]) * out_c + o] =
+              to[static_cast<std::size_t>(hidden ? hidden_rows_[j] : j) * out_c + o] =
                   w[static_cast<std::size_t>(o) * in_c + j];
             }
           }

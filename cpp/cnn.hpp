@@ -79,8 +79,8 @@ class CnnForward {
   CnnSpec spec_;
   std::vector<Layer> layers_;
   std::vector<int> paddings_;  // padding of each layer's input (0 for the Linear layers)
-  // For each input of the hidden and of the output layer, in torch's order, its row here.
-  std::vector<int> hidden_rows_, output_rows_;
+  // For each input of the hidden layer, in torch's [C, H, W] order, its row here ([H, W, C]).
+  std::vector<int> hidden_rows_;
   std::size_t num_params_ = 0;
   std::vector<double> a_, b_;  // a row's activations between layers
 };
