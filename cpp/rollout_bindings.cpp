@@ -68,21 +68,37 @@ MlpSpec checked_mlp(const std::vector<int>& sizes, const std::string& hidden,
   return MlpSpec{sizes, activation(hidden), activation(output)};
 }
 
-// One lockstep step's forward (MlpForward), its arrays' shapes checked against each other.
-Array<float> forward_rows(MlpForward& forward, const Array<double>& genomes, std::size_t episodes,
-                          const Array<double>& inputs, const Array<bool>& active) {
-  const MlpSpec& mlp = forward.spec();
-  require(genomes.ndim() == 2 && genomes.shape(1) == static_cast<py::ssize_t>(mlp.num_params()),
-          "genomes must have shape (groups, " + std::to_string(mlp.num_params()) + ")");
+// One lockstep step of a forward (MlpForward or CnnForward): row r of `inputs` [G * episodes,
+// in] by row r / episodes of `genomes` (`name`: as the forward reads them, `genome_size` values
+// a row), `out` outputs a row; the arrays' shapes checked against each other.
+template <class Forward, class Genome>
+Array<float> step_rows(Forward& forward, const char* name, const Array<Genome>& genomes,
+                       std::size_t genome_size, std::size_t in, std::size_t out,
+                       std::size_t episodes, const Array<double>& inputs,
+                       const Array<bool>& active) {
+  require(genomes.ndim() == 2 && genomes.shape(1) == static_cast<py::ssize_t>(genome_size),
+          std::string(name) + " must have shape (groups, " + std::to_string(genome_size) + ")");
   require(episodes >= 1, "episodes must be >= 1");
   const py::ssize_t rows = genomes.shape(0) * static_cast<py::ssize_t>(episodes);
-  require(inputs.ndim() == 2 && inputs.shape(0) == rows && inputs.shape(1) == mlp.sizes.front(),
-          "inputs must have shape (groups * episodes, " + std::to_string(mlp.sizes.front()) + ")");
+  require(inputs.ndim() == 2 && inputs.shape(0) == rows &&
+              inputs.shape(1) == static_cast<py::ssize_t>(in),
+          "inputs must have shape (groups * episodes, " + std::to_string(in) + ")");
   require(active.ndim() == 1 && active.shape(0) == rows, "active must have one flag per row");
-  Array<float> outputs({rows, static_cast<py::ssize_t>(mlp.sizes.back())});
-  forward(genomes.data(), episodes, static_cast<std::size_t>(rows), inputs.data(),
-          reinterpret_cast<const std::uint8_t*>(active.data()), outputs.mutable_data());
+  Array<float> outputs({rows, static_cast<py::ssize_t>(out)});
+  {
+    py::gil_scoped_release release;
+    forward(genomes.data(), episodes, static_cast<std::size_t>(rows), inputs.data(),
+            reinterpret_cast<const std::uint8_t*>(active.data()), outputs.mutable_data());
+  }
   return outputs;
+}
+
+Array<float> mlp_rows(MlpForward& forward, const Array<double>& genomes, std::size_t episodes,
+                      const Array<double>& inputs, const Array<bool>& active) {
+  const MlpSpec& mlp = forward.spec();
+  return step_rows(forward, "genomes", genomes, mlp.num_params(),
+                   static_cast<std::size_t>(mlp.sizes.front()),
+                   static_cast<std::size_t>(mlp.sizes.back()), episodes, inputs, active);
 }
 
 // `genomes` [G, params] as a forward that runs many steps on them reads them: each row laid out
@@ -116,27 +132,10 @@ CnnSpec checked_cnn(const std::vector<int>& frame, bool channels_last, double sc
                  activation(activation_name), activation(output)};
 }
 
-// One lockstep step's forward (CnnForward) on prepared genomes, shapes checked.
 Array<float> cnn_rows(CnnForward& forward, const Array<float>& prepared, std::size_t episodes,
                       const Array<double>& inputs, const Array<bool>& active) {
-  require(prepared.ndim() == 2 &&
-              prepared.shape(1) == static_cast<py::ssize_t>(forward.prepared_size()),
-          "prepared must have shape (groups, " + std::to_string(forward.prepared_size()) +
-              "), as prepare returns");
-  require(episodes >= 1, "episodes must be >= 1");
-  const py::ssize_t rows = prepared.shape(0) * static_cast<py::ssize_t>(episodes);
-  require(inputs.ndim() == 2 && inputs.shape(0) == rows &&
-              inputs.shape(1) == static_cast<py::ssize_t>(forward.input_size()),
-          "inputs must have shape (groups * episodes, " + std::to_string(forward.input_size()) +
-              ")");
-  require(active.ndim() == 1 && active.shape(0) == rows, "active must have one flag per row");
-  Array<float> outputs({rows, static_cast<py::ssize_t>(forward.spec().outputs)});
-  {
-    py::gil_scoped_release release;
-    forward(prepared.data(), episodes, static_cast<std::size_t>(rows), inputs.data(),
-            reinterpret_cast<const std::uint8_t*>(active.data()), outputs.mutable_data());
-  }
-  return outputs;
+  return step_rows(forward, "prepared", prepared, forward.prepared_size(), forward.input_size(),
+                   static_cast<std::size_t>(forward.spec().outputs), episodes, inputs, active);
 }
 
 // Checked inputs and fresh output arrays for one call.
@@ -218,7 +217,7 @@ PYBIND11_MODULE(_rollout, m) {
              return MlpForward(checked_mlp(sizes, hidden, output));
            }),
            py::arg("sizes"), py::arg("hidden"), py::arg("output"))
-      .def("__call__", &forward_rows, py::arg("genomes"), py::arg("episodes"),
+      .def("__call__", &mlp_rows, py::arg("genomes"), py::arg("episodes"),
            py::arg("inputs"), py::arg("active"),
            "Outputs [groups * episodes, out] of inputs [groups * episodes, in], row r by "
            "genome r // episodes of genomes [groups, params] (float64); zeros where not "
