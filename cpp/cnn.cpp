@@ -13,9 +13,9 @@ CnnForward::CnnForward(CnnSpec spec) : spec_(std::move(spec)) {
   int height = spec_.height, width = spec_.width, channels = spec_.channels;
   std::size_t offset = 1;  // after the flag
   auto add = [&](int in_h, int in_w, int out_h, int out_w, int out_c, int kernel, int stride,
-                 Activation activation) {
+                 int padding, Activation activation) {
     const std::size_t weights = static_cast<std::size_t>(kernel) * kernel * channels * out_c;
-    layers_.push_back(Layer{in_h, in_w, channels, out_h, out_w, out_c, kernel, stride,
+    layers_.push_back(Layer{in_h, in_w, channels, out_h, out_w, out_c, kernel, stride, padding,
                             activation, offset, offset + weights});
     offset += weights + static_cast<std::size_t>(out_c);
   };
@@ -28,17 +28,14 @@ CnnForward::CnnForward(CnnSpec spec) : spec_(std::move(spec)) {
                                   "x" + std::to_string(spec_.width) + " frame to nothing");
     }
     add(padded_h, padded_w, out_h, out_w, conv.channels, conv.kernel, conv.stride,
-        spec_.activation);
-    paddings_.push_back(conv.padding);
+        conv.padding, spec_.activation);
     height = out_h, width = out_w, channels = conv.channels;
   }
   // The Linear layers read their whole input at one position: [1, 1, features].
   channels = height * width * channels;
-  add(1, 1, 1, 1, spec_.hidden, 1, 1, spec_.activation);
+  add(1, 1, 1, 1, spec_.hidden, 1, 1, 0, spec_.activation);
   channels = spec_.hidden;
-  add(1, 1, 1, 1, spec_.outputs, 1, 1, spec_.output);
-  paddings_.push_back(0);
-  paddings_.push_back(0);
+  add(1, 1, 1, 1, spec_.outputs, 1, 1, 0, spec_.output);
   // Where each of torch's flattened [C, H, W] inputs of the hidden layer sits in [H, W, C].
   const Layer& last = layers_[spec_.convs.size() - 1];
   for (int c = 0; c < last.out_c; ++c)
@@ -50,12 +47,16 @@ CnnForward::CnnForward(CnnSpec spec) : spec_(std::move(spec)) {
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
     widest = std::max(widest, static_cast<std::size_t>(layer.in_h) * layer.in_w * layer.in_c);
-    const int pad = l + 1 < layers_.size() ? paddings_[l + 1] : 0;
+    const int pad = next_padding(l);
     widest = std::max(widest, static_cast<std::size_t>(layer.out_h + 2 * pad) *
                                   (layer.out_w + 2 * pad) * layer.out_c);
   }
   a_.assign(widest, 0.0);
   b_.assign(widest, 0.0);
+}
+
+int CnnForward::next_padding(std::size_t l) const {
+  return l + 1 < layers_.size() ? layers_[l + 1].padding : 0;
 }
 
 std::size_t CnnForward::input_size() const {
@@ -187,7 +188,7 @@ void CnnForward::convolve(const Layer& layer, const float* prepared, const doubl
 // the bias and activates. A zero input's weight row is never read: the hidden layer's weights
 // are most of a genome, and ReLU zeroes about half of its inputs.
 void CnnForward::linear(const Layer& layer, const float* prepared, bool finite, const double* in,
-                        double* out) {
+                        double* out) const {
   const int out_c = layer.out_c;
   std::fill(out, out + out_c, 0.0);
   const float* weights = prepared + layer.weights;
@@ -218,7 +219,7 @@ void CnnForward::operator()(const float* prepared, std::size_t episodes, std::si
     const bool finite = genome[0] != 0.0f;
     const double* input = inputs + r * frame;
     // The frame, scaled, into [H, W, C] with the first layer's zero padding around it.
-    const int pad = paddings_[0], padded_w = w + 2 * pad;
+    const int pad = layers_[0].padding, padded_w = w + 2 * pad;
     std::fill(a_.begin(), a_.begin() + static_cast<std::ptrdiff_t>(layers_[0].in_h) *
                                            layers_[0].in_w * layers_[0].in_c, 0.0);
     for (int y = 0; y < h; ++y)
@@ -234,7 +235,7 @@ void CnnForward::operator()(const float* prepared, std::size_t episodes, std::si
     double* out = b_.data();
     for (std::size_t l = 0; l < layers_.size(); ++l) {
       const Layer& layer = layers_[l];
-      const int next_pad = l + 1 < layers_.size() ? paddings_[l + 1] : 0;
+      const int next_pad = next_padding(l);
       const int out_w_padded = layer.out_w + 2 * next_pad;
       if (next_pad) {
         std::fill(out, out + static_cast<std::ptrdiff_t>(layer.out_h + 2 * next_pad) *

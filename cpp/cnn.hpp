@@ -63,9 +63,9 @@ class CnnForward {
  private:
   // A layer as the forward runs it: an output grid of `out_h` x `out_w` positions (1 x 1 for
   // a Linear layer), each reading a k x k window (the whole input for a Linear layer) of a
-  // zero-padded [in_h, in_w, in_c] input.
+  // [in_h, in_w, in_c] input, zero-padded by `padding` on each side (included in in_h, in_w).
   struct Layer {
-    int in_h, in_w, in_c, out_h, out_w, out_c, kernel, stride;
+    int in_h, in_w, in_c, out_h, out_w, out_c, kernel, stride, padding;
     Activation activation;
     std::size_t weights;  // offset of the weights in a prepared genome
     std::size_t bias;     // offset of the bias
@@ -74,11 +74,11 @@ class CnnForward {
   void convolve(const Layer& layer, const float* prepared, const double* in, double* out,
                 int out_padding, int out_w_padded) const;
   void linear(const Layer& layer, const float* prepared, bool finite, const double* in,
-              double* out);
+              double* out) const;
+  int next_padding(std::size_t l) const;  // the padding of layer l's output: the next's input
 
   CnnSpec spec_;
   std::vector<Layer> layers_;
-  std::vector<int> paddings_;  // padding of each layer's input (0 for the Linear layers)
   // For each input of the hidden layer, in torch's [C, H, W] order, its row here ([H, W, C]).
   std::vector<int> hidden_rows_;
   std::size_t num_params_ = 0;
